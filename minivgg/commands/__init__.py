@@ -1,0 +1,1 @@
+"""Subcommands of the ``minivgg`` command line, one module each (see ``minivgg.cli``)."""

@@ -1,0 +1,514 @@
+"""Layers: thin classes that check their input, call the active backend's op pair, and hold parameters.
+
+Every layer has ``forward(x)`` and ``backward(dout)``; parameters live in ``layer.params`` and their
+gradients, after ``backward``, in ``layer.grads`` (both dicts keyed ``"W"`` and ``"b"``). The maths is in
+``minivgg.backends.<name>``; a layer keeps the cache of its last forward for its backward.
+
+Conventions follow Caffe and PyTorch so published weights map one to one: inputs NCHW, convolution
+weights ``(out, in, kh, kw)``, linear weights ``(out, in)``.
+"""
+import numpy as np
+
+from .backend import get_backend
+from .init import INITIALISERS, as_generator
+
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
+           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential"]
+
+
+def _check_array(layer, x, what="input"):
+    """Reject anything that is not a floating array of the active backend, naming the layer."""
+    xp = get_backend().xp
+    if not isinstance(x, xp.ndarray):
+        raise TypeError(f"{layer!r}: expected the {what} as a {xp.__name__}.ndarray (active backend "
+                        f"{get_backend().name!r}), got {type(x).__name__}; convert it with minivgg.asarray")
+    if x.dtype.kind != "f":
+        raise ValueError(f"{layer!r}: expected a floating-point {what} (float32 or float64), got dtype {x.dtype}")
+
+
+def _check_image_batch(layer, x, channels=None):
+    _check_array(layer, x)
+    if x.ndim != 4:
+        raise ValueError(f"{layer!r}: expected input of shape (N, C, H, W), got {x.ndim}-D shape {x.shape}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{layer!r}: expected input with {channels} channels, shape (N, {channels}, H, W); "
+                         f"got shape {x.shape} with {x.shape[1]} channels")
+
+
+class Layer:
+    """Base class: no parameters, train mode, no cache."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.training = True
+        self.cache = None
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def train(self, mode=True):
+        """Switch between training (``True``) and evaluation (``False``) behaviour; returns self."""
+        self.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def _cached(self):
+        if self.cache is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        return self.cache
+
+    def to_backend(self):
+        """Move the parameters onto the active backend's device (after ``set_backend``); returns self."""
+        backend = get_backend()
+        self.params = {k: backend.asarray(_host(v)) for k, v in self.params.items()}
+        self.grads = {}
+        self.cache = None
+        return self
+
+    def astype(self, dtype):
+        """Cast the parameters to ``dtype`` (float64 for gradient checks); returns self."""
+        self.params = {k: v.astype(dtype) for k, v in self.params.items()}
+        self.grads = {}
+        return self
+
+    @property
+    def dtype(self):
+        """The dtype of the parameters, or None for a layer without any."""
+        weight = self.params.get("W")
+        return None if weight is None else weight.dtype
+
+    def _check_dtype(self, x):
+        if self.params and x.dtype != self.dtype:
+            raise ValueError(f"{self!r}: input dtype {x.dtype} does not match the parameters' {self.dtype}; "
+                             f"cast the input or call .astype({x.dtype}) on the model")
+
+
+def _host(array):
+    """Any backend's array to NumPy, without assuming which backend made it."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+
+
+def _initial_weights(shape, weight_init, rng, dtype):
+    if weight_init not in INITIALISERS:
+        raise ValueError(f"unknown weight_init {weight_init!r}; choose one of {sorted(INITIALISERS)}")
+    backend = get_backend()
+    W = backend.asarray(INITIALISERS[weight_init](shape, as_generator(rng)), dtype=dtype)
+    b = backend.asarray(np.zeros(shape[0]), dtype=dtype)
+    return W, b
+
+
+def _positive_int(layer_name, name, value, minimum=1):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{layer_name}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Conv2d(Layer):
+    """2-D convolution (cross-correlation) with a square kernel, plus bias.
+
+    Shapes: input (N, in_channels, H, W) -> output (N, out_channels, Ho, Wo), ``Ho = (H + 2p - k) // s + 1``;
+    ``params["W"]`` (out_channels, in_channels, k, k), ``params["b"]`` (out_channels,).
+
+    The paper uses 3x3 with padding 1 (Table 1), 1x1 (configuration C), 5x5 (the shallow net of Sect. 4.1)
+    and 7x7 (the first FC layer as a convolution, Sect. 3.2). Weights start as ``weight_init``
+    ("paper": N(0, 0.01^2), or "glorot"), biases at zero.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, weight_init="paper",
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        name = "Conv2d"
+        self.in_channels = _positive_int(name, "in_channels", in_channels)
+        self.out_channels = _positive_int(name, "out_channels", out_channels)
+        self.kernel_size = _positive_int(name, "kernel_size", kernel_size)
+        self.stride = _positive_int(name, "stride", stride)
+        self.padding = _positive_int(name, "padding", padding, minimum=0)
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
+        self.params["W"], self.params["b"] = _initial_weights(shape, weight_init, rng, dtype)
+
+    def __repr__(self):
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+    def output_shape(self, input_shape):
+        n, _, h, w = input_shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+
+    def forward(self, x):
+        _check_image_batch(self, x, self.in_channels)
+        self._check_dtype(x)
+        padded = (x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding)
+        if min(padded) < self.kernel_size:
+            raise ValueError(f"{self!r}: the {self.kernel_size}x{self.kernel_size} kernel is larger than the "
+                             f"padded input {padded[0]}x{padded[1]} (input shape {x.shape})")
+        out, self.cache = get_backend().conv2d_forward(x, self.params["W"], self.params["b"],
+                                                       self.stride, self.padding)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["W"], self.grads["b"] = get_backend().conv2d_backward(dout, self._cached())
+        return dx
+
+
+class MaxPool2d(Layer):
+    """Max-pooling over square windows (Table 1: 2x2, stride 2).
+
+    Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1). Rows and columns that no full
+    window covers are dropped (floor mode, PyTorch's default) and get zero gradient. On ties the first
+    maximum in row-major window order receives the whole gradient (as in Caffe).
+    """
+
+    def __init__(self, kernel_size=2, stride=2):
+        super().__init__()
+        self.kernel_size = _positive_int("MaxPool2d", "kernel_size", kernel_size)
+        self.stride = _positive_int("MaxPool2d", "stride", stride)
+
+    def __repr__(self):
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+
+    def output_shape(self, input_shape):
+        n, c, h, w = input_shape
+        k, s = self.kernel_size, self.stride
+        return (n, c, (h - k) // s + 1, (w - k) // s + 1)
+
+    def forward(self, x):
+        _check_image_batch(self, x)
+        if min(x.shape[2:]) < self.kernel_size:
+            raise ValueError(f"{self!r}: the {self.kernel_size}x{self.kernel_size} window is larger than the "
+                             f"input {x.shape[2]}x{x.shape[3]} (input shape {x.shape})")
+        out, self.cache = get_backend().max_pool2d_forward(x, self.kernel_size, self.stride)
+        return out
+
+    def backward(self, dout):
+        return get_backend().max_pool2d_backward(dout, self._cached())
+
+
+class ReLU(Layer):
+    """Rectified linear unit, ``max(0, x)``, after every hidden weight layer (Sect. 2.1). Any shape."""
+
+    def __repr__(self):
+        return "ReLU()"
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        _check_array(self, x)
+        out, self.cache = get_backend().relu_forward(x)
+        return out
+
+    def backward(self, dout):
+        return get_backend().relu_backward(dout, self._cached())
+
+
+class Dropout(Layer):
+    """Inverted dropout (Sect. 3.1: ratio 0.5 on the first two FC layers). Any shape.
+
+    In training mode each unit is zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``;
+    in evaluation mode the layer is the identity. Masks come from a generator seeded with ``seed``.
+    Setting ``fixed_mask`` (a boolean array, True = keep) makes training mode deterministic, for
+    gradient checks.
+    """
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.seed = seed
+        self.fixed_mask = None
+        self._rng = None
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    @property
+    def rng(self):
+        """The mask generator, created on first use on the active backend."""
+        if self._rng is None:
+            self._rng = get_backend().random_generator(self.seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator):
+        self._rng = generator
+
+    def to_backend(self):
+        self._rng = None
+        return super().to_backend()
+
+    def forward(self, x):
+        _check_array(self, x)
+        if not self.training or self.p == 0.0:
+            self.cache = None
+            return x
+        if self.fixed_mask is not None and self.fixed_mask.shape != x.shape:
+            raise ValueError(f"{self!r}: fixed_mask has shape {self.fixed_mask.shape}, input has {x.shape}")
+        out, self.cache = get_backend().dropout_forward(x, self.p, self.rng, mask=self.fixed_mask)
+        return out
+
+    def backward(self, dout):
+        if self.cache is None:  # evaluation mode, or p == 0: the identity
+            return dout
+        return get_backend().dropout_backward(dout, self.cache)
+
+
+class Linear(Layer):
+    """Fully-connected layer, ``x @ W.T + b``.
+
+    Shapes: input (N, in_features) -> (N, out_features); ``params["W"]`` (out_features, in_features),
+    ``params["b"]`` (out_features,).
+    """
+
+    def __init__(self, in_features, out_features, *, weight_init="paper", rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_features = _positive_int("Linear", "in_features", in_features)
+        self.out_features = _positive_int("Linear", "out_features", out_features)
+        shape = (self.out_features, self.in_features)
+        self.params["W"], self.params["b"] = _initial_weights(shape, weight_init, rng, dtype)
+
+    def __repr__(self):
+        return f"Linear({self.in_features}, {self.out_features})"
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], self.out_features)
+
+    def forward(self, x):
+        _check_array(self, x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            hint = " (put a Flatten() before it)" if x.ndim > 2 else ""
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}{hint}")
+        self._check_dtype(x)
+        out, self.cache = get_backend().linear_forward(x, self.params["W"], self.params["b"])
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["W"], self.grads["b"] = get_backend().linear_backward(dout, self._cached())
+        return dx
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C * H * W) in C, H, W order, as Caffe and PyTorch flatten before FC1."""
+
+    def __repr__(self):
+        return "Flatten()"
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], int(np.prod(input_shape[1:])))
+
+    def forward(self, x):
+        _check_array(self, x)
+        if x.ndim < 2:
+            raise ValueError(f"{self!r}: expected input with a batch axis and at least one more, got {x.shape}")
+        self.cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self._cached())
+
+
+class LocalResponseNorm(Layer):
+    """Local Response Normalisation across channels, as in Krizhevsky et al. (2012); used by A-LRN (Table 1).
+
+    ``y[c] = x[c] / (k + alpha' * sum_{c' in window(c)} x[c']**2) ** beta`` over ``size`` neighbouring
+    channels. Shapes: (N, C, H, W) -> (N, C, H, W).
+
+    Which alpha? The paper says the parameters are Krizhevsky et al.'s: size 5, alpha 1e-4, beta 0.75,
+    k 2. Their formula multiplies the sum by alpha itself; Caffe and PyTorch multiply by ``alpha / size``.
+    The default, ``alpha_divided_by_size=False``, is the AlexNet paper's formula, because that is the one
+    whose parameters the VGG paper cites; pass True to match a Caffe or PyTorch model.
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, alpha_divided_by_size=False):
+        super().__init__()
+        self.size = _positive_int("LocalResponseNorm", "size", size)
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
+        self.alpha_divided_by_size = bool(alpha_divided_by_size)
+
+    def __repr__(self):
+        return (f"LocalResponseNorm(size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, "
+                f"alpha_divided_by_size={self.alpha_divided_by_size})")
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        _check_image_batch(self, x)
+        out, self.cache = get_backend().lrn_forward(x, self.size, self.alpha, self.beta, self.k,
+                                                    self.alpha_divided_by_size)
+        return out
+
+    def backward(self, dout):
+        return get_backend().lrn_backward(dout, self._cached())
+
+
+class GlobalAveragePool(Layer):
+    """Spatial mean per channel, (N, C, H, W) -> (N, C): averages a class score map (Sect. 3.2) or the
+    penultimate features (Appendix B)."""
+
+    def __repr__(self):
+        return "GlobalAveragePool()"
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape[:2])
+
+    def forward(self, x):
+        _check_image_batch(self, x)
+        out, self.cache = get_backend().global_average_pool_forward(x)
+        return out
+
+    def backward(self, dout):
+        return get_backend().global_average_pool_backward(dout, self._cached())
+
+
+class SoftmaxCrossEntropyLoss(Layer):
+    """Multinomial logistic regression (Sect. 3.1): soft-max, then the mean negative log-likelihood.
+
+    ``forward(scores (N, K), labels (N,) integers in [0, K)) -> float``; ``backward(dloss=1.0) -> (N, K)``.
+    Computed through log-sum-exp, so any finite scores give a finite loss.
+    """
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropyLoss()"
+
+    def forward(self, scores, labels):
+        _check_array(self, scores, "scores")
+        if scores.ndim != 2:
+            raise ValueError(f"{self!r}: expected scores of shape (N, classes), got {scores.shape}")
+        labels = _check_labels(self, labels, scores.shape)
+        loss, self.cache = get_backend().softmax_cross_entropy_forward(scores, labels)
+        return float(loss)
+
+    def backward(self, dloss=1.0):
+        return get_backend().softmax_cross_entropy_backward(dloss, self._cached())
+
+
+def _check_labels(layer, labels, scores_shape):
+    backend = get_backend()
+    host = np.asarray(backend.to_host(labels)) if isinstance(labels, backend.xp.ndarray) else np.asarray(labels)
+    n, classes = scores_shape
+    if host.dtype.kind not in "iu":
+        raise ValueError(f"{layer!r}: labels must be integers, got dtype {host.dtype}")
+    if host.shape != (n,):
+        raise ValueError(f"{layer!r}: expected labels of shape ({n},) for scores of shape {scores_shape}, "
+                         f"got {host.shape}")
+    if n and (host.min() < 0 or host.max() >= classes):
+        bad = host[(host < 0) | (host >= classes)][0]
+        raise ValueError(f"{layer!r}: labels must lie in [0, {classes}) for {classes} classes; found {bad}")
+    return backend.asarray(host.astype(np.int64))
+
+
+class EuclideanLoss(Layer):
+    """Half the mean squared distance, ``sum (p - t)**2 / (2 N)``: Appendix A's bounding-box regression loss.
+
+    ``forward(predictions (N, D), targets (N, D)) -> float``; ``backward(dloss=1.0) -> (N, D)``.
+    """
+
+    def __repr__(self):
+        return "EuclideanLoss()"
+
+    def forward(self, predictions, targets):
+        _check_array(self, predictions, "predictions")
+        _check_array(self, targets, "targets")
+        if predictions.ndim != 2 or predictions.shape != targets.shape:
+            raise ValueError(f"{self!r}: expected predictions and targets of one shape (N, D), got "
+                             f"{predictions.shape} and {targets.shape}")
+        loss, self.cache = get_backend().euclidean_loss_forward(predictions, targets)
+        return float(loss)
+
+    def backward(self, dloss=1.0):
+        return get_backend().euclidean_loss_backward(dloss, self._cached())
+
+
+class Sequential(Layer):
+    """A stack of layers: ``forward`` runs them in order, ``backward`` in reverse.
+
+    Parameters are those of the sub-layers; ``named_parameters()`` walks them as
+    ``("3.W", layer, "W")``. Indexing, ``len`` and iteration work as on a list.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = list(layers)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        return self.layers[index]
+
+    def append(self, layer):
+        self.layers.append(layer)
+        return self
+
+    def output_shape(self, input_shape):
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def train(self, mode=True):
+        self.training = mode
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def named_parameters(self, prefix=""):
+        """Yield ``(name, layer, key)`` for every parameter, depth first; ``layer.params[key]`` is the array."""
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Sequential):
+                yield from layer.named_parameters(f"{prefix}{i}.")
+            else:
+                for key in layer.params:
+                    yield f"{prefix}{i}.{key}", layer, key
+
+    def num_parameters(self):
+        """Total number of scalar parameters."""
+        return sum(int(layer.params[key].size) for _, layer, key in self.named_parameters())
+
+    def to_backend(self):
+        for layer in self.layers:
+            layer.to_backend()
+        return self
+
+    def astype(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    @property
+    def dtype(self):
+        for _, layer, key in self.named_parameters():
+            return layer.params[key].dtype
+        return None

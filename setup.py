@@ -1,0 +1,39 @@
+"""Install minivgg, with backends/ installed as the subpackage minivgg.backends.
+
+The repository keeps the maths (backends/) beside the model code (minivgg/) so the split shows at a glance;
+the package_dir mapping below makes `import minivgg.backends.numpy` work without putting a top-level package
+called `backends` into anyone's site-packages.
+"""
+from setuptools import setup
+
+BACKEND_PACKAGES = ["numpy", "cupy", "numba"]
+
+setup(
+    name="minivgg",
+    version="0.1.0",
+    description="The VGG paper (Simonyan & Zisserman, ICLR 2015) in readable Python, on NumPy, CuPy or Numba",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["minivgg", "minivgg.backends"] + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
+    package_dir={"minivgg": "minivgg", "minivgg.backends": "backends"},
+    install_requires=[
+        "numpy>=1.24",
+        "pillow>=10",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "scikit-learn>=1.3",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.
+        "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
+        "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10"],
+        "mpi": ["mpi4py>=4"],
+        "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
+                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
+    },
+    entry_points={"console_scripts": ["minivgg=minivgg.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
+)
