@@ -1,0 +1,1 @@
+"""Small files shipped with minivgg (installed as ``minivgg.resources``); never large downloads."""

@@ -1,0 +1,1 @@
+"""Datasets, preprocessing and loading (Sect. 3.1)."""

@@ -1,0 +1,86 @@
+"""What a model expects its input pixels to look like, recorded with its weights.
+
+The paper's only preprocessing is "subtracting the mean RGB value, computed on the training set, from each
+pixel" (Sect. 2.1). Published weights differ: the authors' Caffe models expect BGR in 0-255 minus the BGR
+mean (103.939, 116.779, 123.68); torchvision's expect RGB scaled to 0-1, minus (0.485, 0.456, 0.406),
+divided by (0.229, 0.224, 0.225). Feeding one the other's preprocessing silently costs many points of
+accuracy, so every weight file carries a ``Preprocessing`` and every path that feeds images to a model
+applies it.
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["Preprocessing", "CAFFE_VGG", "TORCHVISION", "paper_mean_rgb"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Pixel preprocessing: ``((pixels / 255 * input_range) [reordered to channel_order] - mean) / std``.
+
+    Attributes
+    ----------
+    channel_order : "RGB" or "BGR", the order of the model's three input channels
+    input_range : float, pixel values are scaled from 0-255 to 0-input_range first (255: unchanged)
+    mean, std : three floats each, in the model's channel order and input range
+    """
+
+    channel_order: str = "RGB"
+    input_range: float = 255.0
+    mean: tuple = (0.0, 0.0, 0.0)
+    std: tuple = (1.0, 1.0, 1.0)
+
+    def __post_init__(self):
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"Preprocessing: channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        for name in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 3:
+                raise ValueError(f"Preprocessing: {name} needs three values, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
+        if any(s <= 0 for s in self.std) or self.input_range <= 0:
+            raise ValueError(f"Preprocessing: std and input_range must be positive, got {self.std}, "
+                             f"{self.input_range}")
+
+    def apply(self, images, colour_offsets=None):
+        """RGB images in 0-255 to the model's input.
+
+        Parameters
+        ----------
+        images : (N, H, W, 3) uint8 or float array, RGB, 0-255
+        colour_offsets : optional (N, 3) array added to the RGB pixels (0-255 scale) before anything else:
+            the random RGB colour shift of training (Sect. 3.1)
+
+        Returns
+        -------
+        (N, 3, H, W) float32 NumPy array in the model's channel order
+        """
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"Preprocessing.apply: expected RGB images of shape (N, H, W, 3), got {images.shape}")
+        x = images.astype(np.float32)
+        if colour_offsets is not None:
+            x += np.asarray(colour_offsets, dtype=np.float32)[:, None, None, :]
+        if self.channel_order == "BGR":
+            x = x[..., ::-1]
+        scale = np.float32(self.input_range / 255.0)
+        mean = np.asarray(self.mean, np.float32)
+        inverse_std = np.asarray(1.0 / np.asarray(self.std), np.float32)
+        x = (x * scale - mean) * inverse_std
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(str(data["channel_order"]), float(data["input_range"]), tuple(data["mean"]), tuple(data["std"]))
+
+
+def paper_mean_rgb(mean_rgb):
+    """The paper's preprocessing: RGB in 0-255 minus the training set's mean RGB (Sect. 2.1)."""
+    return Preprocessing("RGB", 255.0, tuple(mean_rgb), (1.0, 1.0, 1.0))
+
+
+CAFFE_VGG = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
