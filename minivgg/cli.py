@@ -27,10 +27,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    if args.backend is not None:
-        from .backend import set_backend
-        set_backend(args.backend)
     try:
+        if args.backend is not None:
+            from .backend import set_backend
+            set_backend(args.backend)
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, ImportError) as error:
         # User errors (bad shapes, missing files, unavailable backends) end with their message, not a traceback.
