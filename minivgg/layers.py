@@ -215,7 +215,9 @@ class Dropout(Layer):
     """Inverted dropout (Sect. 3.1: ratio 0.5 on the first two FC layers). Any shape.
 
     In training mode each unit is zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``;
-    in evaluation mode the layer is the identity. Masks come from a generator seeded with ``seed``.
+    in evaluation mode the layer is the identity. The mask of the k-th training forward is drawn from a
+    generator seeded with ``(seed, k)``, so the layer's whole random state is two integers: a checkpoint
+    stores them and a resumed run draws the very masks an uninterrupted one would, on any backend.
     Setting ``fixed_mask`` (a boolean array, True = keep) makes training mode deterministic, for
     gradient checks.
     """
@@ -225,30 +227,16 @@ class Dropout(Layer):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = float(p)
-        self.seed = seed
+        # No seed: draw one, so the state is still two integers that a checkpoint can hold.
+        self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
+        self.calls = 0
         self.fixed_mask = None
-        self._rng = None
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
-
-    @property
-    def rng(self):
-        """The mask generator, created on first use on the active backend."""
-        if self._rng is None:
-            self._rng = get_backend().random_generator(self.seed)
-        return self._rng
-
-    @rng.setter
-    def rng(self, generator):
-        self._rng = generator
-
-    def to_backend(self):
-        self._rng = None
-        return super().to_backend()
 
     def forward(self, x):
         _check_array(self, x)
@@ -257,7 +245,11 @@ class Dropout(Layer):
             return x
         if self.fixed_mask is not None and self.fixed_mask.shape != x.shape:
             raise ValueError(f"{self!r}: fixed_mask has shape {self.fixed_mask.shape}, input has {x.shape}")
-        out, self.cache = get_backend().dropout_forward(x, self.p, self.rng, mask=self.fixed_mask)
+        backend = get_backend()
+        mask_seed = int(np.random.SeedSequence([self.seed, self.calls]).generate_state(1)[0])
+        self.calls += 1
+        out, self.cache = backend.dropout_forward(x, self.p, backend.random_generator(mask_seed),
+                                                  mask=self.fixed_mask)
         return out
 
     def backward(self, dout):

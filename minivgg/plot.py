@@ -1,0 +1,49 @@
+"""Training curves from a run's ``log.jsonl``: loss, top-1/top-5 error and learning rate per epoch."""
+import json
+import os
+
+__all__ = ["read_log", "plot_training_curves"]
+
+
+def read_log(run_dir):
+    """The per-epoch entries of a run, oldest first; FileNotFoundError if the run has no log."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no training log at {path}: is {run_dir} a minivgg run folder?")
+    with open(path) as handle:
+        entries = [json.loads(line) for line in handle if line.strip()]
+    if not entries:
+        raise ValueError(f"{path} holds no completed epoch yet")
+    return entries
+
+
+def plot_training_curves(run_dir, output=None):
+    """Draw loss, error and learning rate against epoch into a PNG (default ``RUN_DIR/curves.png``);
+    returns the PNG's path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = read_log(run_dir)
+    epochs = [e["epoch"] for e in entries]
+    fig, (ax_loss, ax_error, ax_lr) = plt.subplots(1, 3, figsize=(15, 4))
+    ax_loss.plot(epochs, [e["train_loss"] for e in entries], "o-", label="train")
+    ax_loss.plot(epochs, [e["val_loss"] for e in entries], "s-", label="validation")
+    ax_loss.set_title("soft-max loss")
+    ax_error.plot(epochs, [100 * e["train_top1_error"] for e in entries], "o-", label="train top-1")
+    ax_error.plot(epochs, [100 * e["val_top1_error"] for e in entries], "s-", label="validation top-1")
+    ax_error.plot(epochs, [100 * e["val_top5_error"] for e in entries], "^-", label="validation top-5")
+    ax_error.set_title("error (%)")
+    ax_lr.semilogy(epochs, [e["learning_rate"] for e in entries], "o-")
+    ax_lr.set_title("learning rate")
+    for axis in (ax_loss, ax_error, ax_lr):
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    ax_loss.legend()
+    ax_error.legend()
+    fig.suptitle(os.path.basename(os.path.normpath(run_dir)))
+    fig.tight_layout()
+    output = output or os.path.join(run_dir, "curves.png")
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output

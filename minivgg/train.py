@@ -1,0 +1,222 @@
+"""The training loop of Sect. 3.1: SGD with momentum on mini-batches of 256, the learning rate divided by 10
+on validation plateaus three times, checkpoints that resume exactly.
+
+A run lives in a folder: ``checkpoint.safetensors`` (weights, momentum, schedule, position, random state),
+``log.jsonl`` (one line per epoch), ``model.safetensors`` (the final weights). Interrupting with Ctrl-C
+finishes the current step, writes a checkpoint and returns; ``train(..., resume=True)`` continues from it
+and ends with the same weights as a run that was never interrupted (the data order and every random draw
+depend only on the seed, the epoch and the position in it).
+"""
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .backend import asarray, get_backend, to_host
+from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
+from .layers import SoftmaxCrossEntropyLoss
+from .metrics import top_k_correct
+from .optim import SGD
+from .schedule import ReduceOnPlateau
+
+__all__ = ["TrainSettings", "train", "evaluate_loader", "CHECKPOINT", "LOG", "FINAL_WEIGHTS"]
+
+CHECKPOINT, LOG, FINAL_WEIGHTS = "checkpoint.safetensors", "log.jsonl", "model.safetensors"
+
+
+@dataclass
+class TrainSettings:
+    """The optimisation recipe; the defaults are the paper's (Sect. 3.1).
+
+    ``batch_size`` is the batch of one SGD step; the loaders' batch is the device batch, and
+    ``batch_size / device batch`` batches are accumulated per step (it must divide exactly).
+    ``checkpoint_every`` is in SGD steps (0: at the end of each epoch only).
+    """
+
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    decay_biases: bool = False
+    lr_factor: float = 0.1
+    patience: int = 2
+    max_lr_reductions: int = 3
+    max_epochs: int = 74
+    checkpoint_every: int = 0
+
+
+class _StopRequest:
+    """Turns Ctrl-C into a request honoured at the next step boundary, so a checkpoint never holds a
+    half-applied update."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.getsignal(signal.SIGINT)
+        try:
+            signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C is not ours to catch
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def evaluate_loader(model, loader, progress=False):
+    """Top-1 and top-5 error and mean loss of ``model`` over one pass of ``loader`` (in eval mode)."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    loss_layer = SoftmaxCrossEntropyLoss()
+    correct1 = correct5 = images = 0
+    total_loss = 0.0
+    for x, labels in tqdm(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
+                          leave=False):
+        scores = model.forward(asarray(x))
+        total_loss += loss_layer.forward(scores, labels) * len(labels)
+        scores = np.asarray(to_host(scores))
+        correct1 += int(top_k_correct(scores, labels, 1).sum())
+        correct5 += int(top_k_correct(scores, labels, min(5, scores.shape[1])).sum())
+        images += len(labels)
+    model.train()
+    if images == 0:
+        raise ValueError("the validation loader produced no images")
+    return {"top1_error": 1 - correct1 / images, "top5_error": 1 - correct5 / images, "loss": total_loss / images}
+
+
+def _write_log(run_dir, history):
+    def write(path):
+        with open(path, "w") as handle:
+            for entry in history:
+                handle.write(json.dumps(entry) + "\n")
+    atomic_write(os.path.join(run_dir, LOG), write)
+
+
+def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
+          extra_state=None):
+    """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
+
+    Parameters
+    ----------
+    model : a model with ``forward``, ``backward``, ``named_parameters``, ``train``, ``eval``
+    train_loader, val_loader : ``minivgg.data.DataLoader``s (``epoch(e, start_batch)``, ``len``); the
+        train loader's batch is the device batch
+    settings : TrainSettings
+    run_dir : folder for the checkpoint, the log and the final weights (created)
+    resume : continue from ``run_dir``'s checkpoint (FileNotFoundError if there is none)
+    stop_after_steps : stop as if interrupted after this many SGD steps in this call (for tests and demos)
+    extra_state : JSON-able dict stored in the checkpoint and returned on resume (e.g. the CLI's arguments)
+
+    Returns
+    -------
+    dict with ``history`` (one entry per epoch), ``finished`` (the schedule ended or max_epochs was
+    reached; False when interrupted) and ``extra_state``.
+    """
+    from tqdm.auto import tqdm
+
+    os.makedirs(run_dir, exist_ok=True)
+    device_batch = train_loader.batch_size
+    if settings.batch_size % device_batch:
+        raise ValueError(f"batch_size {settings.batch_size} is not a multiple of the loader's device batch "
+                         f"{device_batch}")
+    accumulation = settings.batch_size // device_batch
+    steps_per_epoch = len(train_loader) // accumulation
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training set gives {len(train_loader)} device batches, fewer than the "
+                         f"{accumulation} one SGD step of {settings.batch_size} images needs")
+    optimizer = SGD(model, settings.momentum, settings.weight_decay, settings.decay_biases)
+    schedule = ReduceOnPlateau(settings.learning_rate, settings.lr_factor, settings.patience,
+                               settings.max_lr_reductions)
+    position = {"epoch": 0, "step": 0, "global_step": 0}
+    history = []
+    checkpoint_path = os.path.join(run_dir, CHECKPOINT)
+    if resume:
+        params, velocities, state = load_checkpoint(checkpoint_path)
+        if state["settings"] != asdict(settings):
+            changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
+                       if state["settings"].get(k) != v}
+            raise ValueError(f"cannot resume {run_dir} with different settings (checkpoint, now): {changed}")
+        restore_model(model, params, state)
+        optimizer.load_state_arrays(velocities)
+        schedule = ReduceOnPlateau.from_state(state["schedule"])
+        position, history, extra_state = state["position"], state["history"], state.get("extra_state")
+
+    def checkpoint():
+        save_checkpoint(checkpoint_path, model, optimizer,
+                        {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
+                         "history": history, "extra_state": extra_state})
+
+    loss_layer = SoftmaxCrossEntropyLoss()
+    model.train()
+    steps_this_call = 0
+    finished = schedule.finished or position["epoch"] >= settings.max_epochs
+    with _StopRequest() as stop:
+        while not finished:
+            epoch = position["epoch"]
+            batches = train_loader.epoch(epoch, start_batch=position["step"] * accumulation)
+            running = {"loss": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+            bar = tqdm(total=steps_per_epoch, initial=position["step"], disable=not progress,
+                       desc=f"epoch {epoch + 1} lr {schedule.learning_rate:g}", unit="step")
+            try:
+                while position["step"] < steps_per_epoch:
+                    start = time.perf_counter()
+                    for _ in range(accumulation):
+                        x, labels = next(batches)
+                        scores = model.forward(asarray(x))
+                        running["loss"] += loss_layer.forward(scores, labels) * len(labels)
+                        model.backward(loss_layer.backward())
+                        if accumulation > 1:
+                            optimizer.accumulate()
+                        running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
+                        running["images"] += len(labels)
+                    optimizer.step(schedule.learning_rate)
+                    running["seconds"] += time.perf_counter() - start
+                    position["step"] += 1
+                    position["global_step"] += 1
+                    steps_this_call += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{running['loss'] / running['images']:.3f}",
+                                    top1=f"{running['correct'] / running['images']:.3f}",
+                                    img_s=f"{running['images'] / running['seconds']:.0f}")
+                    interrupted = stop.requested or (stop_after_steps is not None
+                                                     and steps_this_call >= stop_after_steps)
+                    if interrupted or (settings.checkpoint_every
+                                       and position["global_step"] % settings.checkpoint_every == 0):
+                        checkpoint()
+                    if interrupted:
+                        return {"history": history, "finished": False, "extra_state": extra_state}
+            finally:
+                bar.close()
+                batches.close()
+            validation = evaluate_loader(model, val_loader, progress=progress)
+            entry = {"epoch": epoch + 1, "learning_rate": schedule.learning_rate,
+                     "train_loss": running["loss"] / max(running["images"], 1),
+                     "train_top1_error": 1 - running["correct"] / max(running["images"], 1),
+                     "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
+                     "val_top5_error": validation["top5_error"],
+                     "images_per_second": running["images"] / max(running["seconds"], 1e-9),
+                     "skipped_images": len(getattr(train_loader, "skipped", []) or [])}
+            history.append(entry)
+            if progress:
+                print(f"epoch {epoch + 1}: train loss {entry['train_loss']:.3f}, val top-1 error "
+                      f"{entry['val_top1_error']:.2%}, top-5 {entry['val_top5_error']:.2%}, lr {schedule.learning_rate:g}")
+            stop_now = schedule.epoch_end(1 - validation["top1_error"])
+            position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
+            finished = stop_now or position["epoch"] >= settings.max_epochs
+            checkpoint()
+            _write_log(run_dir, history)
+            if stop.requested:
+                return {"history": history, "finished": finished, "extra_state": extra_state}
+    return {"history": history, "finished": True, "extra_state": extra_state}
