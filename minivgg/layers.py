@@ -98,10 +98,13 @@ def _host(array):
 
 
 def _initial_weights(shape, weight_init, rng, dtype):
-    if weight_init not in INITIALISERS:
+    """Weights drawn by ``weight_init`` and zero biases; ``weight_init=None`` gives zero weights without
+    drawing, for layers whose weights are about to be loaded or shared."""
+    if weight_init is not None and weight_init not in INITIALISERS:
         raise ValueError(f"unknown weight_init {weight_init!r}; choose one of {sorted(INITIALISERS)}")
     backend = get_backend()
-    W = backend.asarray(INITIALISERS[weight_init](shape, as_generator(rng)), dtype=dtype)
+    host = np.zeros(shape) if weight_init is None else INITIALISERS[weight_init](shape, as_generator(rng))
+    W = backend.asarray(host, dtype=dtype)
     b = backend.asarray(np.zeros(shape[0]), dtype=dtype)
     return W, b
 

@@ -1,0 +1,358 @@
+"""Importing published weights without their frameworks: torchvision .pth (zip and legacy layouts) through a
+restricted unpickler, Caffe .caffemodel (V1 and current layer messages) through a wire-format decoder.
+
+The files are written here by small writers that follow the formats byte for byte; when PyTorch happens to
+be installed, files written by ``torch.save`` are checked too, against PyTorch's own forward pass.
+"""
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+from minivgg import weights
+from minivgg.class_names import imagenet_class_names, imagenet_classes
+from minivgg.cli import main
+from minivgg.convert import convert, detect_format, from_caffe, from_torchvision, infer_architecture
+from minivgg.convert.caffe_protobuf import iter_fields, read_varint
+from minivgg.convert.torch_pickle import read_state_dict
+from minivgg.layers import Conv2d, Linear
+from minivgg.models import num_parameters, vgg
+from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
+
+TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=10, input_size=32)
+
+
+def _state_dict(model):
+    return {name: np.array(layer.params[key]) for name, layer, key in model.named_parameters()}
+
+
+# A writer for PyTorch's pickles: protocol 2 opcodes, exactly what torch.save emits for a state dict -------
+
+def _storage(array):
+    """The contiguous buffer a NumPy view looks into, and the view's offset into it, in elements."""
+    base = array if array.base is None else array.base
+    offset = array.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return np.ascontiguousarray(base).ravel(), offset // array.itemsize
+
+
+def _pickle_state_dict(arrays, legacy):
+    """A state dict of float32 arrays (views allowed: they keep their storage, offset and strides)."""
+    out = bytearray(pickle.PROTO + b"\x02")
+
+    def global_(module, name):
+        out.extend(pickle.GLOBAL + f"{module}\n{name}\n".encode())
+
+    def text(value):
+        data = value.encode()
+        out.extend(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
+
+    def integer(value):
+        out.extend(pickle.BININT + struct.pack("<i", value))
+
+    def int_tuple(values):
+        out.extend(pickle.MARK)
+        for v in values:
+            integer(v)
+        out.extend(pickle.TUPLE)
+
+    global_("collections", "OrderedDict")
+    out.extend(pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK)
+    for key, (name, array) in enumerate(arrays.items()):
+        text(name)
+        global_("torch._utils", "_rebuild_tensor_v2")
+        out.extend(pickle.MARK + pickle.MARK)  # the arguments' tuple, then the persistent id's
+        text("storage")
+        global_("torch", "FloatStorage")
+        text(str(key))
+        text("cpu")
+        storage, offset = _storage(array)
+        integer(storage.size)
+        if legacy:
+            out.extend(pickle.NONE)  # no view
+        out.extend(pickle.TUPLE + pickle.BINPERSID)
+        integer(offset)
+        int_tuple(array.shape)
+        int_tuple([s // array.itemsize for s in array.strides])
+        out.extend(pickle.NEWFALSE)  # requires_grad
+        global_("collections", "OrderedDict")
+        out.extend(pickle.EMPTY_TUPLE + pickle.REDUCE)  # backward hooks
+        out.extend(pickle.TUPLE + pickle.REDUCE)
+    out.extend(pickle.SETITEMS + pickle.STOP)
+    return bytes(out)
+
+
+def write_torch_zip(path, arrays, pickle_bytes=None):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle_bytes or _pickle_state_dict(arrays, legacy=False))
+        archive.writestr("archive/byteorder", "little")
+        for key, array in enumerate(arrays.values()):
+            archive.writestr(f"archive/data/{key}", _storage(array)[0].astype("<f4").tobytes())
+        archive.writestr("archive/version", "3\n")
+
+
+def write_torch_legacy(path, arrays):
+    dump = lambda obj: pickle.dumps(obj, protocol=2)  # noqa: E731
+    parts = [dump(0x1950A86A20F9469CFC6C), dump(1001),
+             dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}),
+             _pickle_state_dict(arrays, legacy=True), dump([str(k) for k in range(len(arrays))])]
+    for array in arrays.values():
+        storage = _storage(array)[0]
+        parts.append(struct.pack("<q", storage.size) + storage.astype("<f4").tobytes())
+    with open(path, "wb") as handle:
+        handle.write(b"".join(parts))
+
+
+# A writer for caffemodels: the protobuf wire format -----------------------------------------------------
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number, wire_type, payload):
+    if wire_type == 2:
+        payload = _varint(len(payload)) + payload
+    return _varint(number << 3 | wire_type) + payload
+
+
+def _blob(array, legacy, packed=True):
+    data = np.asarray(array, "<f4")
+    if packed:
+        body = _field(5, 2, data.tobytes())
+    else:  # one fixed32 field per number, as an unpacked repeated float
+        body = b"".join(_field(5, 5, struct.pack("<f", v)) for v in data.ravel())
+    if legacy:  # num, channels, height, width, padded on the left with ones: Caffe's old 4-D blobs
+        shape = (1,) * (4 - data.ndim) + data.shape
+        return b"".join(_field(n, 0, _varint(d)) for n, d in zip((1, 2, 3, 4), shape)) + body
+    return _field(7, 2, _field(1, 2, b"".join(_varint(d) for d in data.shape))) + body
+
+
+V1_TYPE = {"Convolution": 4, "ReLU": 18, "Pooling": 17, "InnerProduct": 14, "Dropout": 6, "Softmax": 20}
+
+
+def write_caffemodel(path, model, v1):
+    """The model as Caffe would store it: every layer in order, weights only on conv and FC layers."""
+    layers = []
+    for spec, layer in zip(model.specs, model.layers):
+        kind = {"Conv2d": "Convolution", "ReLU": "ReLU", "MaxPool2d": "Pooling", "Linear": "InnerProduct",
+                "Dropout": "Dropout"}.get(type(layer).__name__)
+        if kind is None:
+            continue
+        blobs = [_blob(layer.params["W"], legacy=v1), _blob(layer.params["b"], legacy=v1, packed=not v1)] \
+            if layer.params else []
+        if v1:
+            body = _field(4, 2, spec.name.encode()) + _field(5, 0, _varint(V1_TYPE[kind]))
+            body += b"".join(_field(6, 2, b) for b in blobs)
+        else:
+            body = _field(1, 2, spec.name.encode()) + _field(2, 2, kind.encode())
+            body += b"".join(_field(7, 2, b) for b in blobs)
+        layers.append(_field(2 if v1 else 100, 2, body))
+    if v1:
+        softmax = _field(4, 2, b"prob") + _field(5, 0, _varint(V1_TYPE["Softmax"]))
+    else:
+        softmax = _field(1, 2, b"prob") + _field(2, 2, b"Softmax")
+    layers.append(_field(2 if v1 else 100, 2, softmax))
+    with open(path, "wb") as handle:
+        handle.write(_field(1, 2, b"VGG_ILSVRC_16_layers") + b"".join(layers))
+
+
+# The tests --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def source():
+    return vgg("D", seed=7, **TINY).eval()
+
+
+def _same_outputs(converted, original, rng):
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(converted.eval().forward(x), original.eval().forward(x))
+
+
+@pytest.mark.parametrize("writer", [write_torch_zip, write_torch_legacy], ids=["zip", "legacy"])
+def test_torchvision_files_convert_to_identical_outputs(source, tmp_path, rng, writer):
+    pth = tmp_path / "vgg16-tiny.pth"
+    writer(pth, _state_dict(source))
+    assert detect_format(pth) == "torchvision"
+    model = convert(pth, tmp_path / "vgg16.safetensors")
+    assert model.config == "D" and model.architecture() == source.architecture()
+    _same_outputs(model, source, rng)
+    loaded = weights.load(tmp_path / "vgg16.safetensors")
+    assert loaded.preprocessing == TORCHVISION
+    _same_outputs(loaded, source, rng)
+    assert weights.read_metadata(tmp_path / "vgg16.safetensors")[1]["source_format"] == "torchvision"
+
+
+@pytest.mark.parametrize("writer", [write_torch_zip, write_torch_legacy], ids=["zip", "legacy"])
+def test_strided_and_offset_tensors_are_read(tmp_path, writer):
+    base = np.arange(30, dtype=np.float32).reshape(6, 5)
+    views = {"transposed": base.T, "rows": base[2:4], "column": base[1:, 3], "scalar": base[5, 4]}
+    assert not views["transposed"].flags.c_contiguous and _storage(views["rows"])[1] == 10
+    writer(tmp_path / "views.pth", views)
+    arrays = read_state_dict(tmp_path / "views.pth")
+    assert list(arrays) == list(views)
+    for name, view in views.items():
+        np.testing.assert_array_equal(arrays[name], view)
+
+
+@pytest.mark.parametrize("v1", [True, False], ids=["V1-layers", "layer"])
+def test_caffemodels_convert_to_identical_outputs_expecting_bgr(source, tmp_path, rng, v1):
+    path = tmp_path / "VGG_ILSVRC_16_layers.caffemodel"
+    write_caffemodel(path, source, v1)
+    assert detect_format(path) == "caffe"
+    model = convert(path, tmp_path / "vgg16-caffe.safetensors")
+    assert model.config == "D"
+    _same_outputs(model, source, rng)
+    loaded = weights.load(tmp_path / "vgg16-caffe.safetensors")
+    assert loaded.preprocessing == CAFFE_VGG
+    assert loaded.preprocessing.channel_order == "BGR" and loaded.preprocessing.mean == (103.939, 116.779, 123.68)
+
+
+def test_thousand_class_models_get_imagenet_names(tmp_path):
+    net = vgg("A", seed=0, width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32)
+    write_torch_zip(tmp_path / "vgg11.pth", _state_dict(net))
+    model = from_torchvision(tmp_path / "vgg11.pth")
+    assert model.config == "A" and model.class_names[:2] == ["tench", "goldfish"] and len(model.class_names) == 1000
+
+
+def test_a_and_a_lrn_share_shapes_and_config_chooses(tmp_path):
+    net = vgg("A", seed=0, **TINY)
+    write_torch_zip(tmp_path / "a.pth", _state_dict(net))
+    assert from_torchvision(tmp_path / "a.pth").config == "A"
+    lrn = vgg("A-LRN", seed=0, **TINY)
+    write_torch_zip(tmp_path / "a-lrn.pth", _state_dict(lrn))
+    assert from_torchvision(tmp_path / "a-lrn.pth", config="A-LRN").config == "A-LRN"
+    with pytest.raises(ValueError, match="do not fit configuration E"):
+        from_torchvision(tmp_path / "a.pth", config="E")
+
+
+def test_infer_architecture_reads_the_shapes():
+    specs = vgg("E", seed=0, width_multiplier=1 / 8, fc_width=32, num_classes=7, input_size=64).specs
+    shapes = [s.parameter_shapes()["W"] for s in specs if s.layer_class in (Conv2d, Linear)]
+    assert infer_architecture(shapes) == dict(config="E", num_classes=7, input_size=64, width_multiplier=1 / 8,
+                                              fc_width=32)
+    with pytest.raises(ValueError, match="three FC weights"):
+        infer_architecture(shapes[:-1])
+
+
+class _Boom:
+    """Unpickling this would call os.system: the restricted unpickler must refuse before calling anything."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_hostile_pickles_are_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = pickle.dumps({"features.0.weight": _Boom(marker)}, protocol=2)
+    write_torch_zip(tmp_path / "zip.pth", {}, pickle_bytes=hostile)
+    with open(tmp_path / "plain.pth", "wb") as handle:
+        handle.write(hostile)
+    for name in ("zip.pth", "plain.pth"):
+        with pytest.raises(ValueError, match=r"refusing to unpickle posix.system|refusing to unpickle nt.system"):
+            read_state_dict(tmp_path / name)
+    assert not marker.exists()
+
+
+def test_other_content_is_refused_with_a_reason(tmp_path):
+    write_torch_zip(tmp_path / "list.pth", {}, pickle_bytes=pickle.dumps([1, 2], protocol=2))
+    with pytest.raises(ValueError, match="holds a list, not a state dict"):
+        read_state_dict(tmp_path / "list.pth")
+    double = _pickle_state_dict({"w": np.zeros(2, np.float32)}, legacy=False).replace(b"FloatStorage",
+                                                                                    b"DoubleStorage")
+    write_torch_zip(tmp_path / "double.pth", {"w": np.zeros(2, np.float32)}, pickle_bytes=double)
+    with pytest.raises(ValueError, match="only float32"):
+        read_state_dict(tmp_path / "double.pth")
+    bn = dict(_state_dict(vgg("A", seed=0, **TINY)), **{"features.1.running_mean": np.zeros(4, np.float32)})
+    write_torch_zip(tmp_path / "bn.pth", bn)
+    with pytest.raises(ValueError, match="batch-normalised"):
+        from_torchvision(tmp_path / "bn.pth")
+
+
+def test_truncated_files_are_named(source, tmp_path):
+    write_torch_legacy(tmp_path / "legacy.pth", _state_dict(source))
+    data = (tmp_path / "legacy.pth").read_bytes()
+    (tmp_path / "legacy.pth").write_bytes(data[:-100])
+    with pytest.raises(ValueError, match="legacy.pth: file ends inside storage"):
+        read_state_dict(tmp_path / "legacy.pth")
+    write_caffemodel(tmp_path / "m.caffemodel", source, v1=True)
+    data = (tmp_path / "m.caffemodel").read_bytes()
+    (tmp_path / "m.caffemodel").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="m.caffemodel is not a readable caffemodel"):
+        from_caffe(tmp_path / "m.caffemodel")
+    with pytest.raises(FileNotFoundError):
+        convert(tmp_path / "absent.pth", tmp_path / "out.safetensors")
+
+
+def test_varints_round_trip():
+    for value in (0, 1, 127, 128, 300, 2 ** 31, 2 ** 63 - 1):
+        assert read_varint(_varint(value), 0) == (value, len(_varint(value)))
+    fields = list(iter_fields(_field(1, 2, b"abc") + _field(3, 0, _varint(150)) + _field(5, 5, b"\x00\x00\x80?")))
+    assert [(n, t) for n, t, _ in fields] == [(1, 2), (3, 0), (5, 5)]
+    assert bytes(fields[0][2]) == b"abc" and fields[1][2] == 150
+
+
+def test_cli_convert_and_info(source, tmp_path, capsys):
+    write_caffemodel(tmp_path / "m.caffemodel", source, v1=True)
+    assert main(["convert", str(tmp_path / "m.caffemodel"), str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "configuration D" in out and "BGR" in out
+    assert main(["info", str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "configuration D" in out and f"total: {num_parameters('D', **TINY):,} parameters" in out
+    assert main(["info", "d"]) == 0
+    assert "total: 138,357,544 parameters (138.4M), 15.47 G multiply-adds" in capsys.readouterr().out
+    assert main(["convert", str(tmp_path / "nothing.pth"), str(tmp_path / "x.safetensors")]) == 1
+    assert "no weight file" in capsys.readouterr().err
+
+
+def test_imagenet_class_list():
+    classes = imagenet_classes()
+    wnids = [c.wnid for c in classes]
+    assert len(classes) == 1000 and wnids == sorted(wnids) and len(set(wnids)) == 1000
+    assert [c.index for c in classes] == list(range(1000))
+    assert classes[0].wnid == "n01440764" and imagenet_class_names()[0] == "tench"
+
+
+# With PyTorch installed: files written by torch.save, outputs checked against PyTorch's forward -----------
+
+def test_torch_saved_files_match_pytorch_outputs(source, tmp_path, rng):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the files above follow its format")
+    nn = torch.nn
+
+    def torch_layer(layer):
+        if isinstance(layer, Conv2d):
+            return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, padding=layer.padding)
+        if isinstance(layer, Linear):
+            return nn.Linear(layer.in_features, layer.out_features)
+        return {"ReLU": nn.ReLU, "MaxPool2d": lambda: nn.MaxPool2d(2, 2), "Dropout": nn.Dropout}[
+            type(layer).__name__]()
+
+    class TorchVGG(nn.Module):  # torchvision's layout: features, flatten, classifier
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*map(torch_layer, source.features))
+            self.classifier = nn.Sequential(*map(torch_layer, source.classifier))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.features(x), 1))
+
+    reference = TorchVGG().eval()
+    for tensor in reference.state_dict().values():
+        nn.init.normal_(tensor, std=0.05)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    for zip_layout in (True, False):
+        path = tmp_path / f"torch-{zip_layout}.pth"
+        torch.save(reference.state_dict(), path, _use_new_zipfile_serialization=zip_layout)
+        model = from_torchvision(path)
+        np.testing.assert_allclose(model.forward(x), expected, rtol=1e-4, atol=1e-5)

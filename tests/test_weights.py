@@ -1,0 +1,147 @@
+"""Weight files: safetensors with the architecture, preprocessing and class names; strict, atomic, no pickle."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minivgg import weights
+from minivgg.models import vgg
+from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
+
+TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=4, input_size=32)
+
+
+@pytest.fixture
+def model():
+    net = vgg("A-LRN", seed=5, lrn_alpha_divided_by_size=True, **TINY)
+    net.preprocessing, net.class_names = CAFFE_VGG, ["cat", "dog", "bird", "fish"]
+    return net
+
+
+def test_save_load_round_trip(model, tmp_path, rng):
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path, metadata={"trained_on": "digits"})
+    loaded = weights.load(path)
+    assert loaded.architecture() == model.architecture()
+    assert loaded.preprocessing == CAFFE_VGG and loaded.class_names == ["cat", "dog", "bird", "fish"]
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.eval().forward(x), model.eval().forward(x))
+    record, metadata = weights.read_metadata(path)
+    assert metadata == {"trained_on": "digits"}
+    assert record["architecture"]["config"] == "A-LRN" and record["architecture"]["input_size"] == 32
+    assert record["preprocessing"] == CAFFE_VGG
+    assert sorted(os.listdir(tmp_path)) == ["model.safetensors"]  # no temporary file left behind
+
+
+def test_file_is_plain_safetensors_with_torchvision_names(model, tmp_path):
+    from safetensors.numpy import load_file
+
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path)
+    arrays = load_file(str(path))
+    assert set(arrays) == {name for name, _, _ in model.named_parameters()}
+    np.testing.assert_array_equal(arrays["features.0.weight"], model.layers[0].params["W"])
+    assert arrays["classifier.6.bias"].shape == (4,)
+
+
+def test_load_into_takes_weights_preprocessing_and_names(model, tmp_path):
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path)
+    other = vgg("A-LRN", seed=6, lrn_alpha_divided_by_size=True, **TINY)
+    assert not np.array_equal(other.layers[0].params["W"], model.layers[0].params["W"])
+    assert weights.load_into(other, path) is other
+    np.testing.assert_array_equal(other.layers[0].params["W"], model.layers[0].params["W"])
+    assert other.preprocessing == CAFFE_VGG and other.class_names == model.class_names
+
+
+def test_mismatches_name_the_tensor(model, tmp_path):
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path)
+    more_classes = vgg("A-LRN", seed=0, lrn_alpha_divided_by_size=True, **dict(TINY, num_classes=5))
+    before = more_classes.layers[0].params["W"].copy()
+    with pytest.raises(ValueError, match=r"tensor 'classifier.6.weight' has shape \(4, 16\), the model expects "
+                                         r"\(5, 16\)"):
+        weights.load_into(more_classes, path)
+    np.testing.assert_array_equal(more_classes.layers[0].params["W"], before)  # nothing changed
+    with pytest.raises(ValueError, match="holds weights for config = 'A-LRN', the model has 'A'"):
+        weights.load_into(vgg("A", seed=0, **TINY), path)
+    with pytest.raises(ValueError, match="lrn_alpha_divided_by_size = True"):
+        weights.load_into(vgg("A-LRN", seed=0, **TINY), path)
+    with pytest.raises(ValueError, match=r"tensor 'features.0.weight' is float32, the model's is float64"):
+        weights.load_into(vgg("A-LRN", seed=0, lrn_alpha_divided_by_size=True, dtype=np.float64, **TINY), path)
+
+
+def test_missing_and_unexpected_tensors_are_listed(model, tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "partial.safetensors"
+    arrays = {name: np.ascontiguousarray(layer.params[key]) for name, layer, key in model.named_parameters()}
+    arrays.pop("features.4.bias")
+    arrays["extra.weight"] = np.zeros(2, np.float32)
+    header = {"minivgg": json.dumps({"format": weights.FORMAT, "architecture": model.architecture(),
+                                     "preprocessing": model.preprocessing.to_dict(), "class_names": None})}
+    save_file(arrays, str(path), metadata=header)
+    with pytest.raises(ValueError, match=r"missing tensors \['features.4.bias'\], unexpected tensors "
+                                         r"\['extra.weight'\]"):
+        weights.load(path)
+
+
+def test_float64_models_stay_float64(tmp_path):
+    net = vgg("B", seed=0, dtype=np.float64, **TINY)
+    weights.save(net, tmp_path / "f64.safetensors")
+    assert weights.load(tmp_path / "f64.safetensors").dtype == np.float64
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_files_are_named(model, tmp_path, damage):
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path)
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[:len(data) // 2], "garbage": b"not a weight file" * 8, "empty": b""}[damage])
+    with pytest.raises(ValueError, match="model.safetensors"):
+        weights.load(path)
+
+
+def test_missing_file_and_foreign_safetensors(tmp_path):
+    from safetensors.numpy import save_file
+
+    with pytest.raises(FileNotFoundError, match="no weight file"):
+        weights.load(tmp_path / "nothing.safetensors")
+    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(ValueError, match="without minivgg's record"):
+        weights.load(tmp_path / "foreign.safetensors")
+
+
+def test_a_failed_write_keeps_the_previous_file(model, tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    path = tmp_path / "model.safetensors"
+    weights.save(model, path)
+    good = path.read_bytes()
+
+    def crash_mid_write(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", crash_mid_write)
+    with pytest.raises(OSError, match="disk full"):
+        weights.save(model, path)
+    assert path.read_bytes() == good and sorted(os.listdir(tmp_path)) == ["model.safetensors"]
+
+
+def test_metadata_must_be_strings(model, tmp_path):
+    with pytest.raises(TypeError, match="metadata must map str to str"):
+        weights.save(model, tmp_path / "m.safetensors", metadata={"epochs": 3})
+    with pytest.raises(ValueError, match="reserved"):
+        weights.save(model, tmp_path / "m.safetensors", metadata={"minivgg": "x"})
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_preprocessing_records_survive_for_every_kind(tmp_path):
+    for preprocessing in (CAFFE_VGG, TORCHVISION):
+        net = vgg("A", seed=0, **TINY)
+        net.preprocessing = preprocessing
+        weights.save(net, tmp_path / "p.safetensors")
+        assert weights.load(tmp_path / "p.safetensors").preprocessing == preprocessing
