@@ -22,7 +22,8 @@ def _check_array(layer, x, what="input"):
     if not isinstance(x, xp.ndarray):
         raise TypeError(f"{layer!r}: expected the {what} as a {xp.__name__}.ndarray (active backend "
                         f"{get_backend().name!r}), got {type(x).__name__}; convert it with minivgg.asarray")
-    if x.dtype.kind != "f":
+    # bfloat16 (ml_dtypes, the GPU backends' mixed precision) reports its kind as "V", not "f".
+    if x.dtype.kind != "f" and x.dtype.name != "bfloat16":
         raise ValueError(f"{layer!r}: expected a floating-point {what} (float32 or float64), got dtype {x.dtype}")
 
 
@@ -87,7 +88,9 @@ class Layer:
         return None if weight is None else weight.dtype
 
     def _check_dtype(self, x):
-        if self.params and x.dtype != self.dtype:
+        # A mixed-precision backend computes in a narrower activation dtype than its float32 master weights.
+        activation_dtype = getattr(get_backend(), "activation_dtype", lambda dtype: dtype)(self.dtype)
+        if self.params and x.dtype not in (self.dtype, activation_dtype):
             raise ValueError(f"{self!r}: input dtype {x.dtype} does not match the parameters' {self.dtype}; "
                              f"cast the input or call .astype({x.dtype}) on the model")
 

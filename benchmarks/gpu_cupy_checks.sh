@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The GPU backends' checks and benchmark in one device call (issue 7), with every log written under $OUT.
+#
+#   On the development machine, once (fills the git-ignored .whl/ with wheels the GPU machine cannot download):
+#       bash benchmarks/gpu_cupy_checks.sh fetch [python versions, default "3.10 3.11 3.12 3.13"]
+#   On the GPU machine (carry .whl), all at once or in parts if one call would exceed its time limit:
+#       bash benchmarks/gpu_cupy_checks.sh [all | tests | bench | quick]
+#
+# "tests" runs every test marked gpu (both GPU backends) after installing minivgg and the carried wheels;
+# "bench" runs benchmarks/bench_gpu.py for cupy and numba beside PyTorch; "quick" runs the benchmark at tiny
+# shapes (a smoke test of the script). Logs: $OUT/environment.txt, $OUT/pytest_gpu.log, $OUT/junit_gpu.xml,
+# $OUT/bench_gpu.log and $OUT/bench_gpu.json.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+part="${1:-all}"
+PYTHON="${PYTHON:-python3}"
+
+if [[ "$part" == "fetch" ]]; then
+    shift
+    versions="${*:-3.10 3.11 3.12 3.13}"
+    mkdir -p .whl
+    for version in $versions; do
+        "$PYTHON" -m pip download --quiet --no-deps --dest .whl --only-binary=:all: --python-version "$version" \
+            --platform manylinux_2_28_x86_64 "nvidia-cudnn-frontend>=1.10" "ml_dtypes>=0.5" \
+            || echo "no wheels for Python $version"
+    done
+    ls -l .whl
+    exit 0
+fi
+
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT"
+
+{
+    date -u
+    nvidia-smi || echo "nvidia-smi failed"
+    "$PYTHON" --version
+    "$PYTHON" -m pip list 2>/dev/null | grep -i -E "^(cupy|numba|numpy|torch|nvidia-cudnn|ml.dtypes)" || true
+} > "$OUT/environment.txt" 2>&1
+
+# The GPU machine reaches no package index: install only what was carried, and minivgg itself without deps.
+if compgen -G ".whl/*.whl" > /dev/null; then
+    "$PYTHON" -m pip install --quiet --no-deps --no-index --find-links .whl nvidia-cudnn-frontend ml_dtypes \
+        >> "$OUT/environment.txt" 2>&1 || echo "installing the carried wheels failed" >> "$OUT/environment.txt"
+fi
+"$PYTHON" -m pip install --quiet --no-deps --no-build-isolation -e . >> "$OUT/environment.txt" 2>&1 \
+    || echo "installing minivgg failed" >> "$OUT/environment.txt"
+"$PYTHON" -c "import minivgg.backends.cupy as b; b.check_available(); print(b.frontend_status())" \
+    >> "$OUT/environment.txt" 2>&1
+# bf16 mode needs CuPy's bfloat16 (ml_dtypes, and cuda_bf16.h found by NVRTC): say early if it is not there.
+"$PYTHON" -c "import cupy, ml_dtypes; print('cupy bf16 ok', (cupy.ones(4, ml_dtypes.bfloat16) * 2).get())" \
+    >> "$OUT/environment.txt" 2>&1
+
+status=0
+if [[ "$part" == "all" || "$part" == "tests" ]]; then
+    timeout 420 "$PYTHON" -m pytest -m gpu -p no:cacheprovider -ra --durations=20 \
+        --junitxml="$OUT/junit_gpu.xml" tests > "$OUT/pytest_gpu.log" 2>&1 || status=1
+    tail -n 40 "$OUT/pytest_gpu.log"
+fi
+if [[ "$part" == "all" || "$part" == "bench" ]]; then
+    timeout 480 "$PYTHON" benchmarks/bench_gpu.py --backends cupy,numba --json "$OUT/bench_gpu.json" --verbose \
+        > "$OUT/bench_gpu.log" 2>&1 || status=1
+    tail -n 60 "$OUT/bench_gpu.log"
+fi
+if [[ "$part" == "quick" ]]; then
+    timeout 300 "$PYTHON" benchmarks/bench_gpu.py --quick --steps 2 --warmup 1 --backends cupy,numba --verbose \
+        --json "$OUT/bench_gpu_quick.json" > "$OUT/bench_gpu_quick.log" 2>&1 || status=1
+    tail -n 60 "$OUT/bench_gpu_quick.log"
+fi
+exit $status

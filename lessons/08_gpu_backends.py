@@ -1,0 +1,214 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 8: the same net on the GPU: the numbers agree, the time differs
+#
+# The paper's nets took "2–3 weeks" each on four NVIDIA Titan Black GPUs (Sect. 3.3). minivgg writes every
+# layer once (`minivgg/layers.py`) and leaves the maths to a **backend**: a module exporting the same ops
+# with the same signatures, `conv2d_forward(x, W, b, stride, padding) -> (out, cache)` and so on. The NumPy
+# backend is the readable reference; the CuPy backend runs the same ops on an NVIDIA GPU (cuDNN for the
+# convolutions, one CUDA kernel for each other op). Switching is one call, `minivgg.set_backend("cupy")`.
+#
+# This lesson runs one small VGG and one batch on both, checks that the numbers agree, and times them. Cells
+# that need a GPU say so and skip when there is none (CI has none).
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minivgg
+from minivgg.backends import cupy as cupy_backend
+from minivgg.backends import numpy as numpy_backend
+from minivgg.backends.cupy.precision import round_like_tensor_cores
+from minivgg.layers import SoftmaxCrossEntropyLoss
+from minivgg.models import vgg
+
+print("registered backends:", minivgg.registered_backends())
+print("usable here:        ", minivgg.available_backends())
+try:
+    cupy_backend.check_available()
+    GPU = True
+    print(cupy_backend.frontend_status())
+except minivgg.BackendUnavailableError as error:
+    GPU = False
+    print("no GPU here, the GPU cells will skip:", error)
+
+# %% [markdown]
+# ## One net, one batch, on NumPy
+#
+# Configuration A of Table 1, shrunk so that a laptop runs it in a moment: 32×32 inputs, an eighth of the
+# channels, FC layers of 64, dropout off (so that both backends compute the very same function).
+
+# %%
+rng = np.random.default_rng(8)
+images = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
+labels = rng.integers(0, 10, 16)
+
+
+def one_step(backend_name):
+    """Forward, loss and backward of the same seeded net on ``backend_name``; returns (loss, scores, grads, s)."""
+    backend = minivgg.set_backend(backend_name)
+    model = vgg("A", num_classes=10, input_size=32, width_multiplier=0.125, fc_width=64, dropout=0.0, seed=1)
+    loss_layer = SoftmaxCrossEntropyLoss()
+    x = minivgg.asarray(images)
+    loss_layer.forward(model.forward(x), labels)  # a first step compiles kernels and builds cuDNN plans
+    model.backward(loss_layer.backward())
+    start = time.perf_counter()
+    scores = model.forward(x)
+    loss = loss_layer.forward(scores, labels)
+    model.backward(loss_layer.backward())
+    minivgg.to_host(scores)  # waits for the device: the time covers the work, not just its launch
+    seconds = time.perf_counter() - start
+    grads = {name: np.asarray(backend.to_host(layer.grads[key])) for name, layer, key in model.named_parameters()}
+    return loss, np.asarray(backend.to_host(scores)), grads, seconds
+
+
+loss_numpy, scores_numpy, grads_numpy, seconds_numpy = one_step("numpy")
+print(f"NumPy: loss {loss_numpy:.6f}, one step {seconds_numpy * 1e3:.1f} ms")
+
+# %% [markdown]
+# ## The same step on the GPU
+#
+# Nothing in the model changes: the layers call whatever backend is active. The comparison is the relative
+# error $\|a - b\| / \|b\|$ of the scores and of every gradient.
+
+# %%
+if GPU:
+    cupy_backend.set_precision("fp32")  # exact float32 products, to compare with NumPy's
+    loss_gpu, scores_gpu, grads_gpu, seconds_gpu = one_step("cupy")
+    errors = {name: np.linalg.norm(grads_gpu[name] - g) / np.linalg.norm(g) for name, g in grads_numpy.items()}
+    print(f"CuPy:  loss {loss_gpu:.6f}, one step {seconds_gpu * 1e3:.1f} ms")
+    print(f"scores relative error {np.linalg.norm(scores_gpu - scores_numpy) / np.linalg.norm(scores_numpy):.1e}; "
+          f"worst gradient relative error {max(errors.values()):.1e} ({max(errors, key=errors.get)})")
+else:
+    seconds_gpu = None
+    print("skipped: this cell needs an NVIDIA GPU with CuPy (see the reason above)")
+
+# %%
+names = ["NumPy (CPU)"] + (["CuPy (GPU)"] if seconds_gpu else [])
+times = [seconds_numpy * 1e3] + ([seconds_gpu * 1e3] if seconds_gpu else [])
+plt.figure(figsize=(5, 2.5))
+plt.barh(names, times)
+plt.xlabel("one training step, ms (lower is better)")
+plt.title("same net, same batch" + ("" if seconds_gpu else " (no GPU here: NumPy only)"))
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# At this toy size the GPU is mostly waiting for Python to launch its ~60 kernels; at VGG-16's real size
+# (batch 64, 224×224, about 93 GFLOP per image and step) it is the other way round, and
+# `benchmarks/bench_gpu.py` measures that against PyTorch.
+#
+# ## Why "agree" has a tolerance: TF32 and bf16
+#
+# GPUs are fastest on **tensor cores**, which multiply inputs with fewer mantissa bits than float32's 23:
+# TF32 keeps 10, bfloat16 keeps 7 (both keep float32's exponent range), and accumulate in float32. The
+# backend's `set_precision("fp32" | "tf32" | "bf16")` chooses; TF32 is the default, as for PyTorch's
+# convolutions. Most of the error is the rounding of the inputs, which `round_like_tensor_cores` emulates
+# on the host. Here is what it does to one of VGG's convolutions (64 → 64 channels, 3×3), computed by the
+# NumPy reference in float64 from rounded inputs:
+
+# %%
+x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+W = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+b = np.zeros(64, dtype=np.float32)
+exact, _ = numpy_backend.conv2d_forward(x.astype(np.float64), W.astype(np.float64), b.astype(np.float64), 1, 1)
+emulated = {}
+for precision in ("fp32", "tf32", "bf16"):
+    if precision == "fp32":  # no input rounding: the only error is float32 accumulation
+        rounded, _ = numpy_backend.conv2d_forward(x, W, b, 1, 1)
+    else:
+        rounded, _ = numpy_backend.conv2d_forward(round_like_tensor_cores(x, precision).astype(np.float64),
+                                                  round_like_tensor_cores(W, precision).astype(np.float64), b, 1, 1)
+    emulated[precision] = np.linalg.norm(rounded - exact) / np.linalg.norm(exact)
+    print(f"{precision}: relative error {emulated[precision]:.1e}")
+
+# %%
+if GPU:
+    measured = {}
+    for precision in ("fp32", "tf32", "bf16"):
+        minivgg.set_backend("cupy")
+        cupy_backend.set_precision(precision)
+        out, _ = cupy_backend.conv2d_forward(*(minivgg.asarray(a) for a in (x, W, b)), 1, 1)
+        measured[precision] = np.linalg.norm(minivgg.to_host(out).astype(np.float64) - exact) / np.linalg.norm(exact)
+        print(f"{precision}: measured on the GPU {measured[precision]:.1e} (emulated {emulated[precision]:.1e})")
+    cupy_backend.set_precision("tf32")
+else:
+    measured = None
+    print("skipped: measuring the GPU's errors needs an NVIDIA GPU with CuPy")
+
+# %%
+plt.figure(figsize=(5, 2.8))
+positions = np.arange(3)
+plt.bar(positions - 0.2, list(emulated.values()), width=0.4, label="emulated on the host")
+if measured:
+    plt.bar(positions + 0.2, list(measured.values()), width=0.4, label="measured on the GPU")
+plt.xticks(positions, list(emulated))
+plt.yscale("log")
+plt.ylabel("relative error of the output")
+plt.title("one 3x3 convolution, 64 -> 64 channels")
+plt.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The tests hold each op to these bounds against the NumPy reference: below 1e-5 in fp32, 3e-3 in TF32 and
+# 2e-2 in bf16. For training, bf16's larger error is harmless where it matters least (activations and
+# their gradients) as long as the weights stay float32: the backend keeps the parameters and the SGD update
+# in float32 ("master weights") and only the products run in bf16.
+#
+# ## One launch per step: CUDA graphs
+#
+# A training step at a fixed shape launches the same kernels on the same buffers every time. The backend can
+# record it once and replay it (`minivgg.backends.cupy.graph_capture.CapturedStep`), which removes the Python
+# and launch overhead that dominated the toy step above.
+
+# %%
+if GPU:
+    from minivgg.backends.cupy.graph_capture import CapturedStep
+    from minivgg.optim import SGD
+
+    minivgg.set_backend("cupy")
+    cupy_backend.set_precision("tf32")
+    model = vgg("A", num_classes=10, input_size=32, width_multiplier=0.125, fc_width=64, dropout=0.0, seed=1)
+    optimiser = SGD(model)
+    x_device, labels_device = minivgg.asarray(images), minivgg.asarray(labels)
+
+    def step():
+        loss, cache = cupy_backend.softmax_cross_entropy_forward(model.forward(x_device), labels_device)
+        model.backward(cupy_backend.softmax_cross_entropy_backward(1.0, cache))
+        optimiser.step(0.01)
+        return loss
+
+    def milliseconds(run, repeats=20):
+        run()
+        cupy_backend.xp.cuda.Device().synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        cupy_backend.xp.cuda.Device().synchronize()
+        return (time.perf_counter() - start) / repeats * 1e3
+
+    eager = milliseconds(step)
+    captured = CapturedStep(step)
+    replay = milliseconds(lambda: (captured.replay(), captured.synchronize()))
+    print(f"eager step {eager:.2f} ms, replayed graph {replay:.2f} ms")
+else:
+    print("skipped: CUDA graphs need an NVIDIA GPU with CuPy")
+
+# %%
+minivgg.set_backend("numpy")
+print("back on", minivgg.get_backend().name)
