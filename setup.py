@@ -26,6 +26,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "scikit-learn>=1.3",
+        "scipy>=1.10",  # reads the ImageNet devkit's meta.mat
         "safetensors>=0.4",
     ],
     extras_require={

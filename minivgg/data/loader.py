@@ -1,0 +1,386 @@
+"""Batches for the trainer: shuffling, augmentation, preprocessing, worker processes, exact resumption.
+
+Reproducible by construction: the order of epoch e is a permutation drawn from (seed, e), and every random
+draw for an image (its scale S, crop, flip and colour shift) comes from a generator seeded with
+(seed, e, image index). So a batch depends on nothing but (seed, e, batch number): a run resumed at
+(e, start_batch) sees exactly the batches an uninterrupted run would have seen, and any number of worker
+processes give the same batches as none.
+
+Workers (``num_workers > 0``): worker w builds batches start + w, start + w + W, ... of the epoch, each
+written straight into a slot of a shared-memory buffer; only the labels and the slot number travel through
+a queue. Each worker owns ``max(2, ceil(prefetch_batches / W))`` slots, so at most that many of its batches
+are ready or in preparation ahead of the consumer (the bounded prefetch), and the memory is fixed. The
+consumer takes batches in order, round-robin over the workers. A batch is handed over without a copy: the
+array *is* the slot, and the slot returns to its worker when the array and every view of it have been
+dropped (a trainer drops each batch before the next). Should the consumer keep a worker's batches (say,
+``list(loader.epoch(0))``), batches from that worker are copied instead, so no worker waits forever.
+Closing the epoch's iterator (``break``, an exception, Ctrl-C, the trainer's ``close()``) stops and joins
+the workers; workers ignore Ctrl-C themselves so the trainer can finish its step and checkpoint.
+
+Unreadable images (``UNREADABLE``) never end an epoch: the image is replaced by the next readable image in
+the epoch's order (with a draw of its own), so every batch keeps its full size, a fixed shape for the device;
+the file and the reason are appended to ``loader.skipped`` and a ``BadImageWarning`` gives the count when
+the epoch's iterator ends.
+"""
+import contextlib
+import math
+import multiprocessing
+import pickle
+import queue
+import signal
+import traceback
+import weakref
+
+import numpy as np
+
+from ..preprocessing import Preprocessing
+from .images import UNREADABLE, BadImageError, skip_record, warn_skipped
+
+__all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context"]
+
+# The three kinds of random stream, kept apart so no two draws ever share a seed.
+ORDER_STREAM, SAMPLE_STREAM, SUBSTITUTE_STREAM = 0, 1, 2
+
+# Seconds a consumer waits on a worker before checking it is still alive.
+POLL_SECONDS = 0.5
+
+
+def multiprocessing_context(start_method=None):
+    """The multiprocessing context for worker processes: "fork" where the platform has it (workers start
+    in milliseconds and share the dataset without pickling it), else the platform's default."""
+    if start_method is None and "fork" in multiprocessing.get_all_start_methods():
+        start_method = "fork"
+    return multiprocessing.get_context(start_method)
+
+
+def _check_integer(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"DataLoader: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def epoch_order(length, seed, epoch, shuffle=True):
+    """The order in which epoch ``epoch`` visits the ``length`` samples: a permutation drawn from
+    (seed, epoch) when shuffling, else 0 .. length - 1. Returns an (length,) int64 array."""
+    if not shuffle:
+        return np.arange(length, dtype=np.int64)
+    return np.random.default_rng([seed, epoch, ORDER_STREAM]).permutation(length).astype(np.int64)
+
+
+def sample_generator(seed, epoch, index):
+    """The generator of every random draw for sample ``index`` in epoch ``epoch``."""
+    return np.random.default_rng([seed, epoch, SAMPLE_STREAM, index])
+
+
+class _EpochPlan:
+    """What any process needs to build any batch of one epoch; ``batch(b)`` is a pure function of b."""
+
+    def __init__(self, dataset, augmentation, preprocessing, batch_size, order, seed, epoch):
+        self.dataset, self.augmentation, self.preprocessing = dataset, augmentation, preprocessing
+        self.batch_size, self.order, self.seed, self.epoch = batch_size, order, seed, epoch
+
+    def _load(self, index, rng):
+        # S is drawn before decoding so that a large JPEG can be decoded at reduced size (draft mode).
+        scale = self.augmentation.draw_scale(rng) if self.augmentation is not None else None
+        image, label = self.dataset.load(int(index), draft_smallest_side=scale)
+        return image, label, scale
+
+    def sample(self, position):
+        """``(crop, colour offset or None, label, skipped)`` for the sample at ``position`` of the epoch."""
+        index = self.order[position]
+        rng = sample_generator(self.seed, self.epoch, index)
+        skipped = []
+        try:
+            image, label, scale = self._load(index, rng)
+        except UNREADABLE as error:
+            skipped.append(skip_record(self.dataset.describe(int(index)), error))
+            image, label, scale, rng = self._substitute(position, index)
+        if self.augmentation is None:
+            return image, None, label, skipped
+        crop, offset = self.augmentation(image, rng, scale)
+        return crop, offset, label, skipped
+
+    def _substitute(self, position, index):
+        # The next readable sample of the epoch's order stands in, with draws of its own (keyed by the
+        # replaced sample and the attempt), so the batch keeps its size and the result stays reproducible.
+        count = len(self.order)
+        for attempt in range(1, count):
+            candidate = self.order[(position + attempt) % count]
+            rng = np.random.default_rng([self.seed, self.epoch, SUBSTITUTE_STREAM, index, attempt])
+            try:
+                image, label, scale = self._load(candidate, rng)
+            except UNREADABLE:
+                continue
+            return image, label, scale, rng
+        raise BadImageError(f"not one of the {count} images of the dataset could be read")
+
+    def batch(self, number):
+        """``(x (B, 3, h, w) float32, labels (B,) int64, skipped)`` of batch ``number``."""
+        crops, offsets, labels, skipped = [], [], [], []
+        for position in range(number * self.batch_size, min((number + 1) * self.batch_size, len(self.order))):
+            crop, offset, label, bad = self.sample(position)
+            crops.append(crop)
+            offsets.append(offset)
+            labels.append(label)
+            skipped += bad
+        shapes = {crop.shape for crop in crops}
+        if len(shapes) > 1:
+            raise ValueError(f"DataLoader: images of different sizes {sorted(shapes)[:3]} cannot form a batch; give "
+                             f"an augmentation (TrainAugmentation or EvalTransform) that crops them to one size")
+        colour_offsets = None if offsets[0] is None else np.stack(offsets)
+        x = self.preprocessing.apply(np.stack(crops), colour_offsets=colour_offsets)
+        return x, np.asarray(labels, dtype=np.int64), skipped
+
+
+def _picklable(error):
+    try:
+        pickle.dumps(error)
+        return error
+    except Exception:  # an exception carrying unpicklable state: keep its text
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+class WorkerTraceback(Exception):
+    """The traceback of an exception raised in a loader worker, chained to the re-raised exception."""
+
+
+def _next_free_slot(free_slots, stop):
+    """A free slot of this worker, or None once the consumer has stopped the epoch."""
+    while not stop.is_set():
+        try:
+            return free_slots.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold back Ctrl-C while workers start: they inherit the block and ignore SIGINT before lifting it,
+    and this process receives a Ctrl-C pressed meanwhile as soon as the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups sharing Ctrl-C this way
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _worker_main(plan, worker, workers, start_batch, batch_count, buffer, slots_shape, free_slots, results, stop):
+    """Build batches ``start_batch + worker``, then every ``workers``-th, into free slots of ``buffer``."""
+    # Ctrl-C reaches the whole process group; the consumer decides what it means, and closing the epoch
+    # stops the workers. SIGINT was blocked when this process started (``_sigint_blocked``), so one
+    # pressed during the start is dropped here rather than killing the worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    slots = np.frombuffer(buffer, dtype=np.float32).reshape(slots_shape)
+    number = None
+    try:
+        for number in range(start_batch + worker, batch_count, workers):
+            slot = _next_free_slot(free_slots, stop)
+            if slot is None:
+                break
+            x, labels, skipped = plan.batch(number)
+            slots[slot, :len(labels)] = x
+            results.put(("batch", number, slot, labels, skipped))
+    except BaseException as error:  # reported to the consumer, which re-raises it
+        results.put(("error", number, _picklable(error), traceback.format_exc()))
+    if stop.is_set():  # the consumer is gone: do not wait at exit for it to read the queue
+        results.cancel_join_thread()
+
+
+class DataLoader:
+    """Mini-batches of a dataset, augmented and preprocessed, reproducible and resumable (Sect. 3.1).
+
+    Parameters
+    ----------
+    dataset : a dataset (``len``, ``load``, ``describe``; ``minivgg.data.datasets``)
+    batch_size : images per batch (the device batch)
+    augmentation : ``TrainAugmentation``, ``EvalTransform`` or anything with ``draw_scale(rng)`` and
+        ``__call__(image, rng, scale) -> (crop uint8 (h, w, 3), colour offset (3,) or None)``; None: the
+        images as stored (they must all have one size)
+    preprocessing : ``minivgg.preprocessing.Preprocessing`` whose ``apply`` turns the uint8 crops into the
+        model's input; None: ``Preprocessing()`` (RGB, 0-255, nothing subtracted)
+    shuffle : a new random order every epoch (else the dataset's order)
+    seed : int >= 0; with the epoch and the sample index it fixes every random draw
+    num_workers : worker processes (0: build batches in this process)
+    prefetch_batches : batches ready or in preparation ahead of the consumer, over all workers (each worker
+        holds at least two); they live in a shared buffer of that many batches
+    drop_last : leave out the last, smaller batch
+    start_method : multiprocessing start method of the workers (default ``multiprocessing_context()``)
+
+    Attributes
+    ----------
+    skipped : list of ``(file, reason)`` of the images replaced because they could not be read, in the
+        batches delivered by the latest ``epoch`` iterator (reset when a new one starts)
+    """
+
+    def __init__(self, dataset, batch_size, augmentation=None, preprocessing=None, shuffle=True, seed=0,
+                 num_workers=0, prefetch_batches=4, drop_last=False, start_method=None):
+        if len(dataset) == 0:
+            raise ValueError("DataLoader: the dataset is empty")
+        self.dataset = dataset
+        self.batch_size = _check_integer(batch_size, "batch_size", 1)
+        if augmentation is not None and not (callable(augmentation) and hasattr(augmentation, "draw_scale")):
+            raise TypeError(f"DataLoader: augmentation must have draw_scale(rng) and __call__(image, rng, scale) "
+                            f"(TrainAugmentation, EvalTransform), got {type(augmentation).__name__}")
+        self.augmentation = augmentation
+        preprocessing = Preprocessing() if preprocessing is None else preprocessing
+        if not hasattr(preprocessing, "apply"):
+            raise TypeError(f"DataLoader: preprocessing must be a minivgg.preprocessing.Preprocessing, got "
+                            f"{type(preprocessing).__name__}")
+        self.preprocessing = preprocessing
+        self.shuffle = bool(shuffle)
+        self.seed = _check_integer(seed, "seed", 0)
+        self.num_workers = _check_integer(num_workers, "num_workers", 0)
+        self.prefetch_batches = _check_integer(prefetch_batches, "prefetch_batches", 1)
+        self.drop_last = bool(drop_last)
+        self.start_method = start_method
+        if len(self) == 0:
+            raise ValueError(f"DataLoader: {len(dataset)} images give no full batch of {self.batch_size} "
+                             f"with drop_last=True")
+        self.skipped = []
+
+    def __len__(self):
+        """Batches per epoch."""
+        if self.drop_last:
+            return len(self.dataset) // self.batch_size
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def epoch_order(self, epoch_index):
+        """The sample indices in the order epoch ``epoch_index`` visits them."""
+        return epoch_order(len(self.dataset), self.seed, epoch_index, self.shuffle)
+
+    def epoch(self, epoch_index, start_batch=0):
+        """Iterate over the batches of epoch ``epoch_index`` from batch ``start_batch`` on.
+
+        Yields
+        ------
+        x : (B, 3, h, w) float32 C-contiguous NumPy array, passed through ``preprocessing.apply`` (with
+            the colour offsets of the augmentation)
+        labels : (B,) int64
+
+        Batch b of epoch e is the same whatever ``start_batch`` and ``num_workers`` are. Workers start
+        on the first ``next()`` and stop when the iterator ends or is closed.
+        """
+        epoch_index = _check_integer(epoch_index, "epoch_index", 0)
+        start_batch = _check_integer(start_batch, "start_batch", 0)
+        if start_batch > len(self):
+            raise ValueError(f"DataLoader: start_batch {start_batch} is past the {len(self)} batches of an epoch")
+        return self._epoch(epoch_index, start_batch)
+
+    def _epoch(self, epoch_index, start_batch):
+        self.skipped = []
+        plan = _EpochPlan(self.dataset, self.augmentation, self.preprocessing, self.batch_size,
+                          self.epoch_order(epoch_index), self.seed, epoch_index)
+        try:
+            if self.num_workers == 0:
+                for number in range(start_batch, len(self)):
+                    x, labels, skipped = plan.batch(number)
+                    self.skipped += skipped
+                    yield x, labels
+            else:
+                yield from self._from_workers(plan, start_batch)
+        finally:
+            warn_skipped(self.skipped, f"epoch {epoch_index}")
+
+    def _batch_shape(self):
+        if self.augmentation is not None and hasattr(self.augmentation, "crop_size"):
+            height = width = self.augmentation.crop_size
+        else:  # images as stored: the first one says the size all must have
+            height, width = self.dataset.load(0)[0].shape[:2]
+        return self.batch_size, 3, height, width
+
+    def _from_workers(self, plan, start_batch):
+        workers = min(self.num_workers, len(self) - start_batch)
+        if workers == 0:
+            return
+        context = multiprocessing_context(self.start_method)
+        # Two slots a worker at least: one it fills while the consumer holds the other.
+        slots_per_worker = max(2, math.ceil(self.prefetch_batches / workers))
+        slots_shape = (workers * slots_per_worker,) + self._batch_shape()
+        slot_bytes = int(np.prod(slots_shape[1:])) * 4
+        buffer = context.RawArray("f", int(np.prod(slots_shape)))
+        slots = np.frombuffer(buffer, dtype=np.float32).reshape(slots_shape)
+        free_slots = [context.Queue() for _ in range(workers)]
+        results = [context.Queue() for _ in range(workers)]
+        for worker in range(workers):
+            for slot in range(worker * slots_per_worker, (worker + 1) * slots_per_worker):
+                free_slots[worker].put(slot)
+        stop = context.Event()
+        processes = [context.Process(target=_worker_main, name=f"minivgg-loader-{worker}", daemon=True,
+                                     args=(plan, worker, workers, start_batch, len(self), buffer, slots_shape,
+                                           free_slots[worker], results[worker], stop))
+                     for worker in range(workers)]
+        held = set()  # slots whose batch the consumer still holds (zero-copy)
+        running = [True]
+
+        def release(worker, slot):  # the consumer dropped the batch of ``slot``: the worker may refill it
+            held.discard(slot)
+            if running[0]:
+                try:
+                    free_slots[worker].put(slot)
+                except (OSError, ValueError):  # the epoch ended meanwhile: nobody needs the slot
+                    pass
+
+        try:
+            with _sigint_blocked():
+                for process in processes:
+                    process.start()
+            for number in range(start_batch, len(self)):
+                worker = (number - start_batch) % workers
+                message = self._receive(results[worker], processes[worker], worker)
+                if message[0] == "error":
+                    _, failed, error, trace = message
+                    raise error from WorkerTraceback(f"in loader worker {worker}, batch {failed}:\n{trace}")
+                _, delivered, slot, labels, skipped = message
+                if delivered != number:
+                    raise RuntimeError(f"DataLoader: worker {worker} delivered batch {delivered}, expected {number}")
+                own = range(worker * slots_per_worker, (worker + 1) * slots_per_worker)
+                if any(other != slot and other not in held for other in own):
+                    # Zero-copy: the batch is the slot itself, handed back when the array and every view of
+                    # it are gone (an array built on the raw buffer is the base of all its views).
+                    x = np.ndarray((len(labels),) + slots_shape[2:], np.float32, buffer=buffer,
+                                   offset=slot * slot_bytes)
+                    held.add(slot)
+                    weakref.finalize(x, release, worker, slot).atexit = False
+                else:  # the consumer keeps this worker's other batches: copy, so the worker is never starved
+                    x = slots[slot, :len(labels)].copy()
+                    free_slots[worker].put(slot)
+                self.skipped += skipped
+                yield x, labels
+        finally:
+            running[0] = False
+            stop.set()
+            for channel in free_slots:  # wake workers waiting for a slot: None means stop
+                channel.put(None)
+            for process in processes:
+                if process.pid is not None:
+                    process.join(timeout=5)
+                if process.is_alive():
+                    process.terminate()
+                    process.join()
+            for channel in free_slots + results:
+                channel.cancel_join_thread()
+                channel.close()
+
+    @staticmethod
+    def _receive(results, process, worker):
+        while True:
+            try:
+                return results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not process.is_alive():
+                    try:  # it may have delivered just before exiting
+                        return results.get(timeout=POLL_SECONDS)
+                    except queue.Empty:
+                        raise RuntimeError(f"DataLoader: worker {worker} stopped unexpectedly (exit code "
+                                           f"{process.exitcode}); if it was killed, memory may have run out: use "
+                                           f"fewer workers or a smaller prefetch_batches") from None
+
+    def __repr__(self):
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, augmentation={self.augmentation!r}, "
+                f"shuffle={self.shuffle}, seed={self.seed}, num_workers={self.num_workers})")
