@@ -253,15 +253,19 @@ def measure_torch(torch, make, warmup, steps, batch):
 
 # --- the run ------------------------------------------------------------------------------------------------
 
+FP32_ONLY = {"numba"}  # backends without set_precision: timed in fp32 only
+
+
 def plan(backends, batch, size, dense_batch, dense_size):
     """(row name, who, kind, arguments) for every measurement, PyTorch rows first for each comparison."""
     rows = []
+    any_precision = [b for b in backends if b not in FP32_ONLY]
     for precision in PRECISIONS:
         rows.append((f"D train {precision}", "torch", "train", dict(config="D", precision=precision,
                                                                      channels_last=False)))
         rows.append((f"D train {precision} channels-last", "torch", "train",
                      dict(config="D", precision=precision, channels_last=True)))
-        for backend in backends:
+        for backend in backends if precision == "fp32" else any_precision:
             rows.append((f"D train {precision}", backend, "train", dict(config="D", precision=precision)))
     for backend in [b for b in backends if b == "cupy"]:  # the variants use the CuPy backend's extras
         for variant in ("fused", "graph", "im2col"):
@@ -270,10 +274,10 @@ def plan(backends, batch, size, dense_batch, dense_size):
     for config in ("A", "E"):
         rows.append((f"{config} train tf32", "torch", "train", dict(config=config, precision="tf32",
                                                                     channels_last=False)))
-        for backend in backends:
+        for backend in any_precision:
             rows.append((f"{config} train tf32", backend, "train", dict(config=config, precision="tf32")))
     rows.append((f"D dense eval Q={dense_size} tf32", "torch", "dense", {}))
-    for backend in backends:
+    for backend in any_precision:
         rows.append((f"D dense eval Q={dense_size} tf32", backend, "dense", dict(config="D", precision="tf32")))
     return rows
 
@@ -351,7 +355,7 @@ def summary(results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="cupy", help="comma-separated minivgg GPU backends (cupy,numba)")
+    parser.add_argument("--backends", default="cupy,numba", help="comma-separated minivgg GPU backends (cupy,numba)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)

@@ -21,7 +21,7 @@ _REGISTRY = {
              "It needs CuPy and an NVIDIA GPU with CUDA 13: `pip install 'minivgg[cupy]'` "
              "(and `nvidia-cudnn-frontend` for cuDNN convolutions)."),
     "numba": ("minivgg.backends.numba",
-              "It needs Numba with numba-cuda and an NVIDIA GPU: `pip install 'minivgg[numba]'`; "
+              "It needs Numba with numba-cuda, CuPy and an NVIDIA GPU: `pip install 'minivgg[numba]'`; "
               "without a GPU, set NUMBA_ENABLE_CUDASIM=1 to run its kernels in the (slow) CUDA simulator."),
 }
 _loaded = {}

@@ -223,7 +223,8 @@ class Dropout(Layer):
     In training mode each unit is zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``;
     in evaluation mode the layer is the identity. The mask of the k-th training forward is drawn from a
     generator seeded with ``(seed, k)``, so the layer's whole random state is two integers: a checkpoint
-    stores them and a resumed run draws the very masks an uninterrupted one would, on any backend.
+    stores them and a resumed run draws the very masks an uninterrupted one would (on the same backend:
+    each backend turns the seed into a mask its own way).
     Setting ``fixed_mask`` (a boolean array, True = keep) makes training mode deterministic, for
     gradient checks.
     """
