@@ -16,8 +16,9 @@ from collections import namedtuple
 
 import numpy as np
 
-ConvCache = namedtuple("ConvCache", "x_nhwc W_mat W_shape stride padding out_hw")
+ConvCache = namedtuple("ConvCache", "x_nhwc cols W_mat W_shape stride padding out_hw")
 
+KEEP_BYTES = 64 * 2 ** 20  # unfolded matrices up to this size are built whole and kept for the backward
 CHUNK_BYTES = 16 * 2 ** 20  # one unfolded chunk: fits a last-level cache, and keeps the products large (measured best of 2-64 MB)
 
 
@@ -58,15 +59,21 @@ def im2col(x_nhwc, kh, kw, stride, padding, out_h, out_w, rows=None):
     """
     n, h, w, c = x_nhwc.shape
     y0, y1 = rows or (0, out_h)
-    cols = (np.zeros if padding else np.empty)((n, y1 - y0, out_w, kh, kw, c), dtype=x_nhwc.dtype)
+    cols = np.empty((n, y1 - y0, out_w, kh, kw, c), dtype=x_nhwc.dtype)
     # One copy per kernel offset: a loop over kh * kw (9 for a 3x3 kernel), never over pixels.
     for i in range(kh):
         ya, yb = _valid_outputs(y0, y1, i, stride, padding, h)
         for j in range(kw):
             xa, xb = _valid_outputs(0, out_w, j, stride, padding, w)
+            window = cols[:, :, :, i, j, :]
             if ya < yb and xa < xb:
-                cols[:, ya - y0:yb - y0, xa:xb, i, j, :] = x_nhwc[:, _input_slice(ya, yb, i, stride, padding),
-                                                                  _input_slice(xa, xb, j, stride, padding), :]
+                window[:, ya - y0:yb - y0, xa:xb] = x_nhwc[:, _input_slice(ya, yb, i, stride, padding),
+                                                           _input_slice(xa, xb, j, stride, padding), :]
+            # The zero padding: only the border strips this offset reads outside the image.
+            window[:, :max(0, ya - y0)] = 0
+            window[:, max(0, yb - y0):] = 0
+            window[:, :, :xa] = 0
+            window[:, :, xb:] = 0
     return cols
 
 
@@ -137,12 +144,16 @@ def conv2d_forward(x, W, b, stride=1, padding=0):
     x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free when x came from another layer of this backend
     W_mat = np.ascontiguousarray(W.transpose(2, 3, 1, 0).reshape(kh * kw * c, f))  # rows in im2col's (i, j, c) order
     out = np.empty((n, out_h, out_w, f), dtype=np.result_type(x, W))
-    for n0, n1, y0, y1 in chunks(n, out_h, out_w * W_mat.shape[0] * x.itemsize):
+    row_bytes = out_w * W_mat.shape[0] * x.itemsize
+    # A small problem is unfolded whole and kept for the backward; a large one in chunks, unfolded again.
+    keep = n * out_h * row_bytes <= KEEP_BYTES
+    pieces = [(0, n, 0, out_h)] if keep else list(chunks(n, out_h, row_bytes))
+    for n0, n1, y0, y1 in pieces:
         cols = im2col(x_nhwc[n0:n1], kh, kw, stride, padding, out_h, out_w, rows=(y0, y1))
         out_piece = out[n0:n1, y0:y1].reshape(-1, f)  # a view: the piece is contiguous
         np.matmul(cols.reshape(-1, W_mat.shape[0]), W_mat, out=out_piece)
         out_piece += b
-    cache = ConvCache(x_nhwc, W_mat, W.shape, stride, padding, (out_h, out_w))
+    cache = ConvCache(x_nhwc, cols if keep else None, W_mat, W.shape, stride, padding, (out_h, out_w))
     return out.transpose(0, 3, 1, 2), cache
 
 
@@ -160,14 +171,16 @@ def conv2d_backward(dout, cache):
     dW : (F, C, kh, kw) array, ``im2col(x).T @ dout_mat`` reshaped
     db : (F,) array, ``dout`` summed over batch and space
     """
-    x_nhwc, W_mat, W_shape, stride, padding, (out_h, out_w) = cache
+    x_nhwc, kept_cols, W_mat, W_shape, stride, padding, (out_h, out_w) = cache
     f, c, kh, kw = W_shape
     n = x_nhwc.shape[0]
     dout_nhwc = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # free when dout came from this backend
     dW_mat = np.zeros_like(W_mat)
     dx_nhwc = np.zeros(x_nhwc.shape, dtype=dout.dtype)
-    for n0, n1, y0, y1 in chunks(n, out_h, out_w * W_mat.shape[0] * x_nhwc.itemsize):
-        cols = im2col(x_nhwc[n0:n1], kh, kw, stride, padding, out_h, out_w, rows=(y0, y1))
+    pieces = [(0, n, 0, out_h)] if kept_cols is not None else chunks(n, out_h, out_w * W_mat.shape[0] * x_nhwc.itemsize)
+    for n0, n1, y0, y1 in pieces:
+        cols = kept_cols if kept_cols is not None else im2col(x_nhwc[n0:n1], kh, kw, stride, padding, out_h,
+                                                              out_w, rows=(y0, y1))
         dout_piece = dout_nhwc[n0:n1, y0:y1].reshape(-1, f)
         dW_mat += cols.reshape(-1, W_mat.shape[0]).T @ dout_piece
         dcols = (dout_piece @ W_mat.T).reshape(cols.shape)
