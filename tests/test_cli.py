@@ -1,16 +1,22 @@
-"""The command line: the demo trains (its loss falls), and user errors end with a message, not a traceback."""
-import re
-
-from minivgg.cli import main
+"""The command line: subcommands are discovered, and user errors end with a message, not a traceback."""
+from minivgg.cli import build_parser, main
 
 
-def test_demo_loss_falls(capsys):
-    assert main(["demo", "--steps", "40"]) == 0
-    out = capsys.readouterr().out
-    first, last = map(float, re.search(r"loss ([\d.]+) -> ([\d.]+)", out).groups())
-    assert last < 0.8 * first
+def test_every_command_is_registered():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"train", "evaluate", "predict", "plot", "info", "convert"} <= set(commands)
+
+
+def test_info_prints_table_2_count(capsys):
+    assert main(["info", "D"]) == 0
+    assert "138,357,544 parameters" in capsys.readouterr().out
 
 
 def test_unknown_backend_is_a_message(capsys):
-    assert main(["--backend", "tpu", "demo"]) == 1
+    assert main(["--backend", "tpu", "info", "A"]) == 1
     assert "unknown backend 'tpu'" in capsys.readouterr().err
+
+
+def test_unknown_configuration_is_a_message(capsys):
+    assert main(["info", "F"]) == 1
+    assert "F" in capsys.readouterr().err
