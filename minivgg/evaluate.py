@@ -12,8 +12,9 @@ Every method turns a list of images of any size into soft-max class posteriors, 
   in between.
 - ``"multi-crop+dense"``: the average of the two (Table 5's "multi-crop & dense").
 
-With ``flip=True`` (the paper's setting) dense and single-crop also average the posteriors of the
-horizontally flipped image; multi-crop always uses both flips. Several scales Q average their posteriors
+With ``flip=True`` (the paper's setting) every method also averages the posteriors of the horizontally
+flipped image (for multi-crop: the grid's 25 crops of each); ``flip=False`` is for data that is not
+mirror-symmetric, such as digits. Several scales Q average their posteriors
 (Sect. 4.2); several models average theirs (``fuse``, Sect. 4.4). Images are preprocessed as the model's
 weights record (``model.preprocessing``).
 """
@@ -100,7 +101,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     images : sequence of RGB images of any sizes, (H, W, 3) uint8 arrays or PIL images
     method : one of ``METHODS``
     scales : test scales Q (smallest image side after isotropic rescaling), each >= ``crop_size``
-    flip : also average over the horizontally flipped images (dense and single-crop)
+    flip : also average over the horizontally flipped images
     crop_size : crop side, default the model's input size (224)
     batch_size : images (or crops) per forward pass
 
@@ -126,7 +127,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     model.eval()
     net = model.to_fully_convolutional().eval() if method == "dense" else model
     total = np.zeros((len(images), model.num_classes))
-    flips = (False, True) if (flip or method == "multi-crop") else (False,)
+    flips = (False, True) if flip else (False,)
     try:
         for q in tqdm(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
             rescaled = [rescale_smallest_side(image, q) for image in images]

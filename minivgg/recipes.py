@@ -57,10 +57,11 @@ def _model(options, weight_init, seed, statistics, class_names):
     return model
 
 
-def digits_run(seed=0, workers=0, **overrides):
+def digits_run(seed=0, workers=0, model_seed=None, **overrides):
     """The embedded default: ``presets.DIGITS`` (a quarter-width configuration A on 32x32 crops of the
     digits rendered at 40x40, S jittered in [32, 40]); any of its keys can be overridden, e.g.
-    ``digits_run(config="E", weight_init="paper", max_epochs=3)``."""
+    ``digits_run(config="E", weight_init="paper", max_epochs=3)``. ``seed`` fixes the split, the data order
+    and (unless ``model_seed`` is given) the initial weights."""
     from .data import EvalTransform, TrainAugmentation, compute_statistics, load_digits
 
     unknown = set(overrides) - set(DIGITS)
@@ -75,7 +76,8 @@ def digits_run(seed=0, workers=0, **overrides):
     q = (scale[0] + scale[1]) // 2 if isinstance(scale, tuple) else scale
     model = _model(dict(config=d["config"], num_classes=10, input_size=d["crop_size"],
                         width_multiplier=d["width_multiplier"], fc_width=d["fc_width"]),
-                   d["weight_init"], seed, statistics, splits["train"].class_names)
+                   d["weight_init"], seed if model_seed is None else model_seed, statistics,
+                   splits["train"].class_names)
     loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]), d["batch_size"], seed, workers)
     settings = TrainSettings(batch_size=d["batch_size"], learning_rate=d["learning_rate"], patience=d["patience"],
                              max_epochs=d["max_epochs"])

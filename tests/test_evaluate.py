@@ -71,6 +71,9 @@ def test_multi_crop_uses_50_crops_per_scale(model, images, monkeypatch):
     monkeypatch.setattr(type(model), "forward", counting_forward)
     posteriors(model, images[:1], "multi-crop", scales=(32, 40, 48), batch_size=100)
     assert sum(seen) == 150  # 5 x 5 grid x 2 flips x 3 scales, as Sect. 4.3
+    seen.clear()
+    posteriors(model, images[:1], "multi-crop", scales=(32, 40, 48), flip=False, batch_size=100)
+    assert sum(seen) == 75  # without flips (data that is not mirror-symmetric)
 
 
 def test_fusing_one_model_is_that_model_and_posteriors_round_trip(model, images, tmp_path):

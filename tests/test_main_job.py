@@ -26,7 +26,7 @@ def test_plot_evaluate_and_predict_on_the_trained_weights(one_epoch_run, tmp_pat
     assert main(["evaluate", "--weights", str(one_epoch_run / "model.safetensors"), "--method", "dense",
                  "--scales", "paper", "--json", str(tmp_path / "table.json")]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"A\s+32-40\s+32,36,40\s+dense\s+[\d.]+%", out)
+    assert re.search(r"A\s+32-40\s+32,36,40\s+dense, no flip\s+[\d.]+%", out)
     image = np.zeros((40, 40, 3), np.uint8)
     Image.fromarray(image).save(tmp_path / "blank.png")
     assert main(["predict", str(tmp_path / "blank.png"), "--weights", str(one_epoch_run / "model.safetensors")]) == 0

@@ -21,7 +21,9 @@ def register(subparsers):
     parser.add_argument("--method", default="dense", choices=METHODS)
     parser.add_argument("--scales", default=None, help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
                         "4.2's set from the training scale (default: one Q = 8/7 of the input size, 256 for 224)")
-    parser.add_argument("--no-flip", action="store_true", help="do not average over horizontal flips")
+    parser.add_argument("--flip", dest="flip", action="store_true", default=None,
+                        help="average over horizontal flips (default: as the weights were trained; else yes)")
+    parser.add_argument("--no-flip", dest="flip", action="store_false")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--chunk", type=int, default=256, help="images decoded and evaluated at a time")
     parser.add_argument("--save-posteriors", metavar="DIR", help="write each model's posteriors (.npz) to fuse later")
@@ -30,10 +32,11 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
-def _training_scale(metadata):
+def _training_record(metadata):
+    """(training scale S or (S_min, S_max) or None, whether training flipped images or None)."""
     training = json.loads(metadata.get("training", "{}"))
     scale = training.get("train_scale")
-    return tuple(scale) if isinstance(scale, list) else scale
+    return (tuple(scale) if isinstance(scale, list) else scale), training.get("flip")
 
 
 def _scales(argument, model, train_scale):
@@ -78,19 +81,20 @@ def run(args):
         if model.num_classes != len(dataset.class_names):
             raise ValueError(f"{path} predicts {model.num_classes} classes but the data has "
                              f"{len(dataset.class_names)}: weights for another dataset?")
-        train_scale = _training_scale(metadata)
+        train_scale, trained_with_flips = _training_record(metadata)
         scales = _scales(args.scales, model, train_scale)
+        flip = args.flip if args.flip is not None else trained_with_flips is not False
         chunks = []
         for start in tqdm(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
             images = [dataset.load(i, draft_smallest_side=min(scales))[0]
                       for i in range(start, min(len(dataset), start + args.chunk))]
-            chunks.append(posteriors(model, images, args.method, scales, flip=not args.no_flip,
+            chunks.append(posteriors(model, images, args.method, scales, flip=flip,
                                      batch_size=args.batch_size))
         result = np.concatenate(chunks)
         all_posteriors.append(result)
         described = {"configuration": model.config,
                      "train_S": "-".join(map(str, train_scale)) if isinstance(train_scale, tuple) else str(train_scale or "?"),
-                     "test_Q": ",".join(map(str, scales)), "method": args.method}
+                     "test_Q": ",".join(map(str, scales)), "method": args.method + ("" if flip else ", no flip")}
         rows.append(dict(described, posteriors=result, labels=labels))
         if args.save_posteriors:
             os.makedirs(args.save_posteriors, exist_ok=True)

@@ -92,7 +92,8 @@ def run(args):
         return 0
     weights.save(model, os.path.join(run_dir, FINAL_WEIGHTS),
                  metadata={"training": json.dumps({"settings": asdict(settings), "epochs": len(result["history"]),
-                                                   "train_scale": job.train_scale})})
+                                                   "train_scale": job.train_scale,
+                                                   "flip": job.train_loader.augmentation.flip})})
     print(f"weights written to {os.path.join(run_dir, FINAL_WEIGHTS)}")
     if job.test_loader is not None:
         from minivgg.train import evaluate_loader
