@@ -50,3 +50,17 @@ def test_default_main_job_reaches_97_percent(tmp_path, capsys):
     assert main(["train", "--quiet", "--run-dir", str(tmp_path / "default")]) == 0
     accuracy = float(re.search(r"test top-1 accuracy: ([\d.]+)%", capsys.readouterr().out).group(1))
     assert accuracy >= 97.0
+
+
+def test_fine_tuning_feeds_images_with_the_starting_weights_preprocessing(one_epoch_run, tmp_path, capsys):
+    """`--weights` from a file with another preprocessing: the loaders switch to it (weights carry it)."""
+    from minivgg import weights
+    from minivgg.preprocessing import TORCHVISION
+
+    model = weights.load(one_epoch_run / "model.safetensors")
+    model.preprocessing = TORCHVISION
+    weights.save(model, tmp_path / "start.safetensors")
+    run_dir = tmp_path / "fine-tuned"
+    assert main(["train", "--quiet", "--epochs", "1", "--weights", str(tmp_path / "start.safetensors"),
+                 "--run-dir", str(run_dir)]) == 0
+    assert weights.load(run_dir / "model.safetensors").preprocessing == TORCHVISION

@@ -72,10 +72,16 @@ def run(args):
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     run_dir = args.run_dir or os.path.join("runs", job.name)
-    if args.weights:
-        weights.load_into(model, args.weights)
-    if args.init_from:
-        model.init_from(weights.load(args.init_from))
+    if args.weights or args.init_from:
+        if args.weights:
+            weights.load_into(model, args.weights)
+        if args.init_from:
+            model.init_from(weights.load(args.init_from))
+        # Weights carry the preprocessing they were trained with: feed them images prepared that way.
+        for loader in (job.train_loader, job.val_loader, job.test_loader):
+            if loader is not None:
+                loader.preprocessing = model.preprocessing
+        model.class_names = list(job.train_loader.dataset.class_names)  # the labels index this data's classes
     model.to_backend()
     if not args.resume:
         os.makedirs(run_dir, exist_ok=True)
