@@ -152,6 +152,12 @@ def test_a_small_net_trains_through_the_layers_as_on_numpy(simulator_report):
     assert len(errors) > 10 and max(errors.values()) < 1e-5, errors
 
 
+def test_threads_of_a_simulated_block_share_one_shared_array(simulator_report):
+    """The simulator's own hand-out races under load (see ``backends/numba/arrays.py``); the backend locks it."""
+    assert _part(simulator_report, "shared arrays") == {"split_blocks": 0, "threads": 64, "dtype": "float32",
+                                                        "shape": [4, 4]}
+
+
 def test_bad_inputs_are_refused_with_a_clear_message(simulator_report):
     raised = _part(simulator_report, "errors")
     assert raised["mixed dtypes"] == ["ValueError", True], raised
@@ -479,7 +485,40 @@ def simulator_checks():
         report[f"sgd {dtype}"] = compare_sgd(backend, (3, 7), dtype, rng)
     report["layers"] = _small_net_errors(rng)
     report["errors"] = _refusals(backend)
+    report["shared arrays"] = _shared_array_handout()
     return report
+
+
+def _shared_array_handout(threads=64, rounds=50):
+    """In how many of 50 blocks of 64 simulated threads one ``cuda.shared.array`` line handed out several arrays.
+
+    All threads of a block start at once and the interpreter switches threads every microsecond, so that without
+    the backend's lock they race on the simulator's table (the unlocked hand-out failed 5 of 50 blocks so)."""
+    import threading
+    from numba.cuda.simulator import kernelapi
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    split_blocks, handed_out = 0, []
+    try:
+        for _ in range(rounds):
+            block_shared = kernelapi.FakeCUDAShared(0)
+            start = threading.Barrier(threads)
+            handed_out = []
+
+            def one_thread():
+                start.wait()
+                handed_out.append(block_shared.array((4, 4), np.float32))
+
+            workers = [threading.Thread(target=one_thread) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            split_blocks += len({id(array) for array in handed_out}) > 1
+    finally:
+        sys.setswitchinterval(switch_interval)
+    return {"split_blocks": split_blocks, "threads": len(handed_out), "dtype": str(handed_out[0].dtype),
+            "shape": list(handed_out[0].shape)}
 
 
 if __name__ == "__main__":

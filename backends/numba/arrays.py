@@ -10,6 +10,7 @@ CuPy is imported only when a real GPU is used, so importing this backend never n
 """
 import math
 import sys
+import threading
 
 import numpy as np
 from numba import config, cuda
@@ -27,6 +28,40 @@ MAX_BLOCKS = 2 if SIMULATOR else 4096
 # Blocks wanted for a long reduction split into ranges (``reduction_splits``): several waves over an H100's
 # 132 SMs; under the simulator a few, so that tiny tests still split.
 REDUCTION_BLOCKS = 3 if SIMULATOR else 1024
+
+
+def _make_simulated_shared_arrays_thread_safe():
+    """Give every thread of a simulated block the same ``cuda.shared.array``, as on a GPU.
+
+    The simulator hands out shared arrays from a per-block table keyed by the calling source line, filled
+    on first use without a lock: when the interpreter switched threads between the look-up and the insert
+    (in 2 of 6 runs of the simulator tests on a busy machine), two threads of one block got two different
+    "shared" arrays and the block computed garbage. Here the look-up and the insert happen under one lock.
+    The key is the same (file, line) the simulator uses, read from the caller's frame.
+    """
+    from numba.cuda.simulator import kernelapi
+
+    simulator_array = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer for the block, no table to race on
+            return simulator_array(self, shape, dtype)
+        caller = sys._getframe(1)
+        site = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            allocated = self._allocations.get(site)
+            if allocated is None:
+                if isinstance(dtype, kernelapi.types.Type):
+                    dtype = kernelapi.numpy_support.as_dtype(dtype)
+                allocated = self._allocations[site] = np.empty(shape, dtype)
+        return allocated
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+if SIMULATOR:
+    _make_simulated_shared_arrays_thread_safe()
 
 
 def array_module():

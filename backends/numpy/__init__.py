@@ -19,7 +19,7 @@ from .pooling_global import global_average_pool_backward, global_average_pool_fo
 
 name = "numpy"
 
-# The backend contract: every backend exports these names with these signatures (tests/test_backend_contract.py).
+# The backend contract: every backend exports these names with these signatures (tests/test_backend_registry.py).
 OPS = (
     "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward",
