@@ -28,6 +28,7 @@ setup(
         "scikit-learn>=1.3",
         "scipy>=1.10",  # reads the ImageNet devkit's meta.mat
         "safetensors>=0.4",
+        "threadpoolctl>=3.1",  # one BLAS thread per core while the NumPy convolution runs chunks in parallel
     ],
     extras_require={
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.

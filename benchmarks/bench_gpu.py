@@ -88,6 +88,8 @@ def fuse_conv_relu(model, backend):
     from minivgg.layers import Conv2d, Layer, ReLU, Sequential
 
     class ConvReLU(Layer):
+        can_skip_input_gradient = True
+
         def __init__(self, conv_layer):
             super().__init__()
             self.conv, self.params, self.grads = conv_layer, conv_layer.params, conv_layer.grads
@@ -97,8 +99,8 @@ def fuse_conv_relu(model, backend):
             out, self.cache = backend.conv2d_relu_forward(x, c.params["W"], c.params["b"], c.stride, c.padding)
             return out
 
-        def backward(self, dout):
-            dx, self.grads["W"], self.grads["b"] = backend.conv2d_relu_backward(dout, self.cache)
+        def backward(self, dout, input_gradient=True):
+            dx, self.grads["W"], self.grads["b"] = backend.conv2d_relu_backward(dout, self.cache, input_gradient)
             return dx
 
     layers, source = [], list(model.layers)
@@ -135,12 +137,12 @@ def minivgg_training_step(backend_name, config, batch, size, precision, variant=
 
     def eager_step():
         loss_layer.forward(model.forward(x), labels)
-        model.backward(loss_layer.backward())
+        model.backward(loss_layer.backward(), input_gradient=False)
         optimiser.step(0.01)
 
     def device_step():  # no host round trip: the loss stays on the device (what a CUDA graph needs)
         loss, cache = backend.softmax_cross_entropy_forward(model.forward(x), labels_device)
-        model.backward(backend.softmax_cross_entropy_backward(1.0, cache))
+        model.backward(backend.softmax_cross_entropy_backward(1.0, cache), input_gradient=False)
         optimiser.step(0.01)
         return loss
 

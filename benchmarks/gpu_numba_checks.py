@@ -90,7 +90,7 @@ def training_step_ms(net, batch, warmup, steps, synchronize):
 
     def step():
         loss_layer.forward(model.forward(images), labels)
-        model.backward(loss_layer.backward())
+        model.backward(loss_layer.backward(), input_gradient=False)
         optimizer.step(0.01)
 
     return median_ms(step, synchronize, warmup, steps)

@@ -39,6 +39,9 @@ def _check_image_batch(layer, x, channels=None):
 class Layer:
     """Base class: no parameters, train mode, no cache."""
 
+    # True where ``backward(dout, input_gradient=False)`` skips computing the gradient of the input.
+    can_skip_input_gradient = False
+
     def __init__(self):
         self.params = {}
         self.grads = {}
@@ -129,6 +132,8 @@ class Conv2d(Layer):
     ("paper": N(0, 0.01^2), or "glorot"), biases at zero.
     """
 
+    can_skip_input_gradient = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, weight_init="paper",
                  rng=None, dtype=np.float32):
         super().__init__()
@@ -161,8 +166,10 @@ class Conv2d(Layer):
                                                        self.stride, self.padding)
         return out
 
-    def backward(self, dout):
-        dx, self.grads["W"], self.grads["b"] = get_backend().conv2d_backward(dout, self._cached())
+    def backward(self, dout, input_gradient=True):
+        """Parameter gradients into ``.grads``; returns ``dx``, or None with ``input_gradient=False`` (the
+        data gradient is then not computed: as the first layer, nobody reads the images' gradient)."""
+        dx, self.grads["W"], self.grads["b"] = get_backend().conv2d_backward(dout, self._cached(), input_gradient)
         return dx
 
 
@@ -439,6 +446,8 @@ class Sequential(Layer):
     ``("3.W", layer, "W")``. Indexing, ``len`` and iteration work as on a list.
     """
 
+    can_skip_input_gradient = True
+
     def __init__(self, *layers):
         super().__init__()
         self.layers = list(layers)
@@ -472,8 +481,16 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
+    def backward(self, dout, input_gradient=True):
+        """Back through the stack; returns the gradient with respect to the input.
+
+        ``input_gradient=False`` (training: the images need no gradient) lets a first ``Conv2d`` skip its
+        data gradient, the most expensive part of its backward pass; None is then returned.
+        """
+        for index in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[index]
+            if index == 0 and not input_gradient and layer.can_skip_input_gradient:
+                return layer.backward(dout, input_gradient=False)
             dout = layer.backward(dout)
         return dout
 

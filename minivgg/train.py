@@ -176,7 +176,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                         x, labels = next(batches)
                         scores = model.forward(asarray(x))
                         running["loss"] += loss_layer.forward(scores, labels) * len(labels)
-                        model.backward(loss_layer.backward())
+                        model.backward(loss_layer.backward(), input_gradient=False)
                         if accumulation > 1:
                             optimizer.accumulate()
                         running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())

@@ -348,6 +348,7 @@ def test_convolution_matches_the_reference(rng, restore_precision, precision_nam
         out, cache = forward(xd, Wd, bd, stride, padding)
         dout_device = device.cupy.asarray(dout).astype(out.dtype)
         dx, dW, db = backward(dout_device, cache)
+        no_dx, dW_alone, db_alone = backward(dout_device, cache, input_gradient=False)  # a first layer's backward
     finally:
         conv.set_convolution_route(previous_route)
     # ReLU's mask is the sign of the output the op computed: an output within rounding error of zero may
@@ -356,7 +357,9 @@ def test_convolution_matches_the_reference(rng, restore_precision, precision_nam
     dx_ref, dW_ref, db_ref = reference.conv2d_backward(dpre, cache_ref)
     assert dW.dtype == np.float32 and db.dtype == np.float32  # master-weight gradients stay float32
     tolerance = TOLERANCE[precision_name]
-    for name, actual, expected in (("out", out, out_ref), ("dx", dx, dx_ref), ("dW", dW, dW_ref), ("db", db, db_ref)):
+    assert no_dx is None
+    for name, actual, expected in (("out", out, out_ref), ("dx", dx, dx_ref), ("dW", dW, dW_ref), ("db", db, db_ref),
+                                   ("dW without dx", dW_alone, dW_ref), ("db without dx", db_alone, db_ref)):
         error = relative_error(actual, expected)
         assert error < tolerance, f"{name}: relative error {error:.2e} >= {tolerance:.0e}"
 

@@ -103,7 +103,7 @@ def _forward(x, W, b, stride, padding, relu):
     return nchw_view(out), cache
 
 
-def _backward(dout, cache):
+def _backward(dout, cache, input_gradient):
     x_nhwc, W_krsc, W_shape, stride, padding, param_dtype, route, relu_output = cache
     if dout.dtype != x_nhwc.dtype:
         raise TypeError(f"conv2d_backward: dout has dtype {dout.dtype}, the forward ran in {x_nhwc.dtype}")
@@ -116,20 +116,23 @@ def _backward(dout, cache):
         dpre = dpre.reshape(dout_nhwc.shape)
     if route == "cudnn":
         try:
-            dx_nhwc = cupy.empty_like(x_nhwc)
+            dx_nhwc = None
             dW_krsc = cupy.empty_like(W_krsc)
-            conv_cudnn.execute(_graph_key("dgrad", x_nhwc, W_shape, stride, padding, x_nhwc.dtype),
-                               {"DY": dpre, "W": W_krsc, "DX": dx_nhwc})
+            if input_gradient:
+                dx_nhwc = cupy.empty_like(x_nhwc)
+                conv_cudnn.execute(_graph_key("dgrad", x_nhwc, W_shape, stride, padding, x_nhwc.dtype),
+                                   {"DY": dpre, "W": W_krsc, "DX": dx_nhwc})
             conv_cudnn.execute(_graph_key("wgrad", x_nhwc, W_shape, stride, padding, x_nhwc.dtype),
                                {"X": x_nhwc, "DY": dpre, "DW": dW_krsc})
         except conv_cudnn.ConvGraphUnsupported as error:
             _warn_fallback(error)
             route = "im2col"
     if route == "im2col":
-        dx_nhwc, dW_krsc = conv_im2col.conv_backward(x_nhwc, W_krsc, dpre, stride, padding, param_dtype)
+        dx_nhwc, dW_krsc = conv_im2col.conv_backward(x_nhwc, W_krsc, dpre, stride, padding, param_dtype,
+                                                     input_gradient)
     # back to (F, C, kh, kw) in the parameters' dtype: one small copy (and the bf16 -> float32 cast)
     dW = cupy.ascontiguousarray(dW_krsc.transpose(0, 3, 1, 2), dtype=param_dtype)
-    return nchw_view(dx_nhwc), dW, db
+    return (nchw_view(dx_nhwc) if input_gradient else None), dW, db
 
 
 def conv2d_forward(x, W, b, stride=1, padding=0):
@@ -151,8 +154,8 @@ def conv2d_forward(x, W, b, stride=1, padding=0):
     return _forward(x, W, b, stride, padding, relu=False)
 
 
-def conv2d_backward(dout, cache):
-    """Gradients of ``conv2d_forward``.
+def conv2d_backward(dout, cache, input_gradient=True):
+    """Gradients of ``conv2d_forward``; ``input_gradient=False`` skips ``dx`` (returned as None).
 
     Returns
     -------
@@ -160,7 +163,7 @@ def conv2d_backward(dout, cache):
     dW : (F, C, kh, kw) array, in the parameters' dtype (float32 in bf16 mode)
     db : (F,) array, ``dout`` summed over batch and space, in the parameters' dtype
     """
-    return _backward(dout, cache)
+    return _backward(dout, cache, input_gradient)
 
 
 def conv2d_relu_forward(x, W, b, stride=1, padding=0):
@@ -171,9 +174,9 @@ def conv2d_relu_forward(x, W, b, stride=1, padding=0):
     return _forward(x, W, b, stride, padding, relu=True)
 
 
-def conv2d_relu_backward(dout, cache):
+def conv2d_relu_backward(dout, cache, input_gradient=True):
     """Gradients of ``conv2d_relu_forward``: ReLU's backward is fused into the bias-gradient pass.
 
     Returns ``(dx, dW, db)`` as ``conv2d_backward``.
     """
-    return _backward(dout, cache)
+    return _backward(dout, cache, input_gradient)

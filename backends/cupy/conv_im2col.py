@@ -118,7 +118,7 @@ def conv_forward(x_nhwc, W_krsc, b, out_nhwc, stride, padding):
     return out_nhwc
 
 
-def conv_backward(x_nhwc, W_krsc, dpre_nhwc, stride, padding, dW_dtype):
+def conv_backward(x_nhwc, W_krsc, dpre_nhwc, stride, padding, dW_dtype, input_gradient=True):
     """Data and weight gradients, chunk by chunk, unfolding the input again.
 
     Parameters
@@ -128,6 +128,7 @@ def conv_backward(x_nhwc, W_krsc, dpre_nhwc, stride, padding, dW_dtype):
     dpre_nhwc : (N, Ho, Wo, F) C-contiguous gradient of the convolution's output (before any ReLU)
     stride, padding : int
     dW_dtype : dtype of the weight gradient (the parameters' dtype; float32 in bf16 mode)
+    input_gradient : bool, False to skip ``dx`` (returned as None)
 
     Returns
     -------
@@ -136,7 +137,7 @@ def conv_backward(x_nhwc, W_krsc, dpre_nhwc, stride, padding, dW_dtype):
     """
     n, out_h, out_w, f = dpre_nhwc.shape
     W_rows = W_krsc.reshape(f, -1)
-    dx_nhwc = cupy.empty_like(x_nhwc)
+    dx_nhwc = cupy.empty_like(x_nhwc) if input_gradient else None
     dW_rows = cupy.empty(W_rows.shape, dtype=dW_dtype)
     if n == 0:  # no image, no gradient
         dW_rows.fill(0)
@@ -146,6 +147,8 @@ def conv_backward(x_nhwc, W_krsc, dpre_nhwc, stride, padding, dW_dtype):
         dout_rows = dpre_nhwc[n0:n1].reshape(-1, f)
         gemm(dout_rows, cols, dW_rows, transpose_a=True, accumulate=n0 > 0)
         del cols  # free it before the same-sized dcols is allocated
+        if not input_gradient:
+            continue
         dcols = gemm(dout_rows, W_rows, cupy.empty((dout_rows.shape[0], W_rows.shape[1]), dtype=x_nhwc.dtype))
         col2im(dcols, dx_nhwc[n0:n1], W_krsc, stride, padding, out_h, out_w)
     return dx_nhwc, dW_rows.reshape(W_krsc.shape)

@@ -387,13 +387,14 @@ def conv2d_forward(x, W, b, stride=1, padding=0):
     return out.reshape(n, out_h, out_w, filters).transpose(0, 3, 1, 2), cache
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_gradient=True):
     """Gradients of ``conv2d_forward``: two implicit-GEMM kernels and a column sum.
 
     Parameters
     ----------
     dout : (N, F, Ho, Wo) array, the loss gradient with respect to the output
     cache : ConvCache
+    input_gradient : bool, False to skip ``dx`` (returned as None) and its kernel: a network's first layer
 
     Returns
     -------
@@ -412,10 +413,11 @@ def conv2d_backward(dout, cache):
     dout_nhwc = xp.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # free when dout came from this backend
     dout_matrix = dout_nhwc.reshape(-1, filters)
 
-    dx = xp.empty((n * height * width, channels), dtype=dout.dtype)
-    weights_back = xp.ascontiguousarray(W.transpose(2, 3, 0, 1))  # (kh, kw, F, C): filters are now the reduction
-    _launch_tap_kernel(output_pixel_fed_by, dout_nhwc, weights_back, xp.zeros(channels, dtype=dout.dtype), dx,
-                       height, width, stride, padding)
+    if input_gradient:
+        dx = xp.empty((n * height * width, channels), dtype=dout.dtype)
+        weights_back = xp.ascontiguousarray(W.transpose(2, 3, 0, 1))  # (kh, kw, F, C): filters are the reduction
+        _launch_tap_kernel(output_pixel_fed_by, dout_nhwc, weights_back, xp.zeros(channels, dtype=dout.dtype), dx,
+                           height, width, stride, padding)
 
     tiling = choose_tiling(filters)
     rows = kh * kw * channels
@@ -427,4 +429,6 @@ def conv2d_backward(dout, cache):
     dW = xp.ascontiguousarray(partial.sum(axis=0).reshape(kh, kw, channels, filters).transpose(3, 2, 0, 1))
 
     db = column_sums(dout_matrix)
+    if not input_gradient:
+        return None, dW, db
     return dx.reshape(n, height, width, channels).transpose(0, 3, 1, 2), dW, db

@@ -42,8 +42,9 @@ def max_pool2d_forward(x, kernel_size=2, stride=2):
         i, j = divmod(offset, kernel_size)
         candidate = _window(x_nhwc, i, j, stride, out_h, out_w)
         better = candidate > out  # strict: an equal later value does not take a tie
-        np.copyto(out, candidate, where=better)
-        argmax[better] = offset
+        # argmax = offset where better: arithmetic, several times faster than a masked write.
+        argmax += better * (offset - argmax)
+        np.maximum(out, candidate, out=out)
     return out.transpose(0, 3, 1, 2), PoolCache(argmax, x.shape, kernel_size, stride)
 
 
@@ -63,7 +64,12 @@ def max_pool2d_backward(dout, cache):
     dout_nhwc = dout.transpose(0, 2, 3, 1)
     _, out_h, out_w, _ = dout_nhwc.shape
     dx = np.zeros((n, h, w, c), dtype=dout.dtype)
+    disjoint = stride >= kernel_size  # each input pixel in at most one window: write instead of add
     for offset in range(kernel_size * kernel_size):
         i, j = divmod(offset, kernel_size)
-        _window(dx, i, j, stride, out_h, out_w)[...] += np.where(argmax == offset, dout_nhwc, 0)
+        window = _window(dx, i, j, stride, out_h, out_w)
+        if disjoint:
+            np.multiply(dout_nhwc, argmax == offset, out=window)
+        else:
+            window += dout_nhwc * (argmax == offset)
     return dx.transpose(0, 3, 1, 2)
