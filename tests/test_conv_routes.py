@@ -1,5 +1,5 @@
-"""The NumPy convolution's internal routes give the same numbers: the whole unfolded matrix kept for the
-backward or chunks unfolded again, the data gradient as a convolution (stride 1) or by col2im (stride 2,
+"""The NumPy convolution's internal routes give the same numbers: the batch unfolded in few large chunks
+or in many one-row ones, the data gradient as a convolution (stride 1) or by col2im (stride 2,
 wide padding), and the backward that skips the data gradient of a network's first layer."""
 import numpy as np
 import pytest
@@ -22,17 +22,15 @@ def _forward_backward(x, W, b, stride, padding, dout_rng):
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
-def test_chunked_and_kept_unfoldings_agree(rng, monkeypatch, x_shape, w_shape, stride, padding):
+def test_large_and_one_row_chunks_agree(rng, monkeypatch, x_shape, w_shape, stride, padding):
     x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
-    monkeypatch.setattr(conv, "KEEP_BYTES", 2 ** 30)  # the whole unfolded matrix, kept for the backward
-    kept = _forward_backward(x, W, b, stride, padding, np.random.default_rng(1))
-    assert conv.conv2d_forward(x, W, b, stride, padding)[1].cols is not None
-    # Nothing kept, and chunks of one output row: every image is unfolded band by band, twice.
-    monkeypatch.setattr(conv, "KEEP_BYTES", 0)
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 2 ** 30)  # whole images, one piece per worker at most
+    large = _forward_backward(x, W, b, stride, padding, np.random.default_rng(1))
+    assert len(list(conv.chunks(x_shape[0], 9, 1000))) <= conv.WORKERS
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one output row of one image per chunk
+    assert len(list(conv.chunks(2, 9, 1000))) == 18
     chunked = _forward_backward(x, W, b, stride, padding, np.random.default_rng(1))
-    assert conv.conv2d_forward(x, W, b, stride, padding)[1].cols is None
-    for name, a, c in zip(("out", "dx", "dW", "db"), kept, chunked):
+    for name, a, c in zip(("out", "dx", "dW", "db"), large, chunked):
         np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12, err_msg=name)
 
 

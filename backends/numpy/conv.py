@@ -23,12 +23,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .parallel import WORKERS, run_pieces
 
-ConvCache = namedtuple("ConvCache", "x_nhwc cols W_mat W_shape stride padding out_hw")
+ConvCache = namedtuple("ConvCache", "x_nhwc W_mat W_shape stride padding out_hw")
 
-# Unfolded matrices up to this size are kept for the backward instead of unfolded again. 0: unfolding again
-# in cache-sized chunks measured faster than writing a large fresh array (page faults the threads contend for).
-KEEP_BYTES = 0
-CHUNK_BYTES = 4 * 2 ** 20  # one unfolded chunk: stays in cache between its copy and its product
+# One unfolded chunk: stays in cache between its copy and its product. Unfolding again in the backward
+# pass measured faster than keeping the whole unfolded matrix (a large fresh array: page faults the threads
+# contend for).
+CHUNK_BYTES = 4 * 2 ** 20
 
 
 def output_size(size, kernel, stride, padding):
@@ -148,25 +148,18 @@ def chunks(n, out_h, row_bytes):
                 yield n0, n0 + 1, y0, min(out_h, y0 + rows_per_chunk)
 
 
-def correlate(x_padded, W_mat, kh, kw, stride, out, keep=False):
-    """``out = unfold(x_padded) @ W_mat``, in chunks of about ``CHUNK_BYTES`` on all cores.
-
-    ``out`` is a C-contiguous (N, Ho, Wo, F) array. With ``keep`` the chunks are unfolded into one matrix for
-    the whole batch, which is returned (for the backward pass); otherwise each chunk is dropped after its
-    product (None).
-    """
+def correlate(x_padded, W_mat, kh, kw, stride, out):
+    """``out = unfold(x_padded) @ W_mat`` into the C-contiguous (N, Ho, Wo, F) ``out``, in chunks of about
+    ``CHUNK_BYTES`` on all cores; each chunk is dropped after its product."""
     n, out_h, out_w, f = out.shape
     k = W_mat.shape[0]
-    kept = np.empty((n, out_h, out_w, kh, kw, x_padded.shape[3]), dtype=x_padded.dtype) if keep else None
 
     def one_chunk(piece):
         n0, n1, y0, y1 = piece
-        cols = unfold(x_padded[n0:n1], kh, kw, stride, out_h, out_w, rows=(y0, y1),
-                      out=None if kept is None else kept[n0:n1, y0:y1])
+        cols = unfold(x_padded[n0:n1], kh, kw, stride, out_h, out_w, rows=(y0, y1))
         np.matmul(cols.reshape(-1, k), W_mat, out=out[n0:n1, y0:y1].reshape(-1, f))
 
     run_pieces(one_chunk, chunks(n, out_h, out_w * k * x_padded.itemsize))
-    return kept
 
 
 def conv2d_forward(x, W, b, stride=1, padding=0):
@@ -192,11 +185,9 @@ def conv2d_forward(x, W, b, stride=1, padding=0):
     x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free when x came from another layer of this backend
     W_mat = np.ascontiguousarray(W.transpose(2, 3, 1, 0).reshape(kh * kw * c, f))  # rows in im2col's (i, j, c) order
     out = np.empty((n, out_h, out_w, f), dtype=np.result_type(x, W))
-    # A small problem is unfolded whole and kept for the backward; a large one in chunks, unfolded again.
-    keep = out.size // f * W_mat.shape[0] * x.itemsize <= KEEP_BYTES
-    cols = correlate(pad_nhwc(x_nhwc, padding, padding), W_mat, kh, kw, stride, out, keep)
+    correlate(pad_nhwc(x_nhwc, padding, padding), W_mat, kh, kw, stride, out)
     out += b
-    cache = ConvCache(x_nhwc, cols, W_mat, W.shape, stride, padding, (out_h, out_w))
+    cache = ConvCache(x_nhwc, W_mat, W.shape, stride, padding, (out_h, out_w))
     return out.transpose(0, 3, 1, 2), cache
 
 
@@ -218,25 +209,23 @@ def conv2d_backward(dout, cache, input_gradient=True):
     dW : (F, C, kh, kw) array, ``im2col(x).T @ dout_mat`` reshaped
     db : (F,) array, ``dout`` summed over batch and space
     """
-    x_nhwc, kept_cols, W_mat, W_shape, stride, padding, (out_h, out_w) = cache
+    x_nhwc, W_mat, W_shape, stride, padding, (out_h, out_w) = cache
     f, c, kh, kw = W_shape
     n = x_nhwc.shape[0]
     dout_nhwc = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # free when dout came from this backend
     dout_mat = dout_nhwc.reshape(-1, f)
     db = dout_mat.sum(axis=0)
-    if kept_cols is not None:
-        dW_mat = kept_cols.reshape(-1, W_mat.shape[0]).T @ dout_mat
-    else:
-        x_padded = pad_nhwc(x_nhwc, padding, padding)
+    pieces = list(chunks(n, out_h, out_w * W_mat.shape[0] * x_nhwc.itemsize))
+    x_padded = pad_nhwc(x_nhwc, padding, padding)
 
-        def chunk_dW(piece):
-            n0, n1, y0, y1 = piece
-            cols = unfold(x_padded[n0:n1], kh, kw, stride, out_h, out_w, rows=(y0, y1))
-            return cols.reshape(-1, W_mat.shape[0]).T @ dout_nhwc[n0:n1, y0:y1].reshape(-1, f)
+    def chunk_dW(piece):
+        n0, n1, y0, y1 = piece
+        cols = unfold(x_padded[n0:n1], kh, kw, stride, out_h, out_w, rows=(y0, y1))
+        return cols.reshape(-1, W_mat.shape[0]).T @ dout_nhwc[n0:n1, y0:y1].reshape(-1, f)
 
-        # A partial dW per chunk, the chunks in parallel, then summed: faster even for 512x512 filters than
-        # one accumulator with a multi-threaded BLAS (VGG-16's 14x14 layers: 55 ms against 75 ms).
-        dW_mat = sum(run_pieces(chunk_dW, chunks(n, out_h, out_w * W_mat.shape[0] * x_nhwc.itemsize)))
+    # A partial dW per chunk, the chunks in parallel, then summed: faster even for 512x512 filters than
+    # one accumulator with a multi-threaded BLAS (VGG-16's 14x14 layers: 55 ms against 75 ms).
+    dW_mat = sum(run_pieces(chunk_dW, pieces), np.zeros_like(W_mat))
     dW = np.ascontiguousarray(dW_mat.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
 
     if not input_gradient:
@@ -249,8 +238,6 @@ def conv2d_backward(dout, cache, input_gradient=True):
                   kh, kw, 1, dx_nhwc)
     else:
         dx_nhwc[...] = 0
-        pieces = [(0, n, 0, out_h)] if kept_cols is not None else chunks(n, out_h, out_w * W_mat.shape[0] *
-                                                                            x_nhwc.itemsize)
         for n0, n1, y0, y1 in pieces:
             dcols = dout_nhwc[n0:n1, y0:y1].reshape(-1, f) @ W_mat.T
             col2im(dcols.reshape(n1 - n0, y1 - y0, out_w, kh, kw, c), dx_nhwc[n0:n1], stride, padding, rows=(y0, y1))
