@@ -35,6 +35,15 @@ def test_large_and_one_row_chunks_agree(rng, monkeypatch, x_shape, w_shape, stri
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
+def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients(x_shape, w_shape, stride, padding):
+    x = np.zeros((0,) + x_shape[1:])
+    out, cache = conv.conv2d_forward(x, np.ones(w_shape), np.ones(w_shape[0]), stride, padding)
+    dx, dW, db = conv.conv2d_backward(out, cache)
+    assert out.shape[0] == 0 and dx.shape == x.shape
+    assert dW.shape == w_shape and not dW.any() and db.shape == (w_shape[0],) and not db.any()
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CASES)
 def test_the_data_gradient_is_the_adjoint_of_the_forward(rng, x_shape, w_shape, stride, padding):
     """<conv(x), dout> = <x, dx> for any dout, whichever route computed dx (the bias set to zero)."""
     x, W = rng.standard_normal(x_shape), rng.standard_normal(w_shape)

@@ -139,6 +139,8 @@ def chunks(n, out_h, row_bytes):
         # every core gets the same share.
         pieces = -(-n * out_h // rows_per_chunk)
         pieces = min(n, -(-pieces // WORKERS) * WORKERS)
+        if pieces == 0:  # an empty batch
+            return
         bounds = [round(i * n / pieces) for i in range(pieces + 1)]
         for n0, n1 in zip(bounds, bounds[1:]):
             yield n0, n1, 0, out_h
