@@ -89,14 +89,91 @@ def test_a_network_backward_without_the_input_gradient(rng):
     assert relu_first.backward(np.ones((2, 75)), input_gradient=False).shape == x.shape
 
 
-def test_pieces_run_in_order_on_the_worker_threads_and_blas_is_restored():
-    import threading
+def _blas_threads():
     from threadpoolctl import threadpool_info
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_pieces_run_in_order_on_all_workers_at_once_and_blas_is_restored():
+    import threading
     from minivgg.backends.numpy import parallel
-    blas_threads = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    results = parallel.run_pieces(lambda piece: (piece, threading.current_thread().name), range(6))
-    assert [piece for piece, _ in results] == list(range(6))
+    blas_threads = _blas_threads()
+    # Each of the first WORKERS pieces waits until WORKERS threads hold one: only concurrent threads get past.
+    together = threading.Barrier(parallel.WORKERS, timeout=30)
+
+    def work(piece):
+        if piece < parallel.WORKERS:
+            together.wait()
+        return piece, threading.current_thread().name, _blas_threads()
+
+    results = parallel.run_pieces(work, range(3 * parallel.WORKERS))
+    assert [piece for piece, _, _ in results] == list(range(3 * parallel.WORKERS))
+    assert len({name for _, name, _ in results}) == parallel.WORKERS
     if parallel.WORKERS > 1:
-        assert all(name.startswith("minivgg-numpy") for _, name in results)
-    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == blas_threads
+        assert all(threads == [1] * len(blas_threads) for _, _, threads in results)
+    assert _blas_threads() == blas_threads
     assert parallel.run_pieces(lambda piece: threading.current_thread().name, [0]) == [threading.current_thread().name]
+
+
+def test_a_failing_piece_raises_after_every_worker_has_stopped():
+    import threading
+    from minivgg.backends.numpy import parallel
+    running = set()
+    lock = threading.Lock()
+
+    def work(piece):
+        with lock:
+            running.add(piece)
+        try:
+            if piece == 1:
+                raise ValueError("piece 1 failed")
+            return piece
+        finally:
+            with lock:
+                running.discard(piece)
+
+    with pytest.raises(ValueError, match="piece 1 failed"):
+        parallel.run_pieces(work, range(8))
+    assert not running
+
+
+def test_one_blas_thread_inside_the_backends_products_and_restored_after():
+    from minivgg.backends.numpy import parallel
+    blas_threads = _blas_threads()
+    inside = parallel.one_blas_thread(_blas_threads)()
+    if parallel.WORKERS > 1:
+        assert inside == [1] * len(blas_threads)
+    assert _blas_threads() == blas_threads
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((37, 11), (11, 5)), ((5, 11), (11, 37)), ((1, 3), (3, 1)),
+                                              ((1100, 7), (7, 3))])  # the last splits rows on up to 16 workers
+def test_the_parallel_matmul_splits_rows_or_columns_and_gives_the_product(rng, monkeypatch, shape_a, shape_b):
+    from minivgg.backends.numpy import parallel
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_MACS", 0)  # split even these small products
+    np.testing.assert_allclose(parallel.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(parallel.matmul(b.T, a.T), (a @ b).T, rtol=1e-12, atol=1e-12)
+
+
+def test_the_weight_gradient_is_the_same_to_the_bit_whichever_thread_ran_which_chunk(rng, monkeypatch):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # many one-row chunks, taken by whichever thread is free
+    x, W = rng.standard_normal((3, 4, 9, 7)).astype(np.float32), rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    out, cache = conv.conv2d_forward(x, W, np.zeros(5, np.float32), 1, 1)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    first = conv.conv2d_backward(dout, cache)
+    for _ in range(5):
+        for a, c in zip(first, conv.conv2d_backward(dout, cache)):
+            np.testing.assert_array_equal(c, a)
+
+
+@pytest.mark.parametrize("pad_h, pad_w", [(0, 0), (1, 1), (2, 1), (0, 2), (3, 0)])
+def test_padded_rows_are_the_rows_of_the_padded_batch(rng, pad_h, pad_w):
+    """Every band of rows, whether inside the image, across its border or all padding."""
+    x = rng.standard_normal((3, 4, 5, 2))
+    padded = np.pad(x, ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)))
+    height = padded.shape[1]
+    for r0 in range(height):
+        for r1 in range(r0 + 1, height + 1):
+            np.testing.assert_array_equal(conv.padded_rows(x, (1, 3), (r0, r1), pad_h, pad_w), padded[1:3, r0:r1],
+                                          err_msg=f"rows {r0}..{r1}")
