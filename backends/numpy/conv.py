@@ -284,7 +284,8 @@ def conv2d_backward(dout, cache, input_gradient=True):
                   dx_nhwc)
     else:
         dx_nhwc[...] = 0
+        W_rows = W_krsc.reshape(f, k)
         for n0, n1, y0, y1 in pieces:
-            dcols = dout_nhwc[n0:n1, y0:y1].reshape(-1, f) @ W_krsc.reshape(f, k)
+            dcols = dout_nhwc[n0:n1, y0:y1].reshape(-1, f) @ W_rows
             col2im(dcols.reshape(n1 - n0, y1 - y0, out_w, kh, kw, c), dx_nhwc[n0:n1], stride, padding, rows=(y0, y1))
     return dx_nhwc.transpose(0, 3, 1, 2), dW, db
