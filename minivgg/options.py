@@ -1,0 +1,112 @@
+"""Argument types for the command line: every numeric option is checked when it is parsed.
+
+argparse calls ``type=`` with the raw string; raising ``argparse.ArgumentTypeError`` there makes argparse print
+``minivgg train: error: argument --epochs: must be a positive integer, got '0'`` and exit with code 2, so a
+bad value never reaches the code that would silently replace it with a default. Options whose absence means
+"use the default" default to ``None`` and are compared with ``is not None``, never by truthiness, so that 0 is
+refused rather than taken for "not given".
+"""
+import argparse
+import math
+
+__all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
+           "unit_interval", "int_list", "positive_int_list", "finite_float", "choice_of"]
+
+
+def _parse_int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def _parse_float(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """An integer >= 1 (epochs, batch sizes, top-k, chunk sizes)."""
+    value = _parse_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text):
+    """An integer >= 0 (worker counts, seeds, "every N steps" where 0 means never)."""
+    value = _parse_int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def finite_float(text):
+    """Any finite number (NaN and infinities refused)."""
+    return _parse_float(text)
+
+
+def positive_float(text):
+    """A finite number > 0 (learning rates, widths, scales)."""
+    value = _parse_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text):
+    """A finite number >= 0 (weight decay, momentum)."""
+    value = _parse_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
+    return value
+
+
+def probability(text):
+    """A number in [0, 1) (dropout rate: 1 would drop everything)."""
+    value = _parse_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def unit_interval(text):
+    """A number in [0, 1] (thresholds, fractions)."""
+    value = _parse_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def int_list(text):
+    """Comma-separated integers, such as ``256,384,512``."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if not parts or any(part == "" for part in parts):
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}")
+    try:
+        return [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+
+
+def positive_int_list(text):
+    """Comma-separated integers >= 1, such as the scales ``256,384,512``."""
+    values = int_list(text)
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
+    return values
+
+
+def choice_of(*names):
+    """A type that accepts one of ``names`` and lists them when it refuses."""
+    def parse(text):
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(names)}, got {text!r}")
+        return text
+    parse.__name__ = "choice"
+    return parse
