@@ -19,6 +19,8 @@ setup(
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
+    # The command's entry point sits outside the package so a Ctrl-C while minivgg imports is still handled.
+    py_modules=["minivgg_entry"],
     package_data={"minivgg.resources": ["*.tsv", "*.txt", "*.json"]},
     install_requires=[
         "numpy>=1.24",
@@ -39,6 +41,6 @@ setup(
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
                  "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
     },
-    entry_points={"console_scripts": ["minivgg=minivgg.cli:main"]},
+    entry_points={"console_scripts": ["minivgg=minivgg_entry:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],
 )

@@ -19,6 +19,7 @@ mirror-symmetric, such as digits. Several scales Q average their posteriors
 weights record (``model.preprocessing``).
 """
 import json
+import os
 
 import numpy as np
 
@@ -26,22 +27,24 @@ from .backend import asarray, get_backend, to_host
 from .metrics import top_k_error
 
 __all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
-           "load_posteriors", "error_table", "format_table"]
+           "load_posteriors", "error_table", "format_table", "check_class_names", "posterior_file_names"]
 
 METHODS = ("single-crop", "dense", "multi-crop", "multi-crop+dense")
 GRID = 5  # crops per axis in multi-crop evaluation
 
 
-def paper_scales(train_scale):
+def paper_scales(train_scale, crop_size=224):
     """The test scales Q of Sect. 4.2 for a training scale S.
 
     A fixed S (an int) gives {S - 32, S, S + 32}; a jittered range (S_min, S_max) gives
-    {S_min, (S_min + S_max) / 2, S_max}.
+    {S_min, (S_min + S_max) / 2, S_max}. For a net trained on crops other than 224, the 32 scales with the
+    crop (``round(32 * crop_size / 224)``), so a small trial net is tested as the paper's are.
     """
     if isinstance(train_scale, (tuple, list)):
         low, high = train_scale
         return (int(low), int((low + high) // 2), int(high))
-    return (int(train_scale) - 32, int(train_scale), int(train_scale) + 32)
+    step = max(1, int(round(32 * crop_size / 224)))
+    return (int(train_scale) - step, int(train_scale), int(train_scale) + step)
 
 
 def multi_crop_offsets(height, width, crop):
@@ -164,13 +167,78 @@ def fuse(posteriors_list):
 
 def save_posteriors(path, posteriors_array, labels=None, metadata=None):
     """Store per-image posteriors (and labels, and a JSON description) in an ``.npz`` file, to fuse later
-    without recomputing. Loaded with ``allow_pickle=False``."""
+    without recomputing. Loaded with ``allow_pickle=False``. Written atomically (``checkpoint.atomic_write``)."""
+    from .checkpoint import atomic_write
+
     arrays = {"posteriors": np.asarray(posteriors_array, dtype=np.float64),
               "metadata": np.array(json.dumps(metadata or {}))}
     if labels is not None:
         arrays["labels"] = np.asarray(labels, dtype=np.int64)
-    with open(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    atomic_write(os.fspath(path), write)
+
+
+def posterior_file_names(weight_paths):
+    """One distinct ``.npz`` file name per weight file, for ``save_posteriors``: the file's stem, preceded by
+    as many of its folders as it takes to tell the files apart (``runs/a/model.safetensors`` and
+    ``runs/b/model.safetensors`` give ``a_model.npz`` and ``b_model.npz``); a file given twice gets ``-2``."""
+    stems = []
+    for path in weight_paths:
+        parts = [part for part in os.path.abspath(os.fspath(path)).split(os.sep) if part]
+        stems.append(parts[:-1] + [os.path.splitext(parts[-1])[0]])
+    for depth in range(1, max(len(stem) for stem in stems) + 1):
+        names = ["_".join(stem[-depth:]) for stem in stems]
+        if len(set(names)) == len(names):
+            return [f"{name}.npz" for name in names]
+    seen, unique = {}, []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(f"{name}.npz" if seen[name] == 1 else f"{name}-{seen[name]}.npz")
+    return unique
+
+
+def _imagenet_class_index():
+    """Every way the ILSVRC-2012 classes are named (wnid, WordNet lemmas, first lemma) -> the class index."""
+    from .class_names import imagenet_classes
+
+    index = {}
+    for entry in imagenet_classes():
+        for name in (entry.wnid, entry.name, entry.name.split(",")[0]):
+            index.setdefault(name, entry.index)
+    return index
+
+
+def check_class_names(model_names, data_names, source="the weights"):
+    """ValueError unless output ``i`` of the weights is the data's class ``i`` for every ``i``.
+
+    ``model_names`` are the names the weight file records (None: it records none, nothing to compare);
+    ``data_names`` the dataset's classes (its folder names). An ILSVRC-2012 class matches under any of
+    its names, so published weights ("tench", ...) match an ImageNet folder (``n01440764``, ...).
+    """
+    if model_names is None:
+        return
+    model_names, data_names = [str(n) for n in model_names], [str(n) for n in data_names]
+    if len(model_names) != len(data_names):
+        raise ValueError(f"{source} predict {len(model_names)} classes but the data has {len(data_names)}: "
+                         f"weights for another dataset?")
+    imagenet = None
+    differing = []
+    for i, (ours, theirs) in enumerate(zip(model_names, data_names)):
+        if ours == theirs:
+            continue
+        imagenet = imagenet if imagenet is not None else _imagenet_class_index()
+        if ours in imagenet and imagenet.get(ours) == imagenet.get(theirs):
+            continue
+        differing.append(i)
+    if differing:
+        i = differing[0]
+        order = " (the same classes in another order)" if sorted(model_names) == sorted(data_names) else ""
+        raise ValueError(f"{source} name other classes than the data{order}: output {i} is {model_names[i]!r} but "
+                         f"the data's class {i} is {data_names[i]!r} ({len(differing)} of {len(data_names)} "
+                         f"differ)")
 
 
 def load_posteriors(path):

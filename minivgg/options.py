@@ -10,7 +10,8 @@ import argparse
 import math
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
-           "unit_interval", "int_list", "positive_int_list", "finite_float", "choice_of"]
+           "unit_interval", "int_list", "positive_int_list", "positive_int_list_or", "scale", "finite_float",
+           "choice_of"]
 
 
 def _parse_int(text):
@@ -100,6 +101,34 @@ def positive_int_list(text):
     if any(value < 1 for value in values):
         raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
     return values
+
+
+def positive_int_list_or(*words):
+    """A type that accepts one of ``words`` (returned as given) or comma-separated positive integers, such as
+    evaluation's ``--scales paper`` or ``--scales 256,384,512``."""
+    def parse(text):
+        if text in words:
+            return text
+        try:
+            return positive_int_list(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"must be {' or '.join(map(repr, words))} or comma-separated positive "
+                                             f"integers, got {text!r}") from None
+    parse.__name__ = "scales"
+    return parse
+
+
+def scale(text):
+    """The training scale S of Sect. 3.1: one positive integer (a fixed S, ``256``) or a range
+    ``S_MIN-S_MAX`` with S_MIN <= S_MAX (scale jittering, ``256-512``); returns an int or a pair."""
+    low, dash, high = str(text).partition("-")
+    try:
+        values = [int(low)] + ([int(high)] if dash else [])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be S or S_MIN-S_MAX (positive integers), got {text!r}") from None
+    if any(value < 1 for value in values) or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"must be S or S_MIN-S_MAX with 1 <= S_MIN <= S_MAX, got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def choice_of(*names):

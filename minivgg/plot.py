@@ -4,14 +4,27 @@ import os
 
 __all__ = ["read_log", "plot_training_curves"]
 
+FIELDS = ("epoch", "learning_rate", "train_loss", "train_top1_error", "val_loss", "val_top1_error", "val_top5_error")
+
 
 def read_log(run_dir):
     """The per-epoch entries of a run, oldest first; FileNotFoundError if the run has no log."""
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no training log at {path}: is {run_dir} a minivgg run folder?")
+    entries = []
     with open(path) as handle:
-        entries = [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} line {number} is not a JSON log entry ({error}): not a minivgg training "
+                                 f"log, or damaged") from None
+            missing = [field for field in FIELDS if not isinstance(entries[-1], dict) or field not in entries[-1]]
+            if missing:
+                raise ValueError(f"{path} line {number} lacks {', '.join(missing)}: not a minivgg training log")
     if not entries:
         raise ValueError(f"{path} holds no completed epoch yet")
     return entries

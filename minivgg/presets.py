@@ -7,7 +7,7 @@ of the S = 384 model. Any configuration of Table 1 takes the same three stages.
 """
 from dataclasses import dataclass
 
-__all__ = ["Preset", "preset", "PRESET_SCALES", "DIGITS"]
+__all__ = ["Preset", "preset", "PRESET_SCALES", "DIGITS", "scale_for_crop"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ def preset(name):
                          f"{list(PRESET_SCALES)} (e.g. 'D/256-512')")
     s, learning_rate, starts_from = PRESET_SCALES[scale]
     return Preset(matched[0], s, learning_rate, starts_from)
+
+
+def scale_for_crop(scale, crop_size, reference_crop):
+    """The scale S (an int or (S_min, S_max)) that keeps ``scale``'s ratio to ``reference_crop`` for a crop of
+    ``crop_size``: ``round(S * crop_size / reference_crop)``. A small trial run at 32x32 crops then sees the
+    same share of each image as the paper's 224x224 crops do (D/256 becomes S = 37, D/256-512 [37, 73])."""
+    if isinstance(scale, (tuple, list)):
+        return tuple(scale_for_crop(s, crop_size, reference_crop) for s in scale)
+    return max(int(crop_size), int(round(scale * crop_size / reference_crop)))
 
 
 # The embedded default: a quarter-width configuration A on the digits rendered at 40x40, trained on

@@ -6,8 +6,14 @@ A run lives in a folder: ``checkpoint.safetensors`` (weights, momentum, schedule
 finishes the current step, writes a checkpoint and returns; ``train(..., resume=True)`` continues from it
 and ends with the same weights as a run that was never interrupted (the data order and every random draw
 depend only on the seed, the epoch and the position in it).
+
+A run whose loss or weights stop being finite (a learning rate too high) stops at that step with
+``TrainingDiverged``, naming the step and the learning rate; the last checkpoint written before it stays as
+it was. A checkpoint that cannot be written (disk full, read-only folder) stops the run with ``WriteError``,
+and the previous checkpoint is intact too.
 """
 import json
+import math
 import os
 import signal
 import time
@@ -17,14 +23,20 @@ import numpy as np
 
 from .backend import asarray, get_backend, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
+from .errors import TrainingDiverged, WriteError
 from .layers import SoftmaxCrossEntropyLoss
 from .metrics import top_k_correct
 from .optim import SGD
 from .schedule import ReduceOnPlateau
 
-__all__ = ["TrainSettings", "train", "evaluate_loader", "CHECKPOINT", "LOG", "FINAL_WEIGHTS"]
+__all__ = ["TrainSettings", "train", "evaluate_loader", "CHECKPOINT", "LOG", "FINAL_WEIGHTS",
+           "CHANGEABLE_ON_RESUME"]
 
 CHECKPOINT, LOG, FINAL_WEIGHTS = "checkpoint.safetensors", "log.jsonl", "model.safetensors"
+
+# Settings a resumed run may change: how long to go on, how patient the schedule is from now, how often to
+# checkpoint. Everything else would make the resumed run a different run than the one checkpointed.
+CHANGEABLE_ON_RESUME = ("max_epochs", "patience", "checkpoint_every")
 
 
 @dataclass
@@ -96,6 +108,14 @@ def evaluate_loader(model, loader, progress=False):
     return {"top1_error": 1 - correct1 / images, "top5_error": 1 - correct5 / images, "loss": total_loss / images}
 
 
+def _weights_are_finite(model):
+    """Whether every parameter is finite, with one host transfer: a sum is finite exactly when all its
+    terms are (weights are far too small for the sum to overflow), and a non-finite gradient or update
+    always leaves a non-finite weight behind."""
+    total = sum(layer.params[key].sum(dtype=np.float64) for _, layer, key in model.named_parameters())
+    return math.isfinite(float(to_host(total)))
+
+
 def _write_log(run_dir, history):
     def write(path):
         with open(path, "w") as handle:
@@ -144,19 +164,46 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     checkpoint_path = os.path.join(run_dir, CHECKPOINT)
     if resume:
         params, velocities, state = load_checkpoint(checkpoint_path)
-        if state["settings"] != asdict(settings):
-            changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
-                       if state["settings"].get(k) != v}
-            raise ValueError(f"cannot resume {run_dir} with different settings (checkpoint, now): {changed}")
+        changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
+                   if state["settings"].get(k) != v and k not in CHANGEABLE_ON_RESUME}
+        if changed:
+            raise ValueError(f"cannot resume {run_dir} with different settings (checkpoint, now): {changed}; "
+                             f"only {', '.join(CHANGEABLE_ON_RESUME)} may change")
+        if settings.max_epochs < state["position"]["epoch"]:
+            raise ValueError(f"cannot resume {run_dir} with max_epochs {settings.max_epochs}: it has completed "
+                             f"{state['position']['epoch']} epochs already")
         restore_model(model, params, state)
         optimizer.load_state_arrays(velocities)
-        schedule = ReduceOnPlateau.from_state(state["schedule"])
+        schedule = ReduceOnPlateau.from_state(dict(state["schedule"], patience=settings.patience))
         position, history, extra_state = state["position"], state["history"], state.get("extra_state")
+    last_checkpoint = dict(position) if resume else None
+
+    def saved_at(at):
+        if at["step"] == 0:
+            return f"after epoch {at['epoch']}"
+        return f"epoch {at['epoch'] + 1} after step {at['step']} of {steps_per_epoch}"
+
+    def kept():
+        """What is left on disk to go back to, for the message of an error that stops the run."""
+        if last_checkpoint is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint, {checkpoint_path} ({saved_at(last_checkpoint)}), is kept as it was"
 
     def checkpoint():
-        save_checkpoint(checkpoint_path, model, optimizer,
-                        {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                         "history": history, "extra_state": extra_state})
+        nonlocal last_checkpoint
+        try:
+            save_checkpoint(checkpoint_path, model, optimizer,
+                            {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
+                             "history": history, "extra_state": extra_state})
+        except WriteError as error:
+            raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
+        last_checkpoint = dict(position)
+
+    def diverged(what, when=None):
+        when = when or (f"in epoch {position['epoch'] + 1} at step {position['step'] + 1} of {steps_per_epoch} "
+                        f"(SGD step {position['global_step'] + 1})")
+        return TrainingDiverged(f"training diverged {when} with learning rate {schedule.learning_rate:g}: {what}; "
+                                f"{kept()}, and no final weights are written; try a smaller learning rate")
 
     loss_layer = SoftmaxCrossEntropyLoss()
     model.train()
@@ -175,13 +222,18 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                     for _ in range(accumulation):
                         x, labels = next(batches)
                         scores = model.forward(asarray(x))
-                        running["loss"] += loss_layer.forward(scores, labels) * len(labels)
+                        loss = loss_layer.forward(scores, labels)
+                        if not math.isfinite(loss):
+                            raise diverged(f"the loss is {loss}")
+                        running["loss"] += loss * len(labels)
                         model.backward(loss_layer.backward(), input_gradient=False)
                         if accumulation > 1:
                             optimizer.accumulate()
                         running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
                         running["images"] += len(labels)
                     optimizer.step(schedule.learning_rate)
+                    if not _weights_are_finite(model):
+                        raise diverged("a gradient or a weight is no longer finite after the update")
                     running["seconds"] += time.perf_counter() - start
                     position["step"] += 1
                     position["global_step"] += 1
@@ -201,6 +253,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                 bar.close()
                 batches.close()
             validation = evaluate_loader(model, val_loader, progress=progress)
+            if not math.isfinite(validation["loss"]):
+                raise diverged(f"the validation loss is {validation['loss']}", when=f"in epoch {epoch + 1}")
             entry = {"epoch": epoch + 1, "learning_rate": schedule.learning_rate,
                      "train_loss": running["loss"] / max(running["images"], 1),
                      "train_top1_error": 1 - running["correct"] / max(running["images"], 1),
@@ -216,7 +270,10 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
             finished = stop_now or position["epoch"] >= settings.max_epochs
             checkpoint()
-            _write_log(run_dir, history)
+            try:
+                _write_log(run_dir, history)
+            except WriteError as error:
+                raise WriteError(f"{error}; {kept()}") from error
             if stop.requested:
                 return {"history": history, "finished": finished, "extra_state": extra_state}
     return {"history": history, "finished": True, "extra_state": extra_state}

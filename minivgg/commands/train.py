@@ -2,105 +2,356 @@
 
 With no ``--data`` it trains a quarter-width configuration A on the embedded digits (scikit-learn's real
 handwritten digits, rendered as RGB; nothing is downloaded) and reports the test top-1 accuracy. With
-``--data PATH`` (an ImageNet-style folder: ``train/<class>/*``, ``val/``) and ``--preset D/256-512`` it
-runs one of the paper's stages. ``--resume RUN_DIR`` continues an interrupted run exactly.
+``--data PATH`` (an ImageNet-style folder: ``train/<class>/*``, ``val/``) it runs one of the paper's stages,
+``--preset CONFIG/SCALE``; the stage chain of Sect. 3.1 is a run per stage::
+
+    minivgg train --data ILSVRC2012 --preset A/256
+    minivgg train --data ILSVRC2012 --preset D/256 --init-from runs/A_256/model.safetensors
+    minivgg train --data ILSVRC2012 --preset D/384 --weights runs/D_256/model.safetensors
+    minivgg train --data ILSVRC2012 --preset D/256-512 --weights runs/D_384/model.safetensors
+
+``--width``, ``--fc-width`` and ``--crop`` make any of them a trial run that takes seconds on a CPU (the
+crop scales the stage's S with it, keeping the paper's proportions); a run started from weights takes their
+width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues an interrupted run exactly;
+it may change only how long it goes on and how it shows it (``CHANGEABLE_ON_RESUME``).
 """
 import json
 import os
 from dataclasses import asdict
 
+from minivgg.options import nonnegative_int, positive_float, positive_int, scale
+
 ARGUMENTS_FILE = "arguments.json"
+# What a resumed run takes from the command line: how long to go on and how to show it. Any other option
+# given with --resume must equal the saved one: a different value would make it another run.
+CHANGEABLE_ON_RESUME = ("epochs", "patience", "workers", "quiet", "checkpoint_every")
+# Not options of the run: the top-level ones (the backend may change between sessions) and --resume itself.
+NOT_SAVED = ("func", "resume", "command", "backend", "debug")
+# Recorded beside the options when the run starts from weights: the preprocessing those weights expect.
+PREPROCESSING_KEY = "starting_weights_preprocessing"
+_OPTION_TYPES = {}
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("train", help="train a VGG net (default: a small one on the embedded digits)")
+    parser = subparsers.add_parser("train", help="train a VGG net (default: a small one on the embedded digits)",
+                                   description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("--data", help="ImageNet-style folder with train/ and val/ (default: the embedded digits)")
-    parser.add_argument("--preset", help="a stage of the paper, CONFIG/SCALE: e.g. D/256, D/384, D/256-512")
+    parser.add_argument("--preset", help="a stage of the paper, CONFIG/SCALE: e.g. D/256, D/384, D/256-512 "
+                        "(needs --data)")
     parser.add_argument("--config", help="Table 1 column (A, A-LRN, B, C, D, E); overrides the preset's")
-    parser.add_argument("--run-dir", default=None, help="where checkpoints, log and weights go (default runs/NAME)")
+    parser.add_argument("--run-dir", default=None, help="where checkpoints, log and weights go (default runs/NAME); "
+                        "never one holding another run's files")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run in RUN_DIR exactly")
     parser.add_argument("--weights", help="start from these weights (the previous stage: S=256 -> 384 -> 256-512)")
     parser.add_argument("--init-from", help="pre-initialise from a trained net A's weights (Sect. 3.1)")
     parser.add_argument("--init", choices=["paper", "glorot"], help="random initialisation (default: paper for "
                         "ImageNet, glorot for the digits)")
-    parser.add_argument("--batch-size", type=int, help="images per SGD step (paper: 256)")
-    parser.add_argument("--device-batch", type=int, help="images per forward pass; gradients are accumulated")
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--epochs", type=int, help="at most this many epochs (paper: 74)")
-    parser.add_argument("--patience", type=int, help="epochs without validation gain before the rate drops")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0: in-process)")
-    parser.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--ignore-class-names", action="store_true", default=None,
+                        help="start from weights even if they name other classes than the data's")
+    parser.add_argument("--batch-size", type=positive_int, help="images per SGD step (paper: 256)")
+    parser.add_argument("--device-batch", type=positive_int, help="images per forward pass; gradients are "
+                        "accumulated (default: the batch, at most 64 on --data)")
+    parser.add_argument("--learning-rate", type=positive_float, help="first learning rate (default: the preset's)")
+    parser.add_argument("--epochs", type=positive_int, help="at most this many epochs (paper: 74)")
+    parser.add_argument("--patience", type=positive_int, help="epochs without validation gain before the rate drops")
+    parser.add_argument("--workers", type=nonnegative_int, help="data-loading processes (default 0: in-process)")
+    parser.add_argument("--checkpoint-every", type=nonnegative_int, help="also checkpoint every N steps (default "
+                        "0: at the end of each epoch only)")
+    parser.add_argument("--seed", type=nonnegative_int, help="data order, augmentation and initial weights "
+                        "(default 0)")
+    parser.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    small = parser.add_argument_group("small runs", "a smaller net and smaller images, the pipeline unchanged")
+    small.add_argument("--width", type=positive_float, help="conv channel multiplier (default 1; the digits 0.25)")
+    small.add_argument("--fc-width", type=positive_int, help="hidden FC width (default 4096; the digits 256)")
+    small.add_argument("--crop", type=positive_int, help="training crop side, >= 32 (default 224; the digits 32); "
+                       "S scales with it unless --scale is given")
+    small.add_argument("--scale", type=scale, help="training scale S, or S_MIN-S_MAX to jitter it "
+                       "(default: the preset's)")
     parser.set_defaults(func=run)
+    _OPTION_TYPES.update({action.dest: action.type for action in parser._actions if action.type is not None})
+
+
+def _option(key):
+    return "--" + key.replace("_", "-")
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value))
+
+
+# --- the run folder: never another run's files, arguments saved and read back with clear errors ---------------
+
+def _check_new_run_folder(run_dir):
+    from minivgg.errors import RunFolderError
+    from minivgg.train import CHECKPOINT, FINAL_WEIGHTS, LOG
+
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        raise RunFolderError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
+                             f"another --run-dir")
+    earlier = [name for name in (FINAL_WEIGHTS, LOG) if os.path.lexists(os.path.join(run_dir, name))]
+    if earlier:
+        raise RunFolderError(f"{run_dir} already holds a run's {' and '.join(earlier)}, and no checkpoint to "
+                             f"continue it from: choose another --run-dir, or move those files away (nothing was "
+                             f"changed)")
+
+
+def _read_arguments(run_dir):
+    from minivgg.errors import RunFolderError
+
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"--resume {run_dir}: no such folder")
+    path = os.path.join(run_dir, ARGUMENTS_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir} has no {ARGUMENTS_FILE}: not a run folder of `minivgg train`")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path} is damaged ({error}): the run's saved arguments cannot be read; "
+                             f"nothing was changed") from None
+    if not isinstance(saved, dict):
+        raise RunFolderError(f"{path} holds {type(saved).__name__}, not the run's arguments (a JSON object)")
+    for key, value in saved.items():  # the same checks as on the command line, naming the file
+        if key in _OPTION_TYPES and value is not None:
+            text = "-".join(map(str, value)) if isinstance(value, list) else str(value)
+            try:
+                _OPTION_TYPES[key](text)
+            except Exception as error:
+                raise RunFolderError(f"{path}: saved {_option(key)} {value!r} {error}") from None
+    return saved
+
+
+def _apply_saved(args, saved, run_dir):
+    """Take the saved options, except those the command line may change; refuse any other difference."""
+    from minivgg.errors import UsageError
+
+    refused = []
+    for key in list(vars(args)):
+        if key in NOT_SAVED or key == "run_dir":
+            continue
+        given, value = getattr(args, key), saved.get(key)
+        if key in CHANGEABLE_ON_RESUME:
+            if given is None:
+                setattr(args, key, value)
+            continue
+        if given is not None and _as_json(given) != value:
+            refused.append(f"{_option(key)} (saved {value!r}, now {given!r})")
+        setattr(args, key, tuple(value) if isinstance(value, list) else value)
+    if args.run_dir is not None and os.path.abspath(args.run_dir) != os.path.abspath(run_dir):
+        refused.append(f"--run-dir (the run continues in {run_dir})")
+    if refused:
+        raise UsageError(f"--resume {run_dir}: {'; '.join(refused)}: a resumed run keeps its options, except "
+                         f"{', '.join(map(_option, CHANGEABLE_ON_RESUME))}; start a new run (another --run-dir) "
+                         f"to train with other values")
+    args.run_dir = run_dir
+
+
+def _write_arguments(run_dir, args, preprocessing):
+    from minivgg.checkpoint import atomic_write
+
+    saved = {key: value for key, value in vars(args).items() if key not in NOT_SAVED}
+    if preprocessing is not None:
+        saved[PREPROCESSING_KEY] = preprocessing
+
+    def write(temporary):
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(saved, handle, indent=1)
+    atomic_write(os.path.join(run_dir, ARGUMENTS_FILE), write)
+
+
+def _remove_stale_temporaries(args, run_dir):
+    from minivgg.checkpoint import remove_stale_temporaries
+
+    folders = [run_dir] + ([os.path.join(args.data, "train")] if args.data is not None else [])
+    for folder in folders:
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) that killed runs left in {folder}: {', '.join(removed)}")
+
+
+# --- the run: what the options describe -----------------------------------------------------------------------
+
+def _take_architecture_from_starting_weights(args):
+    """A run started from weights builds their architecture unless told otherwise: the next stage of the chain
+    needs only ``--preset`` and ``--weights`` (or ``--init-from``: net A's width, FC width and crop)."""
+    from minivgg.weights import read_metadata
+
+    source = args.weights if args.weights is not None else args.init_from
+    if source is None:
+        return
+    architecture = read_metadata(source)[0]["architecture"]
+    defaults = {"width": architecture.get("width_multiplier"), "fc_width": architecture.get("fc_width"),
+                "crop": architecture.get("input_size")}
+    if args.weights is not None and args.preset is None:
+        defaults["config"] = architecture.get("config")
+    for key, value in defaults.items():
+        if getattr(args, key) is None and value is not None:
+            setattr(args, key, value)
+
+
+def _run_name(args):
+    from minivgg.recipes import digits_options, imagenet_stage
+
+    if args.data is None:
+        return f"digits-{digits_options(**({} if args.config is None else {'config': args.config}))['config']}"
+    stage = imagenet_stage(_preset_name(args), args.config, args.crop, args.scale)
+    return stage.name.replace("/", "_")
+
+
+def _preset_name(args):
+    return args.preset if args.preset is not None else f"{_default(args.config, 'D')}/256"
+
+
+def _batches(args):
+    """(SGD batch, device batch), refused at once unless the first is a multiple of the second."""
+    from minivgg.errors import UsageError
+    from minivgg.presets import DIGITS
+    from minivgg.train import TrainSettings
+
+    batch_size = _default(args.batch_size, DIGITS["batch_size"] if args.data is None else TrainSettings.batch_size)
+    device_batch = _default(args.device_batch, batch_size if args.data is None else min(64, batch_size))
+    if batch_size % device_batch:
+        raise UsageError(f"--batch-size {batch_size} is not a multiple of --device-batch {device_batch}: an SGD "
+                         f"step accumulates whole device batches")
+    return batch_size, device_batch
 
 
 def _build(args):
     """The Run the arguments describe (``minivgg.recipes``), with the command line's overrides applied."""
     from dataclasses import replace
 
+    from minivgg.errors import UsageError
     from minivgg.recipes import digits_run, imagenet_run
 
+    batch_size, device_batch = _batches(args)
+    small = {"width_multiplier": args.width, "fc_width": args.fc_width, "crop_size": args.crop, "scale": args.scale}
+    small = {key: value for key, value in small.items() if value is not None}
+    workers = _default(args.workers, 0)
     if args.data is None:
-        names = {"config": "config", "init": "weight_init", "batch_size": "batch_size",
-                 "learning_rate": "learning_rate", "epochs": "max_epochs", "patience": "patience"}
-        overrides = {key: getattr(args, option) for option, key in names.items() if getattr(args, option)}
-        run = digits_run(seed=args.seed, workers=args.workers, **overrides)
+        if args.preset is not None:
+            # A preset is a stage of the paper: S = 256 or more, 224x224 crops of photos. On 40x40 digits it
+            # cannot mean anything, and training something else under its name would mislead.
+            raise UsageError(f"--preset {args.preset} is a stage of the paper on ImageNet-style photos and needs "
+                             f"--data; for the embedded digits give --config, --scale, --crop instead")
+        names = {"config": "config", "init": "weight_init", "learning_rate": "learning_rate",
+                 "epochs": "max_epochs", "patience": "patience"}
+        overrides = {key: getattr(args, option) for option, key in names.items() if getattr(args, option) is not None}
+        run = digits_run(seed=_default(args.seed, 0), workers=workers, device_batch=device_batch,
+                         batch_size=batch_size, **overrides, **small)
     else:
-        run = imagenet_run(args.data, args.preset or f"{args.config or 'D'}/256", config=args.config,
-                           weight_init=args.init or "paper", device_batch=args.device_batch or 64, seed=args.seed,
-                           workers=args.workers)
+        run = imagenet_run(args.data, _preset_name(args), config=args.config, weight_init=_default(args.init, "paper"),
+                           device_batch=device_batch, seed=_default(args.seed, 0), workers=workers,
+                           progress=not args.quiet, **small)
         overrides = {key: getattr(args, option) for option, key in
-                     {"batch_size": "batch_size", "learning_rate": "learning_rate", "epochs": "max_epochs",
-                      "patience": "patience"}.items() if getattr(args, option)}
-        run.settings = replace(run.settings, **overrides)
-    run.settings = replace(run.settings, checkpoint_every=args.checkpoint_every)
+                     {"learning_rate": "learning_rate", "epochs": "max_epochs", "patience": "patience"}.items()
+                     if getattr(args, option) is not None}
+        run.settings = replace(run.settings, batch_size=batch_size, **overrides)
+    run.settings = replace(run.settings, checkpoint_every=_default(args.checkpoint_every, 0))
     return run
+
+
+def _start_from_weights(job, args, saved_preprocessing):
+    """``--weights`` / ``--init-from``: put the starting weights in, and feed every loader images prepared as
+    those weights expect. Returns the preprocessing to record (None when the run starts from scratch)."""
+    from minivgg import weights
+    from minivgg.errors import UsageError
+    from minivgg.evaluate import check_class_names
+    from minivgg.preprocessing import Preprocessing
+
+    model = job.model
+    if args.weights is not None and args.init_from is not None:
+        raise UsageError("--weights and --init-from both give the starting weights: use one (--weights for the "
+                         "next stage of a chain, --init-from for net A's layers in a deeper net)")
+    if args.weights is None and args.init_from is None:
+        return None
+    data_classes = list(job.train_loader.dataset.class_names)
+    if saved_preprocessing is not None:  # resumed: the checkpoint has the weights, the arguments their preprocessing
+        preprocessing = Preprocessing.from_dict(saved_preprocessing)
+    else:
+        source = args.weights if args.weights is not None else args.init_from
+        if args.weights is not None:
+            weights.load_into(model, args.weights)
+            print(f"starting from the weights of {args.weights}")
+        else:
+            net_a = weights.load(args.init_from)
+            model.init_from(net_a)
+            print(f"pre-initialised from {args.init_from}: configuration {net_a.config}'s first four conv layers "
+                  f"and its three FC layers (Sect. 3.1)")
+        if not args.ignore_class_names:
+            try:
+                check_class_names(model.class_names, data_classes, source=source)
+            except ValueError as error:
+                raise UsageError(f"{error}; pass --ignore-class-names to start from them anyway") from None
+        preprocessing = model.preprocessing
+    model.preprocessing = preprocessing
+    for loader in (job.train_loader, job.val_loader, job.test_loader):
+        if loader is not None:
+            loader.preprocessing = preprocessing
+    model.class_names = data_classes  # the labels index this data's classes
+    return preprocessing.to_dict()
+
+
+def _resume_hint(run_dir):
+    from minivgg.train import CHECKPOINT
+
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        return f"the last checkpoint in {run_dir} is intact: continue with `minivgg train --resume {run_dir}`"
+    return f"no checkpoint had been written yet: start the run again (--run-dir {run_dir} may be reused)"
 
 
 def run(args):
     import minivgg
     from minivgg import weights
-    from minivgg.train import FINAL_WEIGHTS, train
+    from minivgg.errors import RunFolderError, WriteError
+    from minivgg.train import CHECKPOINT, FINAL_WEIGHTS, train
 
-    if args.resume:
-        saved = os.path.join(args.resume, ARGUMENTS_FILE)
-        if not os.path.exists(saved):
-            raise FileNotFoundError(f"{args.resume} has no {ARGUMENTS_FILE}: not a run folder of `minivgg train`")
-        with open(saved) as handle:
-            args.__dict__.update(json.load(handle), resume=args.resume, run_dir=args.resume)
+    resume = args.resume is not None
+    saved_preprocessing = None
+    if resume:
+        saved = _read_arguments(args.resume)
+        _apply_saved(args, saved, args.resume)
+        saved_preprocessing = saved.get(PREPROCESSING_KEY)
+        if not os.path.exists(os.path.join(args.resume, CHECKPOINT)):
+            raise RunFolderError(f"{args.resume} has no checkpoint: the run stopped before writing its first one; "
+                                 f"start it again (without --resume, --run-dir {args.resume} may be reused)")
+        run_dir = args.resume
+    else:
+        _take_architecture_from_starting_weights(args)
+        run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
+        _check_new_run_folder(run_dir)
+    _remove_stale_temporaries(args, run_dir)
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
-    run_dir = args.run_dir or os.path.join("runs", job.name)
-    if args.weights or args.init_from:
-        if args.weights:
-            weights.load_into(model, args.weights)
-        if args.init_from:
-            model.init_from(weights.load(args.init_from))
-        # Weights carry the preprocessing they were trained with: feed them images prepared that way.
-        for loader in (job.train_loader, job.val_loader, job.test_loader):
-            if loader is not None:
-                loader.preprocessing = model.preprocessing
-        model.class_names = list(job.train_loader.dataset.class_names)  # the labels index this data's classes
+    recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing)
     model.to_backend()
-    if not args.resume:
-        os.makedirs(run_dir, exist_ok=True)
-        if os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
-            raise ValueError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
-                             f"another --run-dir")
-        with open(os.path.join(run_dir, ARGUMENTS_FILE), "w") as handle:
-            json.dump({k: v for k, v in vars(args).items() if k not in ("func", "resume")}, handle, indent=1)
+    os.makedirs(run_dir, exist_ok=True)
+    _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
+    passes = settings.batch_size // loader.batch_size
+    per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})" if passes > 1 else "")
     print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} images, "
-          f"backend {minivgg.get_backend().name}, {settings.batch_size} images per step; run folder {run_dir}")
-    result = train(model, loader, job.val_loader, settings, run_dir, resume=bool(args.resume), progress=not args.quiet)
+          f"backend {minivgg.get_backend().name}, {per_step}; run folder {run_dir}")
+    try:
+        result = train(model, loader, job.val_loader, settings, run_dir, resume=resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
     if not result["finished"]:
-        print(f"interrupted; continue with: minivgg train --resume {run_dir}")
-        return 0
-    weights.save(model, os.path.join(run_dir, FINAL_WEIGHTS),
-                 metadata={"training": json.dumps({"settings": asdict(settings), "epochs": len(result["history"]),
-                                                   "train_scale": job.train_scale,
-                                                   "flip": job.train_loader.augmentation.flip})})
-    print(f"weights written to {os.path.join(run_dir, FINAL_WEIGHTS)}")
+        raise KeyboardInterrupt(f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`")
+    final = os.path.join(run_dir, FINAL_WEIGHTS)
+    try:
+        weights.save(model, final,
+                     metadata={"training": json.dumps({"settings": asdict(settings), "epochs": len(result["history"]),
+                                                       "train_scale": job.train_scale,
+                                                       "flip": job.train_loader.augmentation.flip})})
+    except WriteError as error:
+        raise WriteError(f"{error}; the finished run's checkpoint {os.path.join(run_dir, CHECKPOINT)} is intact: "
+                         f"`minivgg train --resume {run_dir}` writes the weights again") from error
+    print(f"weights written to {final}")
     if job.test_loader is not None:
         from minivgg.train import evaluate_loader
 
