@@ -18,7 +18,7 @@ from .backend import get_backend
 from .errors import WriteError
 from .layers import Dropout
 
-__all__ = ["save_checkpoint", "load_checkpoint", "restore_model", "atomic_write", "remove_stale_temporaries"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_state", "restore_model", "atomic_write", "remove_stale_temporaries"]
 
 FORMAT = "minivgg-checkpoint-1"
 _TEMPORARY = re.compile(r"^(?P<target>.+)\.tmp-(?P<pid>[0-9]+)$")
@@ -114,6 +114,16 @@ def load_checkpoint(path):
     Raises FileNotFoundError if missing, ValueError naming the file if it is not a minivgg checkpoint or
     is truncated or corrupt.
     """
+    return _read_checkpoint(path, with_arrays=True)
+
+
+def read_checkpoint_state(path):
+    """The JSON state of a checkpoint (settings, schedule, position, history) without reading its arrays:
+    cheap for a checkpoint of any size. Errors as ``load_checkpoint``."""
+    return _read_checkpoint(path, with_arrays=False)[2]
+
+
+def _read_checkpoint(path, with_arrays):
     from safetensors import safe_open
 
     if not os.path.exists(path):
@@ -121,14 +131,18 @@ def load_checkpoint(path):
     try:
         with safe_open(path, framework="np") as handle:
             metadata = handle.metadata() or {}
-            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()} if with_arrays else {}
     except Exception as error:  # safetensors raises its own error types for truncated or garbled files
         raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {error}") from error
     if "minivgg" not in metadata:
         raise ValueError(f"{path} is a safetensors file but not a minivgg checkpoint (no training state)")
-    state = json.loads(metadata["minivgg"])
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r}, expected {FORMAT!r}")
+    try:
+        state = json.loads(metadata["minivgg"])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: the training state in its header is not valid JSON ({error})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else state
+        raise ValueError(f"{path}: unknown checkpoint format {found!r}, expected {FORMAT!r}")
     params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
     velocities = {k[len("velocity/"):]: v for k, v in arrays.items() if k.startswith("velocity/")}
     return params, velocities, state

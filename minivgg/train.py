@@ -30,7 +30,7 @@ from .optim import SGD
 from .schedule import ReduceOnPlateau
 
 __all__ = ["TrainSettings", "train", "evaluate_loader", "CHECKPOINT", "LOG", "FINAL_WEIGHTS",
-           "CHANGEABLE_ON_RESUME"]
+           "CHANGEABLE_ON_RESUME", "check_resumable"]
 
 CHECKPOINT, LOG, FINAL_WEIGHTS = "checkpoint.safetensors", "log.jsonl", "model.safetensors"
 
@@ -108,6 +108,19 @@ def evaluate_loader(model, loader, progress=False):
     return {"top1_error": 1 - correct1 / images, "top5_error": 1 - correct5 / images, "loss": total_loss / images}
 
 
+def check_resumable(state, settings, run_dir):
+    """ValueError unless the run checkpointed with ``state`` (``checkpoint.read_checkpoint_state``) can go on
+    with ``settings``: only ``CHANGEABLE_ON_RESUME`` may differ, and not to fewer epochs than it has done."""
+    changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
+               if state["settings"].get(k) != v and k not in CHANGEABLE_ON_RESUME}
+    if changed:
+        raise ValueError(f"cannot resume {run_dir} with different settings (checkpoint, now): {changed}; "
+                         f"only {', '.join(CHANGEABLE_ON_RESUME)} may change")
+    if settings.max_epochs < state["position"]["epoch"]:
+        raise ValueError(f"cannot resume {run_dir} with max_epochs {settings.max_epochs}: it has completed "
+                         f"{state['position']['epoch']} epochs already")
+
+
 def _weights_are_finite(model):
     """Whether every parameter is finite, with one host transfer: a sum is finite exactly when all its
     terms are (weights are far too small for the sum to overflow), and a non-finite gradient or update
@@ -164,14 +177,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     checkpoint_path = os.path.join(run_dir, CHECKPOINT)
     if resume:
         params, velocities, state = load_checkpoint(checkpoint_path)
-        changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
-                   if state["settings"].get(k) != v and k not in CHANGEABLE_ON_RESUME}
-        if changed:
-            raise ValueError(f"cannot resume {run_dir} with different settings (checkpoint, now): {changed}; "
-                             f"only {', '.join(CHANGEABLE_ON_RESUME)} may change")
-        if settings.max_epochs < state["position"]["epoch"]:
-            raise ValueError(f"cannot resume {run_dir} with max_epochs {settings.max_epochs}: it has completed "
-                             f"{state['position']['epoch']} epochs already")
+        check_resumable(state, settings, run_dir)
         restore_model(model, params, state)
         optimizer.load_state_arrays(velocities)
         schedule = ReduceOnPlateau.from_state(dict(state["schedule"], patience=settings.patience))

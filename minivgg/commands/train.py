@@ -308,7 +308,7 @@ def _resume_hint(run_dir):
 def run(args):
     import minivgg
     from minivgg import weights
-    from minivgg.errors import RunFolderError, WriteError
+    from minivgg.errors import RunFolderError, UsageError, WriteError
     from minivgg.train import CHECKPOINT, FINAL_WEIGHTS, train
 
     resume = args.resume is not None
@@ -329,6 +329,14 @@ def run(args):
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing)
+    if resume:  # before anything in the folder changes
+        from minivgg.checkpoint import read_checkpoint_state
+        from minivgg.train import check_resumable
+
+        try:
+            check_resumable(read_checkpoint_state(os.path.join(run_dir, CHECKPOINT)), settings, run_dir)
+        except ValueError as error:
+            raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
     model.to_backend()
     os.makedirs(run_dir, exist_ok=True)
     _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
