@@ -104,11 +104,13 @@ def run(args):
     from minivgg import weights
     from minivgg.evaluate import check_class_names, error_table, format_table, fuse, posteriors, save_posteriors
 
+    # Everything that can be checked is checked before the first image is decoded: the files' headers, the
+    # posterior files' names, and that the weights' classes are the data's.
+    records = [weights.read_metadata(path)[0] for path in args.weights]
+    posterior_paths = _posterior_paths(args)
     dataset = _dataset(args)
     labels = np.asarray(dataset.labels)
-    posterior_paths = _posterior_paths(args)
-    for path in args.weights:  # every file's header checked before the first model is evaluated
-        record, _ = weights.read_metadata(path)
+    for path, record in zip(args.weights, records):
         num_classes = record["architecture"].get("num_classes")
         if num_classes != len(dataset.class_names):
             raise ValueError(f"{path} predicts {num_classes} classes but the data has "
