@@ -194,7 +194,7 @@ def posterior_file_names(weight_paths):
         if len(set(names)) == len(names):
             return [f"{name}.npz" for name in names]
     seen, unique = {}, []
-    for name in names:
+    for name in (stem[-1] for stem in stems):  # the same file more than once
         seen[name] = seen.get(name, 0) + 1
         unique.append(f"{name}.npz" if seen[name] == 1 else f"{name}-{seen[name]}.npz")
     return unique
