@@ -18,7 +18,8 @@ from .backend import get_backend
 from .errors import WriteError
 from .layers import Dropout
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_state", "restore_model", "atomic_write", "remove_stale_temporaries"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_state", "restore_model", "atomic_write",
+           "remove_stale_temporaries"]
 
 FORMAT = "minivgg-checkpoint-1"
 _TEMPORARY = re.compile(r"^(?P<target>.+)\.tmp-(?P<pid>[0-9]+)$")
@@ -41,7 +42,7 @@ def atomic_write(path, write):
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except (OSError, SafetensorError) as error:
-        before = ("its previous version is unchanged" if os.path.exists(path) else "nothing was written under that name")
+        before = "its previous version is unchanged" if os.path.exists(path) else "nothing was written under that name"
         raise WriteError(f"could not write {path} ({error}); {before}") from error
     finally:
         with contextlib.suppress(OSError):

@@ -3,7 +3,6 @@ are cleaned, a diverging run stops with the last good checkpoint intact and writ
 disk that is full or read-only stops the run saying what failed, where, and that the checkpoint is intact."""
 import builtins
 import errno
-import json
 import os
 
 import numpy as np

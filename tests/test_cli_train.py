@@ -70,7 +70,8 @@ def test_the_stage_chain_runs_from_the_command_line_at_the_scaled_stages(chain):
     for name, run in chain.items():
         architecture, training = training_record(run)
         # the later stages take the width, FC width and crop of the weights they start from
-        assert (architecture["width_multiplier"], architecture["fc_width"], architecture["input_size"]) == (0.125, 16, 32)
+        small = (architecture["width_multiplier"], architecture["fc_width"], architecture["input_size"])
+        assert small == (0.125, 16, 32)
         assert architecture["config"] == name[0]
         assert log_entries(run)[0]["epoch"] == 1
     assert training_record(chain["D_256-512"])[1]["settings"]["learning_rate"] == 1e-3  # the preset's (Sect. 3.1)

@@ -24,7 +24,8 @@ def register(subparsers):
     parser.add_argument("--data", help="an ImageNet-style folder (its val/ split) or a folder of class "
                         "folders; default: the embedded digits' test split")
     parser.add_argument("--method", default="dense", choices=METHODS)
-    parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"), help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
+    parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
+                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
                         "4.2's set from the training scale (default: one Q = 8/7 of the input size, 256 for 224)")
     parser.add_argument("--flip", dest="flip", action="store_true", default=None,
                         help="average over horizontal flips (default: as the weights were trained; else yes)")
@@ -84,7 +85,8 @@ def _posterior_paths(args):
     paths = [os.path.join(folder, name) for name in posterior_file_names(args.weights)]
     taken = [path for path in paths if os.path.exists(path)]
     if taken:
-        raise ValueError(f"--save-posteriors: {', '.join(taken)} {'exists' if len(taken) == 1 else 'exist'} already (an earlier evaluation?); nothing "
+        exist = "exists" if len(taken) == 1 else "exist"
+        raise ValueError(f"--save-posteriors: {', '.join(taken)} {exist} already (an earlier evaluation?); nothing "
                          f"was evaluated or replaced: move it away or choose another folder")
     return paths
 

@@ -305,60 +305,85 @@ def _resume_hint(run_dir):
     return f"no checkpoint had been written yet: start the run again (--run-dir {run_dir} may be reused)"
 
 
-def run(args):
-    import minivgg
-    from minivgg import weights
-    from minivgg.errors import RunFolderError, UsageError, WriteError
-    from minivgg.train import CHECKPOINT, FINAL_WEIGHTS, train
+def _run_folder(args):
+    """``(run folder, preprocessing recorded by a resumed run or None)``, once it is certain the run may go there:
+    a resumed run's folder and saved options are read (the command line's checked against them), a new run's
+    folder holds no other run's files."""
+    from minivgg.errors import RunFolderError
+    from minivgg.train import CHECKPOINT
 
-    resume = args.resume is not None
-    saved_preprocessing = None
-    if resume:
-        saved = _read_arguments(args.resume)
-        _apply_saved(args, saved, args.resume)
-        saved_preprocessing = saved.get(PREPROCESSING_KEY)
-        if not os.path.exists(os.path.join(args.resume, CHECKPOINT)):
-            raise RunFolderError(f"{args.resume} has no checkpoint: the run stopped before writing its first one; "
-                                 f"start it again (without --resume, --run-dir {args.resume} may be reused)")
-        run_dir = args.resume
-    else:
+    if args.resume is None:
         _take_architecture_from_starting_weights(args)
         run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
         _check_new_run_folder(run_dir)
+        return run_dir, None
+    saved = _read_arguments(args.resume)
+    _apply_saved(args, saved, args.resume)
+    if not os.path.exists(os.path.join(args.resume, CHECKPOINT)):
+        raise RunFolderError(f"{args.resume} has no checkpoint: the run stopped before writing its first one; "
+                             f"start it again (without --resume, --run-dir {args.resume} may be reused)")
+    return args.resume, saved.get(PREPROCESSING_KEY)
+
+
+def _check_resumable(run_dir, settings):
+    """The checkpoint's own check (``train.check_resumable``), made before anything in the folder changes."""
+    from minivgg.checkpoint import read_checkpoint_state
+    from minivgg.errors import UsageError
+    from minivgg.train import CHECKPOINT, check_resumable
+
+    try:
+        check_resumable(read_checkpoint_state(os.path.join(run_dir, CHECKPOINT)), settings, run_dir)
+    except ValueError as error:
+        raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
+
+
+def _save_final_weights(model, path, settings, result, job, run_dir):
+    from minivgg import weights
+    from minivgg.errors import WriteError
+    from minivgg.train import CHECKPOINT
+
+    training = {"settings": asdict(settings), "epochs": len(result["history"]), "train_scale": job.train_scale,
+                "flip": job.train_loader.augmentation.flip}
+    try:
+        weights.save(model, path, metadata={"training": json.dumps(training)})
+    except WriteError as error:
+        raise WriteError(f"{error}; the finished run's checkpoint {os.path.join(run_dir, CHECKPOINT)} is intact: "
+                         f"`minivgg train --resume {run_dir}` writes the weights again") from error
+
+
+def run(args):
+    import minivgg
+    from minivgg.errors import WriteError
+    from minivgg.train import FINAL_WEIGHTS, train
+
+    resume = args.resume is not None
+    run_dir, saved_preprocessing = _run_folder(args)
     _remove_stale_temporaries(args, run_dir)
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing)
-    if resume:  # before anything in the folder changes
-        from minivgg.checkpoint import read_checkpoint_state
-        from minivgg.train import check_resumable
-
-        try:
-            check_resumable(read_checkpoint_state(os.path.join(run_dir, CHECKPOINT)), settings, run_dir)
-        except ValueError as error:
-            raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
+    if resume:
+        _check_resumable(run_dir, settings)
     model.to_backend()
-    os.makedirs(run_dir, exist_ok=True)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as error:
+        raise WriteError(f"could not create the run folder {run_dir} ({error})") from error
     _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
     passes = settings.batch_size // loader.batch_size
-    per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})" if passes > 1 else "")
+    per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})"
+                                                           if passes > 1 else "")
     print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} images, "
           f"backend {minivgg.get_backend().name}, {per_step}; run folder {run_dir}")
+    final = os.path.join(run_dir, FINAL_WEIGHTS)
     try:
         result = train(model, loader, job.val_loader, settings, run_dir, resume=resume, progress=not args.quiet)
+        if result["finished"]:
+            _save_final_weights(model, final, settings, result, job, run_dir)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
     if not result["finished"]:
         raise KeyboardInterrupt(f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`")
-    final = os.path.join(run_dir, FINAL_WEIGHTS)
-    try:
-        weights.save(model, final,
-                     metadata={"training": json.dumps({"settings": asdict(settings), "epochs": len(result["history"]),
-                                                       "train_scale": job.train_scale,
-                                                       "flip": job.train_loader.augmentation.flip})})
-    except WriteError as error:
-        raise WriteError(f"{error}; the finished run's checkpoint {os.path.join(run_dir, CHECKPOINT)} is intact: "
-                         f"`minivgg train --resume {run_dir}` writes the weights again") from error
     print(f"weights written to {final}")
     if job.test_loader is not None:
         from minivgg.train import evaluate_loader
