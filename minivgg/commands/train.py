@@ -13,8 +13,11 @@ handwritten digits, rendered as RGB; nothing is downloaded) and reports the test
 ``--width``, ``--fc-width`` and ``--crop`` make any of them a trial run that takes seconds on a CPU (the
 crop scales the stage's S with it, keeping the paper's proportions); a run started from weights takes their
 width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues an interrupted run exactly;
-it may change only how long it goes on and how it shows it (``CHANGEABLE_ON_RESUME``).
+it may change only how long it goes on and how it shows it (``--epochs``, ``--patience``, ``--workers``,
+``--quiet``, ``--checkpoint-every``); any other option that differs from the saved one is refused. A run
+folder holding another run's files is never written into.
 """
+import argparse
 import json
 import os
 from dataclasses import asdict
@@ -34,7 +37,8 @@ _OPTION_TYPES = {}
 
 def register(subparsers):
     parser = subparsers.add_parser("train", help="train a VGG net (default: a small one on the embedded digits)",
-                                   description=__doc__.split("\n\n")[0].replace("``", ""))
+                                   description=__doc__.replace("``", "").replace("::", ":"),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="ImageNet-style folder with train/ and val/ (default: the embedded digits)")
     parser.add_argument("--preset", help="a stage of the paper, CONFIG/SCALE: e.g. D/256, D/384, D/256-512 "
                         "(needs --data)")
