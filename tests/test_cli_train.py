@@ -287,3 +287,33 @@ def test_ctrl_c_during_start_up_exits_130_quietly(data, tmp_path, capsys, monkey
     code, _, err = train(capsys, "--data", data, "--preset", "A/256", *SMALL_NET, "--run-dir", tmp_path / "run")
     assert code == 130 and err.strip() == "minivgg train: interrupted"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--data", "missing-folder", "--preset", "A/256"], "ImageNet folder missing-folder does not exist"),
+    (["--preset", "A/256", "--scale", "20"], "S_min=20 is smaller than the 32 crop"),
+    (["--preset", "F/256"], "unknown preset 'F/256'"),
+    (["--preset", "A/256", "--weights", "missing.safetensors"], "no weight file at missing.safetensors"),
+    (["--preset", "A/256", "--init-from", "missing.safetensors"], "no weight file at missing.safetensors"),
+])
+def test_bad_train_input_found_at_start_is_one_line(arguments, message, data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    arguments = arguments if arguments[0] == "--data" else ["--data", data, *arguments]
+    code, _, err = train(capsys, *arguments, *SMALL_NET, "--run-dir", tmp_path / "run")
+    assert code == 1 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_weights_of_another_configuration_are_refused(chain, data, tmp_path, capsys):
+    code, _, err = train(capsys, "--data", data, "--preset", "D/384", "--weights", chain["A_256"] / "model.safetensors",
+                         "--batch-size", "8", "--epochs", "1", "--run-dir", tmp_path / "run")
+    assert code == 1 and "holds weights for config = 'A', the model has 'D'" in err
+
+
+def test_a_truncated_checkpoint_is_refused_on_resume_and_left_alone(finished_run, capsys):
+    checkpoint = finished_run / "checkpoint.safetensors"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    before = snapshot(finished_run)
+    code, _, err = train(capsys, "--resume", finished_run)
+    assert code == 1 and "is not a readable checkpoint (truncated or corrupt?)" in err
+    assert snapshot(finished_run) == before
