@@ -88,8 +88,8 @@ def digits_run(seed=0, workers=0, model_seed=None, device_batch=None, **override
                         width_multiplier=d["width_multiplier"], fc_width=d["fc_width"]),
                    d["weight_init"], seed if model_seed is None else model_seed, statistics,
                    splits["train"].class_names)
-    loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]), device_batch or d["batch_size"],
-                       seed, workers)
+    loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]),
+                       d["batch_size"] if device_batch is None else device_batch, seed, workers)
     settings = TrainSettings(batch_size=d["batch_size"], learning_rate=d["learning_rate"], patience=d["patience"],
                              max_epochs=d["max_epochs"])
     return Run(model, *loaders, settings, scale, f"digits-{d['config']}", statistics)

@@ -200,10 +200,11 @@ def _take_architecture_from_starting_weights(args):
 
 
 def _run_name(args):
-    from minivgg.recipes import digits_options, imagenet_stage
+    from minivgg.presets import DIGITS
+    from minivgg.recipes import imagenet_stage
 
     if args.data is None:
-        return f"digits-{digits_options(**({} if args.config is None else {'config': args.config}))['config']}"
+        return f"digits-{_default(args.config, DIGITS['config'])}"
     stage = imagenet_stage(_preset_name(args), args.config, args.crop, args.scale)
     return stage.name.replace("/", "_")
 
