@@ -317,3 +317,22 @@ def test_a_truncated_checkpoint_is_refused_on_resume_and_left_alone(finished_run
     code, _, err = train(capsys, "--resume", finished_run)
     assert code == 1 and "is not a readable checkpoint (truncated or corrupt?)" in err
     assert snapshot(finished_run) == before
+
+
+def test_a_run_from_weights_resumes_with_their_preprocessing_without_the_file(chain, data, tmp_path, capsys,
+                                                                              monkeypatch):
+    """The starting weights' preprocessing is recorded with the run, so a resumed run feeds the same images
+    even when the file it started from has gone."""
+    from minivgg.preprocessing import TORCHVISION
+
+    model = weights.load(chain["A_256"] / "model.safetensors")
+    model.preprocessing = TORCHVISION
+    weights.save(model, tmp_path / "start.safetensors")
+    with monkeypatch.context() as patch:
+        ctrl_c_during_steps(patch, [2])
+        code, _, _ = train(capsys, "--data", data, "--preset", "A/384", "--weights", tmp_path / "start.safetensors",
+                           "--batch-size", "8", "--epochs", "1", "--run-dir", tmp_path / "run")
+    assert code == 130
+    (tmp_path / "start.safetensors").unlink()
+    assert train(capsys, "--resume", tmp_path / "run")[0] == 0
+    assert weights.load(tmp_path / "run" / "model.safetensors").preprocessing == TORCHVISION
