@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -216,7 +217,10 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     model.train()
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
-    with _StopRequest() as stop:
+    with _StopRequest() as stop, warnings.catch_warnings():
+        # Non-finite numbers are caught and reported at the step where they appear (``diverged``); NumPy's own
+        # warnings (from every thread of the convolution) would only precede that with lines about internal files.
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
         while not finished:
             epoch = position["epoch"]
             batches = train_loader.epoch(epoch, start_batch=position["step"] * accumulation)

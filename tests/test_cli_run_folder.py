@@ -119,7 +119,6 @@ def test_killed_runs_temporaries_are_removed_on_start_and_on_resume(data, tmp_pa
 
 # --- divergence ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow that is being detected
 def test_a_diverging_learning_rate_stops_at_once_without_final_weights(data, tmp_path, capsys):
     code, _, err = train(capsys, data, tmp_path / "run", "--learning-rate", "1e30")
     assert code == 1
