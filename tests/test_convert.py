@@ -474,3 +474,45 @@ def test_hostile_converts_fail_on_the_command_line_with_one_line(tmp_path, capsy
     err = capsys.readouterr().err
     assert "stride0.pth" in err and "declares 1000000000000 elements" in err and "Traceback" not in err
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def _caffemodel_with_blob(path, blob):
+    layer = _field(1, 2, b"conv1_1") + _field(2, 2, b"Convolution") + _field(7, 2, blob)
+    path.write_bytes(_field(1, 2, b"VGG") + _field(100, 2, layer))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("huge shape", r"blob of shape \(4294967296, 4294967296\) holds 0 numbers"),
+    ("many dimensions", "blob declares more than 8 dimensions"),
+    ("empty conv", r"a weight of shape \(0, 3, 3, 3\) has no elements"),
+])
+def test_caffe_blobs_declaring_impossible_shapes_are_refused(tmp_path, case, message):
+    path = tmp_path / "hostile.caffemodel"
+    if case == "huge shape":  # 2^64 elements: an int64 product would wrap to 0 and match the empty data
+        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(2 ** 32) * 2)))
+    elif case == "many dimensions":
+        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(1) * 100_000)))
+    else:  # a zero-sized weight would divide by zero when the architecture is read off the shapes
+        source = vgg("A", seed=0, **TINY)
+        source.layers[0].params["W"] = np.zeros((0, 3, 3, 3), np.float32)
+        write_caffemodel(path, source, v1=False)
+    with pytest.raises(ValueError, match=message):
+        from_caffe(path)
+
+
+def test_unpacked_floats_are_gathered_into_one_buffer(tmp_path):
+    values = np.arange(50_000, dtype=np.float32)
+    _caffemodel_with_blob(tmp_path / "unpacked.caffemodel", _blob(values, legacy=False, packed=False))
+    from minivgg.convert.caffe_protobuf import read_caffemodel
+
+    (layer,) = read_caffemodel(tmp_path / "unpacked.caffemodel")
+    np.testing.assert_array_equal(layer.blobs[0], values)
+
+
+def test_a_folder_or_device_is_not_read_as_weights(tmp_path):
+    from minivgg.convert.caffe_protobuf import read_caffemodel
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_caffemodel(tmp_path)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_state_dict(tmp_path)

@@ -61,6 +61,8 @@ def infer_architecture(weight_shapes, config=None, source="the weights"):
     if len(convs) + len(fcs) != len(shapes) or len(fcs) != 3 or not convs:
         raise ValueError(f"{source}: expected conv weights (4-D) followed by three FC weights (2-D), got shapes "
                          f"{shapes}")
+    if any(0 in shape for shape in shapes):
+        raise ValueError(f"{source}: a weight of shape {next(s for s in shapes if 0 in s)} has no elements")
     side_squared, remainder = divmod(fcs[0][1], convs[-1][0])
     side = int(round(side_squared ** 0.5))
     if remainder or side * side != side_squared:
