@@ -281,3 +281,32 @@ def test_evaluate_on_a_folder_with_link_loops_counts_them_and_finishes(tmp_path,
         assert main(["evaluate", "--weights", str(tiny_weights[1]), "--data", str(root), "--method",
                      "single-crop"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda record: record.pop("preprocessing"), "missing ['preprocessing']"),
+    (lambda record: record["architecture"].update(depth=11), "architecture has unknown keys ['depth']"),
+    (lambda record: record["architecture"].update(fc_width=10 ** 7), "its architecture declares (10000000, 32)"),
+    (lambda record: record.update(class_names=["a"]), "class_names has 1 names for 2 outputs"),
+    (lambda record: record["preprocessing"].update(std=[0.0, 1.0, 1.0]), "std must be positive"),
+])
+@pytest.mark.parametrize("command", ["info", "predict"])
+def test_malformed_weight_records_end_the_command_line_with_one_line(tiny_weights, tmp_path, capsys, edit, message,
+                                                                    command):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    _, path = tiny_weights
+    with safe_open(str(path), framework="np") as handle:
+        header = handle.metadata()
+    record = json.loads(header["minivgg"])
+    edit(record)
+    save_file(load_file(str(path)), str(tmp_path / "bad.safetensors"), metadata={"minivgg": json.dumps(record)})
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
+    argv = {"info": ["info", str(tmp_path / "bad.safetensors")],
+            "predict": ["predict", str(image), "--weights", str(tmp_path / "bad.safetensors")]}[command]
+    assert main(argv) != 0
+    _one_line_error(capsys, "bad.safetensors", message)

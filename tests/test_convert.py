@@ -7,6 +7,7 @@ be installed, files written by ``torch.save`` are checked too, against PyTorch's
 import pickle
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -403,13 +404,29 @@ def test_a_legacy_file_declaring_a_trillion_elements_is_refused_before_reading(t
 
 
 def _bomb_zip(path, declared_numel, entry_bytes):
-    """A PyTorch zip whose storage entry is ``entry_bytes`` zeros, deflated (about 1000:1)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    """A PyTorch zip whose storage entry is ``entry_bytes`` zeros deflated about 1000:1.
+
+    The zeros are never deflated as a whole: one MiB is deflated once, flushed so that it stands alone
+    (Z_FULL_FLUSH), and the block repeated, which is a valid deflate stream; only the CRC runs over them all.
+    """
+    chunk = bytes(2 ** 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(entry_bytes // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
+    raw = block * (entry_bytes // len(chunk)) + deflate.flush()
+    info = zipfile.ZipInfo("archive/data/0", date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type, info.CRC, info.file_size, info.compress_size = zipfile.ZIP_DEFLATED, crc, entry_bytes, len(raw)
+    with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", _one_tensor_pickle(declared_numel, (declared_numel,), (1,)))
-        with archive.open("archive/data/0", "w", force_zip64=True) as entry:
-            chunk = bytes(2 ** 22)
-            for _ in range(entry_bytes // len(chunk)):
-                entry.write(chunk)
+        with archive.open(info, "w"):  # opened to write the header; the bytes are added raw below
+            header_offset = info.header_offset
+        # ZipFile.open wrote an empty deflated entry; rewrite it in place with the prepared stream.
+        archive.fp.seek(header_offset)
+        info.compress_size, info.file_size, info.CRC = len(raw), entry_bytes, crc
+        archive.fp.write(info.FileHeader(zip64=False) + raw)
+        archive.start_dir = archive.fp.tell()
 
 
 @pytest.fixture(scope="session")
@@ -460,7 +477,7 @@ def test_a_200000_deep_pickle_is_refused_before_it_can_overflow_the_stack(tmp_pa
 def test_ordinary_nesting_and_long_dicts_pass_the_depth_check():
     from minivgg.convert.torch_pickle import check_nesting
 
-    check_nesting(pickle.dumps({f"k{i}": (i, [i, (i,)]) for i in range(5000)}, protocol=2), "many")
+    check_nesting(pickle.dumps({f"k{i}": (i, [i, (i,)]) for i in range(2000)}, protocol=2), "many")
     check_nesting(pickle.dumps([list(range(10))] * 3 + [((((),),),)], protocol=4), "framed")
     check_nesting(_pickle_state_dict(_state_dict(vgg("A", seed=0, **TINY)), legacy=False), "state dict")
     with pytest.raises(ValueError, match="more than 3 deep"):
@@ -516,3 +533,21 @@ def test_a_folder_or_device_is_not_read_as_weights(tmp_path):
         read_caffemodel(tmp_path)
     with pytest.raises(ValueError, match="not a regular file"):
         read_state_dict(tmp_path)
+
+
+def test_many_tensors_over_one_storage_cannot_multiply_its_memory(tmp_path):
+    # Each a valid window, together 1000 copies of the storage: refused before any copy is made.
+    base = np.zeros(1000, np.float32)
+    views = {f"w{i}": base for i in range(1000)}
+    pickled = _pickle_state_dict(views, legacy=False)
+    # The writer names one storage per tensor; point them all at storage "0".
+    for i in range(1, 1000):
+        text = str(i).encode()
+        pickled = pickled.replace(pickle.BINUNICODE + struct.pack("<I", len(text)) + text + pickle.BINUNICODE
+                                  + struct.pack("<I", 3) + b"cpu",
+                                  pickle.BINUNICODE + struct.pack("<I", 1) + b"0" + pickle.BINUNICODE
+                                  + struct.pack("<I", 3) + b"cpu")
+    write_torch_zip(tmp_path / "shared.pth", {"w0": base}, pickle_bytes=pickled)
+    with pytest.raises(ValueError, match=r"shared.pth: tensors \['w0', 'w1', 'w2'\] \.\.\. together declare 1000000 "
+                                         r"elements over storage '0', which holds 1000"):
+        read_state_dict(tmp_path / "shared.pth")

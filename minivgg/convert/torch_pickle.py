@@ -250,19 +250,29 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def _to_arrays(state, source):
-    """Check the unpickled object is a flat mapping of names to tensors; return NumPy copies."""
+    """Check the unpickled object is a flat mapping of names to tensors; return NumPy copies.
+
+    The tensors over one storage may not together hold more elements than it does (a state dict's tensors
+    never overlap), so the copies never take more memory than the file's own tensor bytes.
+    """
     if not isinstance(state, dict):
         raise ValueError(f"{source}: holds a {type(state).__name__}, not a state dict (a mapping of names to "
                          f"tensors)")
-    arrays = OrderedDict()
+    on_storage = {}
     for name, value in state.items():
         if not isinstance(name, str) or not isinstance(value, _Tensor):
             raise ValueError(f"{source}: entry {name!r} is a {type(value).__name__}, not a tensor; only flat state "
                              f"dicts are read")
         if value.storage.data is None:
             raise ValueError(f"{source}: the bytes of storage {value.storage.key!r} are missing")
-        arrays[name] = value.to_numpy()
-    return arrays
+        on_storage.setdefault(value.storage.key, []).append(name)
+    for key, names in on_storage.items():
+        storage, total = state[names[0]].storage, sum(math.prod(state[name].size) for name in names)
+        if total > storage.numel:
+            raise ValueError(f"{source}: tensors {names[:3]}{' ...' if len(names) > 3 else ''} together declare "
+                             f"{total} elements over storage {key!r}, which holds {storage.numel}; a state dict's "
+                             f"tensors do not overlap")
+    return OrderedDict((name, value.to_numpy()) for name, value in state.items())
 
 
 def _read_entry(archive, name, size, path, what):
