@@ -526,13 +526,15 @@ def test_unpacked_floats_are_gathered_into_one_buffer(tmp_path):
     np.testing.assert_array_equal(layer.blobs[0], values)
 
 
-def test_a_folder_or_device_is_not_read_as_weights(tmp_path):
+def test_a_folder_or_device_is_not_read_as_weights(tmp_path, capsys):
     from minivgg.convert.caffe_protobuf import read_caffemodel
 
     with pytest.raises(ValueError, match="not a regular file"):
         read_caffemodel(tmp_path)
     with pytest.raises(ValueError, match="not a regular file"):
         read_state_dict(tmp_path)
+    assert main(["convert", str(tmp_path), str(tmp_path / "out.safetensors")]) != 0  # format detection too
+    assert "not a regular file" in capsys.readouterr().err
 
 
 def test_many_tensors_over_one_storage_cannot_multiply_its_memory(tmp_path):

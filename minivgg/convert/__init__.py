@@ -38,6 +38,8 @@ def detect_format(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weight file at {path}")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} is not a regular file (a folder or a device?)")
     with open(path, "rb") as handle:
         head = handle.read(4)
     # A zip archive starts "PK\x03\x04"; a legacy PyTorch file with a pickle PROTO opcode, 0x80.
