@@ -13,6 +13,14 @@ tensors are the model's parameters under their torchvision-style names (``featur
 Any further metadata a caller passes is stored beside it as plain strings. Files are written to a
 temporary name and renamed into place, so a crash mid-write never leaves a half-written file under the
 real name.
+
+Reading trusts nothing in the file: the whole record is checked first (exactly the fields above; only the
+architecture keys ``models.layer_specs`` takes; a finite, positive preprocessing; one class name per
+output), then the tensors the architecture declares are compared, name by name and shape by shape, with
+those the file's header lists, all before a layer is built, so a small file declaring a huge layer fails
+at once instead of allocating it; last, every value must be finite. Each error is a ValueError naming the
+file and the field or tensor. Saving refuses non-finite weights too, so a diverged run never leaves a file
+of NaN weights behind.
 """
 import inspect
 import json
