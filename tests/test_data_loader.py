@@ -256,3 +256,13 @@ def test_bad_arguments_are_named():
     data.load = lambda index, draft_smallest_side=None: (np.zeros((4 + index % 2, 4, 3), np.uint8), 0)
     with pytest.raises(ValueError, match="images of different sizes"):
         list(DataLoader(data, 4).epoch(0))
+
+
+def test_the_ready_made_runs_substitute_in_training_and_leave_out_in_evaluation(photos):
+    from minivgg.models import vgg
+    from minivgg.recipes import _loaders
+
+    model = vgg("A", num_classes=4, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
+    train, val, test = _loaders(model, {"train": photos, "val": photos, "test": photos},
+                                TrainAugmentation(scale=16, crop_size=16), EvalTransform(16, 16), 4, 0, 0)
+    assert (train.unreadable, val.unreadable, test.unreadable) == ("substitute", "leave_out", "leave_out")
