@@ -95,6 +95,8 @@ def _open(path):
         record = json.loads(header.pop(_KEY))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: the minivgg record in the header is not valid JSON: {error}") from error
+    except RecursionError:  # arrays nested thousands deep
+        raise ValueError(f"{path}: the minivgg record in the header nests too deep to be a weight record") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         found = record.get("format") if isinstance(record, dict) else record
         raise ValueError(f"{path}: unknown weight file format {found!r}, expected {FORMAT!r}")

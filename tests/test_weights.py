@@ -251,3 +251,12 @@ def test_read_metadata_completes_the_architecture_with_the_defaults(tmp_path):
     record, _ = weights.read_metadata(path)
     assert record["architecture"] == dict(architecture, dropout=0.5, lrn_alpha_divided_by_size=False)
     assert weights.load(path).architecture() == record["architecture"]
+
+
+def test_a_record_nested_200000_deep_is_a_clear_error(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(1, np.float32)}, str(tmp_path / "deep.safetensors"),
+              metadata={"minivgg": "[" * 200_000 + "]" * 200_000})
+    with pytest.raises(ValueError, match="deep.safetensors: the minivgg record in the header nests too deep"):
+        weights.load(tmp_path / "deep.safetensors")
