@@ -7,6 +7,7 @@ divided by (0.229, 0.224, 0.225). Feeding one the other's preprocessing silently
 accuracy, so every weight file carries a ``Preprocessing`` and every path that feeds images to a model
 applies it.
 """
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,14 +34,18 @@ class Preprocessing:
     def __post_init__(self):
         if self.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"Preprocessing: channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        object.__setattr__(self, "input_range", _number(self.input_range, "input_range"))
         for name in ("mean", "std"):
-            value = tuple(float(v) for v in getattr(self, name))
-            if len(value) != 3:
-                raise ValueError(f"Preprocessing: {name} needs three values, got {getattr(self, name)!r}")
-            object.__setattr__(self, name, value)
-        if any(s <= 0 for s in self.std) or self.input_range <= 0:
-            raise ValueError(f"Preprocessing: std and input_range must be positive, got {self.std}, "
-                             f"{self.input_range}")
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 3:
+                raise ValueError(f"Preprocessing: {name} needs three values, got {value!r}")
+            object.__setattr__(self, name, tuple(_number(v, name) for v in value))
+        # A zero or negative std, or input range, would divide by zero or flip the image's sign; NaN and
+        # infinity would turn every input into NaN and every prediction with it.
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"Preprocessing: std must be positive, got {self.std}")
+        if self.input_range <= 0:
+            raise ValueError(f"Preprocessing: input_range must be positive, got {self.input_range}")
 
     def apply(self, images, colour_offsets=None):
         """RGB images in 0-255 to the model's input.
@@ -77,7 +82,33 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data):
-        return cls(str(data["channel_order"]), float(data["input_range"]), tuple(data["mean"]), tuple(data["std"]))
+        """The ``Preprocessing`` a dict of ``to_dict`` describes; ValueError naming the field that is missing,
+        unknown or out of range."""
+        if not isinstance(data, dict):
+            raise ValueError(f"preprocessing must be a mapping of {list(FIELDS)}, got {type(data).__name__}")
+        missing, unknown = [f for f in FIELDS if f not in data], sorted(set(data) - set(FIELDS))
+        if missing or unknown:
+            raise ValueError(f"preprocessing needs exactly the fields {list(FIELDS)}: missing {missing}, "
+                             f"unknown {unknown}")
+        if not isinstance(data["channel_order"], str):
+            raise ValueError(f"preprocessing.channel_order must be 'RGB' or 'BGR', got {data['channel_order']!r}")
+        return cls(data["channel_order"], data["input_range"], data["mean"], data["std"])
+
+
+FIELDS = ("channel_order", "input_range", "mean", "std")
+
+
+def _number(value, name):
+    """``value`` as a finite float, or ValueError naming the field (no silent casts of strings or bools)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"Preprocessing: {name} must hold numbers, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = float("inf")
+    if not math.isfinite(number):
+        raise ValueError(f"Preprocessing: {name} must be finite, got {value!r}")
+    return number
 
 
 def paper_mean_rgb(mean_rgb):

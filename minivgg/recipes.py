@@ -38,8 +38,9 @@ class Run:
 def _loaders(model, splits, augmentation, evaluation, device_batch, seed, workers):
     from .data import DataLoader
 
+    # Training replaces an unreadable image (batches keep their size); evaluation leaves it out of the metric.
     train_loader = DataLoader(splits["train"], device_batch, augmentation, model.preprocessing, shuffle=True,
-                              seed=seed, num_workers=workers, drop_last=True)
+                              seed=seed, num_workers=workers, drop_last=True, unreadable="substitute")
     val_loader = DataLoader(splits["val"], device_batch, evaluation, model.preprocessing, shuffle=False,
                             num_workers=workers)
     test_loader = (DataLoader(splits["test"], device_batch, evaluation, model.preprocessing, shuffle=False)

@@ -106,7 +106,9 @@ def evaluate_loader(model, loader, progress=False):
     model.train()
     if images == 0:
         raise ValueError("the validation loader produced no images")
-    return {"top1_error": 1 - correct1 / images, "top5_error": 1 - correct5 / images, "loss": total_loss / images}
+    # Images the loader could not read are left out of the metric (``DataLoader(unreadable="leave_out")``).
+    return {"top1_error": 1 - correct1 / images, "top5_error": 1 - correct5 / images, "loss": total_loss / images,
+            "skipped_images": len(getattr(loader, "skipped", []) or [])}
 
 
 def check_resumable(state, settings, run_dir):
@@ -272,7 +274,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                      "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
                      "val_top5_error": validation["top5_error"],
                      "images_per_second": running["images"] / max(running["seconds"], 1e-9),
-                     "skipped_images": len(getattr(train_loader, "skipped", []) or [])}
+                     "skipped_images": len(getattr(train_loader, "skipped", []) or []),
+                     "val_skipped_images": validation.get("skipped_images", 0)}
             history.append(entry)
             if progress:
                 print(f"epoch {epoch + 1}: train loss {entry['train_loss']:.3f}, val top-1 error "

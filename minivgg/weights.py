@@ -13,17 +13,28 @@ tensors are the model's parameters under their torchvision-style names (``featur
 Any further metadata a caller passes is stored beside it as plain strings. Files are written to a
 temporary name and renamed into place, so a crash mid-write never leaves a half-written file under the
 real name.
+
+Reading trusts nothing in the file: the whole record is checked first (exactly the fields above; only the
+architecture keys ``models.layer_specs`` takes; a finite, positive preprocessing; one class name per
+output), then the tensors the architecture declares are compared, name by name and shape by shape, with
+those the file's header lists, all before a layer is built, so a small file declaring a huge layer fails
+at once instead of allocating it; last, every value must be finite. Each error is a ValueError naming the
+file and the field or tensor. Saving refuses non-finite weights too, so a diverged run never leaves a file
+of NaN weights behind.
 """
+import inspect
 import json
 import os
 
 import numpy as np
 
 from .backend import get_backend, to_host
+from .backends.numpy.array_module import array_module
 from .checkpoint import atomic_write
 from .preprocessing import Preprocessing
 
-__all__ = ["FORMAT", "save", "load", "load_into", "read_metadata", "set_parameters"]
+__all__ = ["FORMAT", "RECORD_FIELDS", "save", "load", "load_into", "read_metadata", "set_parameters",
+           "declared_shapes"]
 
 FORMAT = "minivgg-weights-1"
 _KEY = "minivgg"
@@ -50,12 +61,18 @@ def save(model, path, metadata=None):
               "preprocessing": model.preprocessing.to_dict(),
               "class_names": None if model.class_names is None else [str(n) for n in model.class_names]}
     tensors = {name: np.ascontiguousarray(to_host(layer.params[key])) for name, layer, key in model.named_parameters()}
+    for name, array in tensors.items():  # a file of NaN weights would only fail later, far from its cause
+        _check_finite(array, name, f"weights.save({os.fspath(path)})")
     header = dict(metadata, **{_KEY: json.dumps(record)})
     atomic_write(os.fspath(path), lambda temporary: save_file(tensors, temporary, metadata=header))
 
 
 def _open(path):
-    """(record, user metadata, tensor names) of a weight file, with clear errors."""
+    """(record, user metadata, {tensor name: (shape, dtype)}) of a weight file, every field checked.
+
+    Nothing but the header is read: the record is checked against ``RECORD_FIELDS`` and the tensors the
+    architecture declares are compared with those in the file before anything is built or allocated.
+    """
     from safetensors import safe_open
 
     path = os.fspath(path)
@@ -64,7 +81,10 @@ def _open(path):
     try:
         with safe_open(path, framework="np") as handle:
             header = dict(handle.metadata() or {})
-            names = list(handle.keys())
+            tensors = {}
+            for name in handle.keys():
+                tensor = handle.get_slice(name)
+                tensors[name] = (tuple(tensor.get_shape()), tensor.get_dtype())
     except Exception as error:  # safetensors raises its own error types for truncated or garbled files
         raise ValueError(f"{path} is not a readable safetensors weight file (truncated or corrupt?): "
                          f"{error}") from error
@@ -75,20 +95,101 @@ def _open(path):
         record = json.loads(header.pop(_KEY))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: the minivgg record in the header is not valid JSON: {error}") from error
+    except RecursionError:  # arrays nested thousands deep
+        raise ValueError(f"{path}: the minivgg record in the header nests too deep to be a weight record") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         found = record.get("format") if isinstance(record, dict) else record
         raise ValueError(f"{path}: unknown weight file format {found!r}, expected {FORMAT!r}")
-    return record, header, names
+    record = _checked_record(record, tensors, path)
+    return record, header, tensors
+
+
+# The fields of the record, and the architecture keys: those of ``models.layer_specs`` (config required).
+RECORD_FIELDS = ("format", "architecture", "preprocessing", "class_names")
+_DTYPES = {"F32": np.float32, "F64": np.float64}
+
+
+def _architecture_keys():
+    from .models import layer_specs
+
+    return list(inspect.signature(layer_specs).parameters)
+
+
+def _checked_record(record, tensors, path):
+    """The record with its architecture completed by the defaults and its preprocessing a ``Preprocessing``.
+
+    Raises ValueError naming ``path`` and the field for anything missing, unknown or out of range, and for
+    tensors that are not exactly those the architecture declares (names, shapes, one float dtype).
+    """
+    from .models import layer_specs
+
+    missing, unknown = [f for f in RECORD_FIELDS if f not in record], sorted(set(record) - set(RECORD_FIELDS))
+    if missing or unknown:
+        raise ValueError(f"{path}: the minivgg record needs the fields {list(RECORD_FIELDS)}: missing {missing}, "
+                         f"unknown {unknown}")
+    architecture = record["architecture"]
+    keys = _architecture_keys()
+    if not isinstance(architecture, dict) or "config" not in architecture:
+        raise ValueError(f"{path}: architecture must be a mapping with at least 'config', got {architecture!r}")
+    unknown = sorted(set(architecture) - set(keys))
+    if unknown:
+        raise ValueError(f"{path}: architecture has unknown keys {unknown}; known keys are {keys}")
+    defaults = {name: p.default for name, p in inspect.signature(layer_specs).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    architecture = dict(defaults, **architecture)
+    try:
+        specs = layer_specs(**architecture)  # sizes only: nothing is allocated
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{path}: architecture {record['architecture']} is not one minivgg can build: "
+                         f"{error}") from error
+    try:
+        preprocessing = Preprocessing.from_dict(record["preprocessing"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    class_names = record["class_names"]
+    if class_names is not None:
+        if not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names):
+            raise ValueError(f"{path}: class_names must be null or a list of strings, got "
+                             f"{type(class_names).__name__}")
+        if len(class_names) != architecture["num_classes"]:
+            raise ValueError(f"{path}: class_names has {len(class_names)} names for {architecture['num_classes']} "
+                             f"outputs (num_classes)")
+    _check_declared_tensors(declared_shapes(specs), tensors, path)
+    return dict(record, architecture=architecture, preprocessing=preprocessing)
+
+
+def declared_shapes(specs):
+    """``{tensor name: shape}`` of the parameters a list of ``models.LayerSpec`` declares, named as
+    ``VGG.named_parameters`` names them, computed without building a layer."""
+    from .models import PARAMETER_NAMES
+
+    return {f"{spec.name}.{PARAMETER_NAMES.get(key, key)}": tuple(shape)
+            for spec in specs for key, shape in spec.parameter_shapes().items()}
+
+
+def _check_declared_tensors(declared, tensors, path):
+    missing, unexpected = sorted(set(declared) - set(tensors)), sorted(set(tensors) - set(declared))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not hold the tensors its architecture declares: missing tensors {missing}, "
+                         f"unexpected tensors {unexpected}")
+    for name, shape in declared.items():
+        if tensors[name][0] != shape:
+            raise ValueError(f"{path}: tensor {name!r} has shape {tensors[name][0]}, its architecture declares "
+                             f"{shape}")
+    dtypes = sorted({dtype for _, dtype in tensors.values()})
+    if len(dtypes) > 1 or (dtypes and dtypes[0] not in _DTYPES):
+        raise ValueError(f"{path}: tensors are {', '.join(dtypes)}; minivgg models are all float32 (F32) or all "
+                         f"float64 (F64)")
 
 
 def read_metadata(path):
     """The header of a weight file without reading its tensors.
 
-    Returns ``(record, metadata)``: ``record`` has ``architecture``, ``preprocessing`` (a ``Preprocessing``)
-    and ``class_names``; ``metadata`` is the dict of str the caller stored with ``save``.
+    Returns ``(record, metadata)``: ``record`` has ``architecture`` (every key of ``models.layer_specs``,
+    defaults filled in), ``preprocessing`` (a ``Preprocessing``) and ``class_names``, all checked;
+    ``metadata`` is the dict of str the caller stored with ``save``.
     """
     record, metadata, _ = _open(path)
-    record = dict(record, preprocessing=Preprocessing.from_dict(record["preprocessing"]))
     return record, metadata
 
 
@@ -103,7 +204,7 @@ def load_into(model, path):
     from safetensors import safe_open
 
     path = os.fspath(path)
-    record, _, names = _open(path)
+    record, _, tensors = _open(path)
     architecture = record["architecture"]
     for key in ("config", "lrn_alpha_divided_by_size"):
         if key in architecture and architecture[key] != getattr(model, key, architecture[key]):
@@ -111,21 +212,21 @@ def load_into(model, path):
                              f"{getattr(model, key)!r}")
     try:
         with safe_open(path, framework="np") as handle:
-            arrays = {name: handle.get_tensor(name) for name in names}
+            arrays = {name: handle.get_tensor(name) for name in tensors}
     except Exception as error:
         raise ValueError(f"{path}: cannot read its tensors (truncated or corrupt?): {error}") from error
     set_parameters(model, arrays, source=path)
-    model.preprocessing = Preprocessing.from_dict(record["preprocessing"])
-    model.class_names = record.get("class_names")
+    model.preprocessing = record["preprocessing"]
+    model.class_names = record["class_names"]
     return model
 
 
 def set_parameters(model, arrays, source="the arrays"):
     """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``).
 
-    Checks everything first: the set of names, then each shape and dtype; raises ValueError naming
-    ``source`` and the first mismatching tensor, and changes nothing then. Used by ``load_into`` and by
-    the converters of published weights.
+    Checks everything first: the set of names, then each shape, dtype and that every value is finite;
+    raises ValueError naming ``source`` and the first mismatching tensor, and changes nothing then. Used by
+    ``load_into`` and by the converters of published weights.
     """
     expected = {name: (layer, key) for name, layer, key in model.named_parameters()}
     missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
@@ -139,11 +240,22 @@ def set_parameters(model, arrays, source="the arrays"):
         if new.dtype != have.dtype:
             raise ValueError(f"{source}: tensor {name!r} is {new.dtype}, the model's is {have.dtype}; "
                              f"load into a model of that dtype and call .astype() after")
+        _check_finite(new, name, source)
     backend = get_backend()
     for name, (layer, key) in expected.items():
         layer.params[key] = backend.asarray(arrays[name])
         layer.grads = {}
     return model
+
+
+def _check_finite(array, name, source):
+    """ValueError naming ``source`` and the tensor if ``array`` holds a NaN or an infinity."""
+    xp = array_module(array)
+    finite = xp.isfinite(array)
+    if not bool(finite.all()):
+        bad = array[~finite]
+        raise ValueError(f"{source}: tensor {name!r} holds {bad.size} non-finite values ({int(xp.isnan(bad).sum())} "
+                         f"NaN, {int(xp.isinf(bad).sum())} infinite): weights of a diverged run?")
 
 
 def load(path):
@@ -152,23 +264,10 @@ def load(path):
     The model has the file's architecture, dtype, preprocessing and class names, and is in training mode
     (call ``.eval()`` to predict).
     """
-    from safetensors import safe_open
-
     from .models import _PLACEHOLDER_INIT, vgg
 
     path = os.fspath(path)
-    record, _, names = _open(path)
-    try:
-        with safe_open(path, framework="np") as handle:
-            dtype = handle.get_slice(names[0]).get_dtype() if names else "F32"
-    except Exception as error:
-        raise ValueError(f"{path}: cannot read its tensors (truncated or corrupt?): {error}") from error
-    dtypes = {"F32": np.float32, "F64": np.float64}
-    if dtype not in dtypes:
-        raise ValueError(f"{path}: tensors are {dtype}; minivgg models are float32 (F32) or float64 (F64)")
-    try:
-        model = vgg(**record["architecture"], weight_init=_PLACEHOLDER_INIT, seed=0, dtype=dtypes[dtype])
-    except TypeError as error:
-        raise ValueError(f"{path}: the recorded architecture {record['architecture']} is not one minivgg can "
-                         f"build: {error}") from error
+    record, _, tensors = _open(path)  # every size checked against the file before anything is allocated
+    dtype = next(iter(tensors.values()))[1] if tensors else "F32"
+    model = vgg(**record["architecture"], weight_init=_PLACEHOLDER_INIT, seed=0, dtype=_DTYPES[dtype])
     return load_into(model, path)

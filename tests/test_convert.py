@@ -7,6 +7,7 @@ be installed, files written by ``torch.save`` are checked too, against PyTorch's
 import pickle
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -356,3 +357,199 @@ def test_torch_saved_files_match_pytorch_outputs(source, tmp_path, rng):
         torch.save(reference.state_dict(), path, _use_new_zipfile_serialization=zip_layout)
         model = from_torchvision(path)
         np.testing.assert_allclose(model.forward(x), expected, rtol=1e-4, atol=1e-5)
+
+
+# Hostile files that aim at memory or the C stack instead of running code: each a clear error, at once -------
+
+def _one_tensor_pickle(numel, size, stride, legacy=False):
+    """A state dict of one tensor "w" over storage "0" of ``numel`` elements, with this size and stride."""
+    out = bytearray(_pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=legacy))
+    # The writer emits the storage's numel, then offset 0, then size and stride as BININT runs.
+    one = pickle.BININT + struct.pack("<i", 1)
+    zero = pickle.BININT + struct.pack("<i", 0)
+    layout = one + (pickle.NONE if legacy else b"") + pickle.TUPLE + pickle.BINPERSID + zero + pickle.MARK + one \
+        + pickle.TUPLE + pickle.MARK + one + pickle.TUPLE
+    assert out.count(layout) == 1
+
+    def big(value):  # LONG1: any integer, little-endian two's complement
+        data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+        return pickle.LONG1 + bytes([len(data)]) + data
+
+    def int_tuple(values):
+        return pickle.MARK + b"".join(big(v) for v in values) + pickle.TUPLE
+
+    replaced = big(numel) + (pickle.NONE if legacy else b"") + pickle.TUPLE + pickle.BINPERSID + zero \
+        + int_tuple(size) + int_tuple(stride)
+    return bytes(out.replace(layout, replaced))
+
+
+def test_a_stride_zero_tensor_declaring_a_trillion_elements_is_refused(tmp_path):
+    write_torch_zip(tmp_path / "stride0.pth", {"w": np.zeros(1, np.float32)},
+                    pickle_bytes=_one_tensor_pickle(1, (10 ** 12,), (0,)))
+    with pytest.raises(ValueError, match=r"stride0.pth.*declares 1000000000000 elements, more than the 1 its "
+                                         r"storage '0' holds"):
+        read_state_dict(tmp_path / "stride0.pth")
+
+
+def test_a_legacy_file_declaring_a_trillion_elements_is_refused_before_reading(tmp_path):
+    write_torch_legacy(tmp_path / "legacy.pth", {"w": np.zeros(1, np.float32)})
+    data = (tmp_path / "legacy.pth").read_bytes()
+    pickled = _pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=True)
+    hostile = _one_tensor_pickle(10 ** 12, (10 ** 12,), (1,), legacy=True)
+    data = data.replace(pickled, hostile).replace(struct.pack("<q", 1) + b"\x00" * 4, struct.pack("<q", 10 ** 12))
+    (tmp_path / "legacy.pth").write_bytes(data)
+    with pytest.raises(ValueError, match=r"legacy.pth: file ends inside storage '0' \(truncated\?\): it declares "
+                                         r"1000000000000 elements \(4000000000000 bytes\), the file has 0 bytes"):
+        read_state_dict(tmp_path / "legacy.pth")
+
+
+def _bomb_zip(path, declared_numel, entry_bytes):
+    """A PyTorch zip whose storage entry is ``entry_bytes`` zeros deflated about 1000:1.
+
+    The zeros are never deflated as a whole: one MiB is deflated once, flushed so that it stands alone
+    (Z_FULL_FLUSH), and the block repeated, which is a valid deflate stream; only the CRC runs over them all.
+    """
+    chunk = bytes(2 ** 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(entry_bytes // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
+    raw = block * (entry_bytes // len(chunk)) + deflate.flush()
+    info = zipfile.ZipInfo("archive/data/0", date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type, info.CRC, info.file_size, info.compress_size = zipfile.ZIP_DEFLATED, crc, entry_bytes, len(raw)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", _one_tensor_pickle(declared_numel, (declared_numel,), (1,)))
+        with archive.open(info, "w"):  # opened to write the header; the bytes are added raw below
+            header_offset = info.header_offset
+        # ZipFile.open wrote an empty deflated entry; rewrite it in place with the prepared stream.
+        archive.fp.seek(header_offset)
+        info.compress_size, info.file_size, info.CRC = len(raw), entry_bytes, crc
+        archive.fp.write(info.FileHeader(zip64=False) + raw)
+        archive.start_dir = archive.fp.tell()
+
+
+@pytest.fixture(scope="session")
+def zip_bomb(tmp_path_factory):
+    """About 1 MB on disk, a 1 GiB entry once inflated; written once per test session."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.pth"
+    _bomb_zip(path, 16, 2 ** 30)
+    return path
+
+
+def test_a_zip_entry_larger_than_declared_is_refused_before_it_is_inflated(zip_bomb):
+    import tracemalloc
+
+    assert zip_bomb.stat().st_size < 8 * 2 ** 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb.pth: archive/data/0 holds 1073741824 bytes, expected 16 "
+                                             r"elements of 4 bytes"):
+            read_state_dict(zip_bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20  # nothing of the gigabyte was inflated
+
+
+def test_a_zip_entry_that_matches_its_declaration_but_expands_a_thousand_times_is_refused(tmp_path):
+    # Sizes agree (64 MiB declared, 64 MiB inflated): the compression ratio gives it away.
+    _bomb_zip(tmp_path / "declared.pth", 2 ** 24, 2 ** 26)
+    with pytest.raises(ValueError, match=r"declared.pth: archive/data/0 expands from \d+ to 67108864 bytes, more "
+                                         r"than 100 times \(a zip bomb\?\)"):
+        read_state_dict(tmp_path / "declared.pth")
+
+
+@pytest.mark.parametrize("nesting", ["tuple", "mark", "key"])
+def test_a_200000_deep_pickle_is_refused_before_it_can_overflow_the_stack(tmp_path, nesting):
+    deep = pickle.EMPTY_TUPLE + pickle.TUPLE1 * 200_000
+    body = {"tuple": deep, "mark": pickle.MARK * 200_000 + pickle.EMPTY_TUPLE + pickle.TUPLE * 200_000,
+            # hashing a deep tuple as a dict key is what crashed the unpickler with SIGSEGV
+            "key": pickle.EMPTY_DICT + deep + pickle.NONE + pickle.SETITEM}[nesting]
+    hostile = pickle.PROTO + b"\x02" + body + pickle.STOP
+    write_torch_zip(tmp_path / "deep.pth", {}, pickle_bytes=hostile)
+    (tmp_path / "plain.pth").write_bytes(hostile)
+    for name in ("deep.pth", "plain.pth"):
+        with pytest.raises(ValueError, match=f"{name}: the pickle nests containers more than 100 deep"):
+            read_state_dict(tmp_path / name)
+
+
+def test_ordinary_nesting_and_long_dicts_pass_the_depth_check():
+    from minivgg.convert.torch_pickle import check_nesting
+
+    check_nesting(pickle.dumps({f"k{i}": (i, [i, (i,)]) for i in range(2000)}, protocol=2), "many")
+    check_nesting(pickle.dumps([list(range(10))] * 3 + [((((),),),)], protocol=4), "framed")
+    check_nesting(_pickle_state_dict(_state_dict(vgg("A", seed=0, **TINY)), legacy=False), "state dict")
+    with pytest.raises(ValueError, match="more than 3 deep"):
+        check_nesting(pickle.dumps(((((1,),),),), protocol=2), "four", limit=3)
+
+
+def test_hostile_converts_fail_on_the_command_line_with_one_line(tmp_path, capsys):
+    write_torch_zip(tmp_path / "stride0.pth", {"w": np.zeros(1, np.float32)},
+                    pickle_bytes=_one_tensor_pickle(1, (10 ** 12,), (0,)))
+    assert main(["convert", str(tmp_path / "stride0.pth"), str(tmp_path / "out.safetensors")]) != 0
+    err = capsys.readouterr().err
+    assert "stride0.pth" in err and "declares 1000000000000 elements" in err and "Traceback" not in err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def _caffemodel_with_blob(path, blob):
+    layer = _field(1, 2, b"conv1_1") + _field(2, 2, b"Convolution") + _field(7, 2, blob)
+    path.write_bytes(_field(1, 2, b"VGG") + _field(100, 2, layer))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("huge shape", r"blob of shape \(4294967296, 4294967296\) holds 0 numbers"),
+    ("many dimensions", "blob declares more than 8 dimensions"),
+    ("empty conv", r"a weight of shape \(0, 3, 3, 3\) has no elements"),
+])
+def test_caffe_blobs_declaring_impossible_shapes_are_refused(tmp_path, case, message):
+    path = tmp_path / "hostile.caffemodel"
+    if case == "huge shape":  # 2^64 elements: an int64 product would wrap to 0 and match the empty data
+        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(2 ** 32) * 2)))
+    elif case == "many dimensions":
+        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(1) * 100_000)))
+    else:  # a zero-sized weight would divide by zero when the architecture is read off the shapes
+        source = vgg("A", seed=0, **TINY)
+        source.layers[0].params["W"] = np.zeros((0, 3, 3, 3), np.float32)
+        write_caffemodel(path, source, v1=False)
+    with pytest.raises(ValueError, match=message):
+        from_caffe(path)
+
+
+def test_unpacked_floats_are_gathered_into_one_buffer(tmp_path):
+    values = np.arange(50_000, dtype=np.float32)
+    _caffemodel_with_blob(tmp_path / "unpacked.caffemodel", _blob(values, legacy=False, packed=False))
+    from minivgg.convert.caffe_protobuf import read_caffemodel
+
+    (layer,) = read_caffemodel(tmp_path / "unpacked.caffemodel")
+    np.testing.assert_array_equal(layer.blobs[0], values)
+
+
+def test_a_folder_or_device_is_not_read_as_weights(tmp_path, capsys):
+    from minivgg.convert.caffe_protobuf import read_caffemodel
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_caffemodel(tmp_path)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_state_dict(tmp_path)
+    assert main(["convert", str(tmp_path), str(tmp_path / "out.safetensors")]) != 0  # format detection too
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_many_tensors_over_one_storage_cannot_multiply_its_memory(tmp_path):
+    # Each a valid window, together 1000 copies of the storage: refused before any copy is made.
+    base = np.zeros(1000, np.float32)
+    views = {f"w{i}": base for i in range(1000)}
+    pickled = _pickle_state_dict(views, legacy=False)
+    # The writer names one storage per tensor; point them all at storage "0".
+    for i in range(1, 1000):
+        text = str(i).encode()
+        pickled = pickled.replace(pickle.BINUNICODE + struct.pack("<I", len(text)) + text + pickle.BINUNICODE
+                                  + struct.pack("<I", 3) + b"cpu",
+                                  pickle.BINUNICODE + struct.pack("<I", 1) + b"0" + pickle.BINUNICODE
+                                  + struct.pack("<I", 3) + b"cpu")
+    write_torch_zip(tmp_path / "shared.pth", {"w0": base}, pickle_bytes=pickled)
+    with pytest.raises(ValueError, match=r"shared.pth: tensors \['w0', 'w1', 'w2'\] \.\.\. together declare 1000000 "
+                                         r"elements over storage '0', which holds 1000"):
+        read_state_dict(tmp_path / "shared.pth")

@@ -130,16 +130,62 @@ def bad_image_folder(root, rng):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_unreadable_images_are_replaced_counted_and_warned_about(tmp_path, rng, num_workers):
     data = bad_image_folder(tmp_path, rng)
-    loader = DataLoader(data, 4, TrainAugmentation(scale=(24, 32), crop_size=24), seed=3, num_workers=num_workers)
-    with pytest.warns(BadImageWarning, match=r"epoch 0: skipped 2 unreadable images"):
+    augmentation = TrainAugmentation(scale=(24, 32), crop_size=24)
+    loader = DataLoader(data, 4, augmentation, seed=3, num_workers=num_workers, unreadable="substitute")
+    with pytest.warns(BadImageWarning, match=r"epoch 0 of ImageFolder.*: skipped 2 unreadable images \(replaced"):
         batches = list(loader.epoch(0))
     assert [len(y) for _, y in batches] == [4, 4, 1]  # full batches all the same
     assert sorted(os.path.basename(name) for name, _ in loader.skipped) == ["corrupt.jpg", "truncated.jpg"]
     assert all(reason.startswith("cannot decode image") for _, reason in loader.skipped)
     if num_workers:
         with pytest.warns(BadImageWarning):
-            in_process = list(DataLoader(data, 4, TrainAugmentation(scale=(24, 32), crop_size=24), seed=3).epoch(0))
+            in_process = list(DataLoader(data, 4, augmentation, seed=3, unreadable="substitute").epoch(0))
         assert_same_batches(batches, in_process)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_unreadable_images_are_left_out_of_evaluation_and_counted_once(tmp_path, rng, num_workers):
+    # A validation metric must count every readable image once and the unreadable ones not at all: a
+    # stand-in image would be counted twice.
+    data = bad_image_folder(tmp_path, rng)
+    loader = DataLoader(data, 4, EvalTransform(24, 24), shuffle=False, num_workers=num_workers)
+    assert loader.unreadable == "leave_out"
+    with pytest.warns(BadImageWarning, match=r"skipped 2 unreadable images \(left out\)"):
+        batches = list(loader.epoch(0))
+    delivered = np.concatenate([y for _, y in batches])
+    readable = [i for i in range(len(data)) if os.path.basename(data.files[i]) not in ("corrupt.jpg", "truncated.jpg")]
+    assert delivered.tolist() == data.labels[readable].tolist()  # each readable image once, in order
+    assert sum(len(x) for x, _ in batches) == len(data) - 2 == 7
+    assert sorted(os.path.basename(name) for name, _ in loader.skipped) == ["corrupt.jpg", "truncated.jpg"]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_batch_with_every_image_unreadable_is_not_delivered(tmp_path, rng, num_workers):
+    data = bad_image_folder(tmp_path, rng)
+    bad = [data.files.index("b/corrupt.jpg"), data.files.index("b/truncated.jpg")]
+    order = bad + [i for i in range(len(data)) if i not in bad]  # the two unreadable images form batch 0
+    data.files, data.labels = [data.files[i] for i in order], data.labels[order]
+    loader = DataLoader(data, 2, EvalTransform(24, 24), shuffle=False, num_workers=num_workers)
+    with pytest.warns(BadImageWarning, match="skipped 2"):
+        sizes = [len(y) for _, y in loader.epoch(0)]
+    assert sizes == [2, 2, 2, 1] and len(loader) == 5
+
+
+def test_the_validation_metric_leaves_unreadable_images_out(tmp_path, rng):
+    from minivgg.models import vgg
+    from minivgg.train import evaluate_loader
+
+    data = bad_image_folder(tmp_path, rng)
+    model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
+    loader = DataLoader(data, 4, EvalTransform(32, 32), shuffle=False)
+    with pytest.warns(BadImageWarning):
+        result = evaluate_loader(model, loader)
+    with pytest.warns(BadImageWarning):
+        batches = list(loader.epoch(0))
+    scores = np.concatenate([model.eval().forward(x) for x, _ in batches])
+    labels = np.concatenate([y for _, y in batches])
+    assert result["skipped_images"] == 2 and len(labels) == 7
+    assert result["top1_error"] == pytest.approx(float(np.mean(scores.argmax(1) != labels)))
 
 
 def test_an_epoch_ended_early_stops_its_workers(photos):
@@ -204,7 +250,19 @@ def test_bad_arguments_are_named():
         DataLoader(numbered(), 4).epoch(0, start_batch=7)
     with pytest.raises(TypeError, match="augmentation must have draw_scale"):
         DataLoader(numbered(), 4, augmentation=lambda image: image)
+    with pytest.raises(ValueError, match=r"unreadable must be one of \('leave_out', 'substitute'\), got 'skip'"):
+        DataLoader(numbered(), 4, unreadable="skip")
     data = numbered()
     data.load = lambda index, draft_smallest_side=None: (np.zeros((4 + index % 2, 4, 3), np.uint8), 0)
     with pytest.raises(ValueError, match="images of different sizes"):
         list(DataLoader(data, 4).epoch(0))
+
+
+def test_the_ready_made_runs_substitute_in_training_and_leave_out_in_evaluation(photos):
+    from minivgg.models import vgg
+    from minivgg.recipes import _loaders
+
+    model = vgg("A", num_classes=4, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
+    train, val, test = _loaders(model, {"train": photos, "val": photos, "test": photos},
+                                TrainAugmentation(scale=16, crop_size=16), EvalTransform(16, 16), 4, 0, 0)
+    assert (train.unreadable, val.unreadable, test.unreadable) == ("substitute", "leave_out", "leave_out")

@@ -86,3 +86,19 @@ def test_in_memory_data_is_cached_only_where_asked(tmp_path, rng):
     assert np.allclose(statistics.mean_rgb, direct(images)[0])
     compute_statistics(data, cache_path=tmp_path / "digits.json", progress=False)
     assert json.loads((tmp_path / "digits.json").read_text())["fingerprint"] == data.fingerprint()
+
+
+@pytest.mark.parametrize("damage", ["nan mean", "wrong shape", "deep json"])
+def test_a_damaged_statistics_cache_is_recomputed_not_used(tmp_path, rng, damage):
+    coloured_folder(tmp_path, rng)
+    first = compute_statistics(ImageFolder(tmp_path), progress=False)
+    cache = tmp_path / STATISTICS_FILE
+    record = json.loads(cache.read_text())
+    if damage == "nan mean":
+        record["mean_rgb"][1] = float("nan")
+    elif damage == "wrong shape":
+        record["eigenvectors"] = [1.0, 2.0]
+    cache.write_text("[" * 100_000 + "]" * 100_000 if damage == "deep json" else json.dumps(record))
+    with pytest.warns(UserWarning, match="ignoring .*colour statistics cache"):
+        again = compute_statistics(ImageFolder(tmp_path), progress=False)
+    assert np.array_equal(again.mean_rgb, first.mean_rgb) and np.isfinite(again.eigenvectors).all()

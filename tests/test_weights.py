@@ -145,3 +145,118 @@ def test_preprocessing_records_survive_for_every_kind(tmp_path):
         net.preprocessing = preprocessing
         weights.save(net, tmp_path / "p.safetensors")
         assert weights.load(tmp_path / "p.safetensors").preprocessing == preprocessing
+
+
+# Every field of the record is checked, and its sizes against the tensors in the file, before anything is built
+
+def _write(path, record_changes=(), architecture_changes=(), tensors=None, model=None):
+    """A weight file of a tiny model whose record (and architecture) is edited as given."""
+    from safetensors.numpy import save_file
+
+    model = model or vgg("A", seed=0, **TINY)
+    arrays = tensors if tensors is not None else {name: np.ascontiguousarray(layer.params[key])
+                                                  for name, layer, key in model.named_parameters()}
+    record = {"format": weights.FORMAT, "architecture": dict(model.architecture(), **dict(architecture_changes)),
+              "preprocessing": CAFFE_VGG.to_dict(), "class_names": None}
+    for key, value in dict(record_changes).items():
+        if value is _DELETE:
+            del record[key]
+        else:
+            record[key] = value
+    save_file(arrays, str(path), metadata={"minivgg": json.dumps(record)})
+    return path
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"preprocessing": _DELETE}, r"missing \['preprocessing'\]"),
+    ({"classes": ["a"]}, r"unknown \['classes'\]"),
+    ({"architecture": {"config": "A", "depth": 11}}, r"architecture has unknown keys \['depth'\]"),
+    ({"architecture": {"num_classes": 4}}, "architecture must be a mapping with at least 'config'"),
+    ({"architecture": {"config": "Z"}}, "unknown VGG configuration 'Z'"),
+    ({"architecture": {"config": 11}}, "config must be a string"),
+    ({"class_names": ["cat", "dog"]}, r"class_names has 2 names for 4 outputs"),
+    ({"class_names": "cat dog"}, "class_names must be null or a list of strings"),
+    ({"preprocessing": {"channel_order": "RGB"}}, r"preprocessing needs exactly the fields.*missing \['input_range'"),
+])
+def test_a_malformed_record_is_a_clear_error_naming_the_file_and_field(tmp_path, changes, message):
+    path = _write(tmp_path / "bad.safetensors", changes)
+    for read in (weights.load, weights.read_metadata):
+        with pytest.raises(ValueError, match=f"bad.safetensors.*{message}"):
+            read(path)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("std", [0.229, float("nan"), 0.225], "std must be finite, got nan"),
+    ("std", [1.0, 0.0, 1.0], r"std must be positive, got \(1.0, 0.0, 1.0\)"),
+    ("mean", [float("inf"), 0.0, 0.0], "mean must be finite, got inf"),
+    ("mean", [0.0, 0.0], "mean needs three values"),
+    ("input_range", float("nan"), "input_range must be finite, got nan"),
+    ("input_range", 0.0, "input_range must be positive, got 0.0"),
+    ("input_range", "255", "input_range must hold numbers, got '255'"),
+])
+def test_preprocessing_that_would_turn_every_input_into_nan_is_refused(tmp_path, field, value, message):
+    path = _write(tmp_path / "p.safetensors", {"preprocessing": dict(CAFFE_VGG.to_dict(), **{field: value})})
+    with pytest.raises(ValueError, match=f"p.safetensors: Preprocessing: {message}"):
+        weights.load(path)
+
+
+def test_a_tiny_file_declaring_a_huge_layer_is_refused_before_allocating(tmp_path):
+    import tracemalloc
+
+    path = _write(tmp_path / "huge.safetensors", architecture_changes={"fc_width": 10 ** 7})
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"huge.safetensors: tensor 'classifier.0.weight' has shape \(16, 32\), "
+                                             r"its architecture declares \(10000000, 32\)"):
+            weights.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2 ** 20  # the 10^7-wide layers would need gigabytes
+
+
+def test_tensors_missing_from_the_file_or_of_mixed_dtypes_are_named(tmp_path, model):
+    arrays = {name: np.ascontiguousarray(layer.params[key]) for name, layer, key in vgg("A", seed=0, **TINY)
+              .named_parameters()}
+    arrays.pop("features.0.bias")
+    with pytest.raises(ValueError, match=r"does not hold the tensors its architecture declares: missing tensors "
+                                         r"\['features.0.bias'\]"):
+        weights.read_metadata(_write(tmp_path / "missing.safetensors", tensors=arrays))
+    arrays["features.0.bias"] = np.zeros(4, np.float64)
+    with pytest.raises(ValueError, match="tensors are F32, F64; minivgg models are all float32"):
+        weights.load(_write(tmp_path / "mixed.safetensors", tensors=arrays))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, bad):
+    model = vgg("A", seed=0, **TINY)
+    model.layers[3].params["W"][0, 0, 0, 0] = bad
+    path = _write(tmp_path / "diverged.safetensors", model=model)
+    with pytest.raises(ValueError, match=r"diverged.safetensors: tensor 'features.3.weight' holds 1 non-finite value"):
+        weights.load(path)
+    with pytest.raises(ValueError, match="features.3.weight' holds 1 non-finite"):
+        weights.load_into(vgg("A", seed=1, **TINY), path)
+    with pytest.raises(ValueError, match=r"weights.save\(.*again.safetensors\): tensor 'features.3.weight' holds 1"):
+        weights.save(model, tmp_path / "again.safetensors")
+    assert not (tmp_path / "again.safetensors").exists()
+
+
+def test_read_metadata_completes_the_architecture_with_the_defaults(tmp_path):
+    architecture = {"config": "A", "num_classes": 4, "input_size": 32, "width_multiplier": 1 / 16, "fc_width": 16}
+    path = _write(tmp_path / "old.safetensors", {"architecture": architecture})
+    record, _ = weights.read_metadata(path)
+    assert record["architecture"] == dict(architecture, dropout=0.5, lrn_alpha_divided_by_size=False)
+    assert weights.load(path).architecture() == record["architecture"]
+
+
+def test_a_record_nested_200000_deep_is_a_clear_error(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(1, np.float32)}, str(tmp_path / "deep.safetensors"),
+              metadata={"minivgg": "[" * 200_000 + "]" * 200_000})
+    with pytest.raises(ValueError, match="deep.safetensors: the minivgg record in the header nests too deep"):
+        weights.load(tmp_path / "deep.safetensors")

@@ -38,6 +38,8 @@ def detect_format(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weight file at {path}")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} is not a regular file (a folder or a device?)")
     with open(path, "rb") as handle:
         head = handle.read(4)
     # A zip archive starts "PK\x03\x04"; a legacy PyTorch file with a pickle PROTO opcode, 0x80.
@@ -61,6 +63,8 @@ def infer_architecture(weight_shapes, config=None, source="the weights"):
     if len(convs) + len(fcs) != len(shapes) or len(fcs) != 3 or not convs:
         raise ValueError(f"{source}: expected conv weights (4-D) followed by three FC weights (2-D), got shapes "
                          f"{shapes}")
+    if any(0 in shape for shape in shapes):
+        raise ValueError(f"{source}: a weight of shape {next(s for s in shapes if 0 in s)} has no elements")
     side_squared, remainder = divmod(fcs[0][1], convs[-1][0])
     side = int(round(side_squared ** 0.5))
     if remainder or side * side != side_squared:

@@ -21,12 +21,13 @@ BlobProto           num, channels, height, width = 1, 2, 3, 4 (legacy 4-D shape)
                     float), shape = 7 (BlobShape: dim = 1, packed int64), double_data = 8 (packed double)
 ==================  ==================================================================================
 """
+import math
 import os
 from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["CaffeLayer", "read_caffemodel", "iter_fields", "read_varint", "V1_LAYER_TYPES"]
+__all__ = ["CaffeLayer", "read_caffemodel", "iter_fields", "read_varint", "V1_LAYER_TYPES", "MAX_BLOB_DIMENSIONS"]
 
 CaffeLayer = namedtuple("CaffeLayer", "name type blobs")
 CaffeLayer.__doc__ = "One layer of a caffemodel: its name, type (a string such as 'Convolution') and blobs (arrays)."
@@ -36,6 +37,9 @@ V1_LAYER_TYPES = {4: "Convolution", 5: "Data", 6: "Dropout", 14: "InnerProduct",
                   18: "ReLU", 20: "Softmax", 21: "SoftmaxWithLoss", 1: "Accuracy"}
 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
+
+# A weight blob has at most four dimensions; far more can only be a crafted file.
+MAX_BLOB_DIMENSIONS = 8
 
 
 def read_varint(buffer, position):
@@ -90,15 +94,24 @@ def _packed(values, wire_type, dtype):
 
 
 def _read_blob(message):
-    """A BlobProto as a float32 NumPy array of its recorded shape."""
-    legacy_shape, shape, chunks, double_chunks = {}, None, [], []
+    """A BlobProto as a float32 NumPy array of its recorded shape.
+
+    Bounded by the message: at most ``MAX_BLOB_DIMENSIONS`` dimensions; the shape's product (exact, in
+    Python integers, so no overflow can make it match) must equal the numbers present; numbers sent one
+    field each (unpacked) are gathered into one buffer rather than one array each.
+    """
+    legacy_shape, shape, chunks, has_double = {}, None, [], False
     for number, wire_type, value in iter_fields(message):
         if number in (1, 2, 3, 4) and wire_type == VARINT:
             legacy_shape[number] = value
+        elif number == 5 and wire_type == FIXED32:
+            if not chunks or not isinstance(chunks[-1], bytearray):
+                chunks.append(bytearray())
+            chunks[-1] += value
         elif number == 5:
             chunks.append(_packed(value, wire_type, "<f4"))
         elif number == 8:
-            double_chunks.append(_packed(value, wire_type, "<f8"))
+            has_double = True  # refused below unless float data is present too; never decoded
         elif number == 7 and wire_type == LENGTH_DELIMITED:
             shape = []
             for dim_number, dim_type, dim in iter_fields(value):
@@ -108,16 +121,19 @@ def _read_blob(message):
                     shape.append(dim)
                 else:  # packed varints
                     run, position = bytes(dim), 0
-                    while position < len(run):
+                    while position < len(run) and len(shape) <= MAX_BLOB_DIMENSIONS:
                         item, position = read_varint(run, position)
                         shape.append(item)
-    if double_chunks and not chunks:
+                if len(shape) > MAX_BLOB_DIMENSIONS:
+                    raise ValueError(f"blob declares more than {MAX_BLOB_DIMENSIONS} dimensions")
+    if has_double and not chunks:
         raise ValueError("blob stores float64 data (double_data); only float32 caffemodels are read")
+    chunks = [np.frombuffer(c, "<f4") if isinstance(c, bytearray) else c for c in chunks]
     data = (np.concatenate(chunks) if len(chunks) > 1 else chunks[0]).astype(np.float32) if chunks else \
         np.zeros(0, np.float32)
     if shape is None:
         shape = [legacy_shape.get(i, 0) for i in (1, 2, 3, 4)] if legacy_shape else [data.size]
-    if int(np.prod(shape)) != data.size:
+    if math.prod(shape) != data.size:
         raise ValueError(f"blob of shape {tuple(shape)} holds {data.size} numbers")
     return data.reshape(shape)
 
@@ -150,6 +166,8 @@ def read_caffemodel(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no caffemodel at {path}")
+    if not os.path.isfile(path):  # reading a device or a pipe to its end might never finish
+        raise ValueError(f"{path} is not a regular file (a folder or a device?)")
     with open(path, "rb") as handle:
         data = handle.read()
     layers = []

@@ -11,15 +11,17 @@ Every dataset offers the same few things: ``len(ds)``, ``ds.class_names`` (list 
 - ``ArrayDataset(images, labels, class_names)``: images already in memory (the embedded digits).
 
 Every problem with the layout (a missing folder, an empty class, a label file that does not match the
-images) is an error when the dataset is built, before any training starts; a single unreadable image is
-only found when it is loaded, and the loader skips it.
+images) is an error when the dataset is built, before any training starts; a folder entry that cannot be
+followed (a symbolic link to itself or to a folder above it, a broken link) is left out, listed in
+``ds.skipped_entries`` and counted in a ``BadImageWarning``; a single unreadable image is only found when
+it is loaded, and the loader skips it.
 """
 import hashlib
 import os
 
 import numpy as np
 
-from .images import IMAGE_EXTENSIONS, decode_image, is_image_file
+from .images import IMAGE_EXTENSIONS, decode_image, is_image_file, warn_skipped
 
 __all__ = ["Dataset", "ImageFiles", "ImageFolder", "ImageNet", "ArrayDataset", "scan_class_folders",
            "read_ground_truth", "read_devkit_wnids", "STATISTICS_FILE", "DEVKIT_GROUND_TRUTH",
@@ -40,6 +42,8 @@ class Dataset:
 
     class_names = ()
     labels = np.zeros(0, np.int64)
+    # ``(path, reason)`` of the folder entries left out when the dataset was listed (link loops, broken links).
+    skipped_entries = ()
 
     def __len__(self):
         return len(self.labels)
@@ -100,6 +104,12 @@ class ImageFiles(Dataset):
     def path(self, index):
         return os.path.join(self.root, self.files[index])
 
+    def _keep_skipped(self, skipped):
+        """Record the entries the listing left out, and count them in a warning."""
+        self.skipped_entries = sorted(skipped)
+        warn_skipped(self.skipped_entries, repr(self), "entry that cannot be followed",
+                     "entries that cannot be followed")
+
     def load(self, index, draft_smallest_side=None):
         return decode_image(self.path(index), draft_smallest_side), int(self.labels[index])
 
@@ -130,28 +140,54 @@ def _check_folder(root, what):
     return root
 
 
-def _subfolders(root):
-    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+def _entry_kind(entry, skipped):
+    """"dir", "file" or None (anything else) for a folder entry; entries that cannot be followed (a
+    symbolic link to itself, a broken link, a link to a folder above it) are None and added to ``skipped``
+    as ``(path, reason)``, so one bad link never ends the listing of a data set."""
+    try:
+        if entry.is_dir():
+            if entry.is_symlink():
+                target, here = os.path.realpath(entry.path), os.path.realpath(os.path.dirname(entry.path))
+                if os.path.commonpath([target, here]) == target:
+                    skipped.append((entry.path, f"symbolic link loop: it points to {target}, which holds it"))
+                    return None
+            return "dir"
+        if entry.is_file():
+            return "file"
+        if entry.is_symlink():
+            skipped.append((entry.path, f"broken symbolic link to {os.readlink(entry.path)}"))
+    except OSError as error:  # ELOOP: "Too many levels of symbolic links", a link to itself
+        skipped.append((entry.path, f"cannot follow: {error.strerror or error}"))
+    return None
 
 
-def _image_files(folder):
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_file() and is_image_file(entry.name))
+def _subfolders(root, skipped):
+    return sorted(entry.name for entry in os.scandir(root)
+                  if not entry.name.startswith(".") and _entry_kind(entry, skipped) == "dir")
 
 
-def scan_class_folders(root, class_names=None):
+def _image_files(folder, skipped):
+    return sorted(entry.name for entry in os.scandir(folder)
+                  if is_image_file(entry.name) and _entry_kind(entry, skipped) == "file")
+
+
+def scan_class_folders(root, class_names=None, skipped=None):
     """The images of ``root/<class>/``: ``(files relative to root, labels, class_names)``.
 
     Without ``class_names`` the classes are the sub-folders in sorted order; with them, the sub-folders
     must be exactly those classes (a validation set must use the training set's label numbering).
     Image files are those with an extension in ``IMAGE_EXTENSIONS`` in any case; hidden files are ignored.
+    Entries that cannot be followed (symbolic link loops, broken links) are left out and appended to
+    ``skipped`` (a list, if given) as ``(path, reason)``.
 
     Raises
     ------
     FileNotFoundError for a missing root or class folder; ValueError for a root without class folders,
     a folder that is not a known class, or a class folder without images.
     """
+    skipped = [] if skipped is None else skipped
     root = _check_folder(root, "dataset folder")
-    folders = _subfolders(root)
+    folders = _subfolders(root, skipped)
     if not folders:
         raise ValueError(f"dataset folder {root} holds no class folders (expected {root}/<class>/<images>)")
     if class_names is None:
@@ -168,7 +204,7 @@ def scan_class_folders(root, class_names=None):
                                     f"({len(missing)} of {len(class_names)} missing)")
     files, labels = [], []
     for label, name in enumerate(class_names):
-        names = _image_files(os.path.join(root, name))
+        names = _image_files(os.path.join(root, name), skipped)
         if not names:
             raise ValueError(f"class folder {os.path.join(root, name)} holds no image files "
                              f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
@@ -188,8 +224,10 @@ class ImageFolder(ImageFiles):
     """
 
     def __init__(self, root, class_names=None):
-        files, labels, class_names = scan_class_folders(root, class_names)
+        skipped = []
+        files, labels, class_names = scan_class_folders(root, class_names, skipped)
         super().__init__(root, files, labels, class_names)
+        self._keep_skipped(skipped)
 
 
 def read_devkit_wnids(meta_path):
@@ -323,13 +361,14 @@ class ImageNet(ImageFiles):
         folder = _check_folder(os.path.join(root, split), f"ImageNet {split} folder")
         train_folder = os.path.join(root, "train")
         if class_names is None and split == "val" and os.path.isdir(train_folder):
-            class_names = _subfolders(train_folder) or None
+            class_names = _subfolders(train_folder, []) or None  # train/'s own bad entries: its dataset's
         self.split = split
-        if split == "train" or _subfolders(folder):
-            files, labels, class_names = scan_class_folders(folder, class_names)
+        skipped = []
+        if split == "train" or _subfolders(folder, []):
+            files, labels, class_names = scan_class_folders(folder, class_names, skipped)
             self.ground_truth = None
         else:
-            files = _image_files(folder)
+            files = _image_files(folder, skipped)
             if not files:
                 raise ValueError(f"ImageNet val folder {folder} holds neither class folders nor image files")
             if ground_truth is None:
@@ -357,6 +396,7 @@ class ImageNet(ImageFiles):
             labels = read_ground_truth(ground_truth, files, class_names, ground_truth_classes)
             self.ground_truth = ground_truth
         super().__init__(folder, files, labels, class_names)
+        self._keep_skipped(skipped)
 
 
 class ArrayDataset(Dataset):

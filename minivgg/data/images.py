@@ -130,13 +130,18 @@ def decode_image(path, draft_smallest_side=None):
     Raises
     ------
     FileNotFoundError if ``path`` does not exist; BadImageError (a ValueError) naming ``path`` for a file
-    that is not an image, is corrupt or truncated, or is so large Pillow refuses it as a decompression bomb.
+    that is not an image, is corrupt or truncated, or declares more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
+    (Pillow's decompression-bomb limit, about 89 Mpx: an 11000 x 11000 PNG of one colour is a 117 KB file
+    that would decode to 363 MB). The check is on the size the file declares, before anything is decoded.
     """
     try:
         with warnings.catch_warnings():
-            # A truncated or odd file can trigger Pillow warnings; the error below says what failed.
+            # A truncated or odd file can trigger Pillow warnings; the error below says what failed. But
+            # the decompression-bomb warning (more than Image.MAX_IMAGE_PIXELS pixels declared) is the only
+            # thing standing between a small file and gigabytes of decoded pixels: it becomes an error.
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with open(path, "rb") as handle, Image.open(handle) as image:
                 if draft_smallest_side is not None and image.format == "JPEG":
                     request = draft_request(image.width, image.height, int(draft_smallest_side))
                     if request is not None:
@@ -147,7 +152,10 @@ def decode_image(path, draft_smallest_side=None):
         raise
     except BadImageError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BadImageError(f"{path}: refusing to decode: {error} (raise PIL.Image.MAX_IMAGE_PIXELS if the "
+                            f"file is trusted)") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         # OSError covers "cannot identify image file" and "image file is truncated"; libjpeg and libpng
         # report some corruptions as SyntaxError or ValueError.
         raise BadImageError(f"{path}: cannot decode image: {error}") from error
@@ -159,12 +167,13 @@ def skip_record(name, error):
     return name, reason[len(name) + 2:] if reason.startswith(f"{name}: ") else reason
 
 
-def warn_skipped(skipped, context):
+def warn_skipped(skipped, context, one="unreadable image", several="unreadable images"):
     """Warn (``BadImageWarning``) that the images in ``skipped`` (a list of ``(file, reason)``) were skipped
-    during ``context`` ("epoch 3", "statistics"); nothing when the list is empty."""
+    during ``context`` ("epoch 3", "statistics"); nothing when the list is empty. ``one`` and ``several``
+    name what was skipped."""
     if not skipped:
         return
     shown = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
     more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    warnings.warn(f"{context}: skipped {len(skipped)} unreadable image{'s' if len(skipped) > 1 else ''} "
+    warnings.warn(f"{context}: skipped {len(skipped)} {several if len(skipped) > 1 else one} "
                   f"({shown}{more})", BadImageWarning, stacklevel=3)

@@ -17,10 +17,15 @@ dropped (a trainer drops each batch before the next). Should the consumer keep a
 Closing the epoch's iterator (``break``, an exception, Ctrl-C, the trainer's ``close()``) stops and joins
 the workers; workers ignore Ctrl-C themselves so the trainer can finish its step and checkpoint.
 
-Unreadable images (``UNREADABLE``) never end an epoch: the image is replaced by the next readable image in
-the epoch's order (with a draw of its own), so every batch keeps its full size, a fixed shape for the device;
-the file and the reason are appended to ``loader.skipped`` and a ``BadImageWarning`` gives the count when
-the epoch's iterator ends.
+Unreadable images (``UNREADABLE``) never end an epoch; the file and the reason are appended to
+``loader.skipped`` and a ``BadImageWarning`` gives the count when the epoch's iterator ends. What takes the
+image's place depends on ``unreadable``:
+
+- ``"leave_out"`` (the default): nothing. The batch holds one image fewer (a batch whose images all failed is
+  not delivered), so a metric over the loader counts every readable image once and the skipped ones not
+  at all: what validation and testing need.
+- ``"substitute"``: the next readable image in the epoch's order, with a draw of its own, so every batch
+  keeps its full size, a fixed shape for the device: for training, where an image seen twice is harmless.
 """
 import contextlib
 import math
@@ -36,10 +41,13 @@ import numpy as np
 from ..preprocessing import Preprocessing
 from .images import UNREADABLE, BadImageError, skip_record, warn_skipped
 
-__all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context"]
+__all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context", "UNREADABLE_POLICIES"]
 
 # The three kinds of random stream, kept apart so no two draws ever share a seed.
 ORDER_STREAM, SAMPLE_STREAM, SUBSTITUTE_STREAM = 0, 1, 2
+
+# What becomes of an image that cannot be read (see the module's docstring).
+UNREADABLE_POLICIES = ("leave_out", "substitute")
 
 # Seconds a consumer waits on a worker before checking it is still alive.
 POLL_SECONDS = 0.5
@@ -75,9 +83,10 @@ def sample_generator(seed, epoch, index):
 class _EpochPlan:
     """What any process needs to build any batch of one epoch; ``batch(b)`` is a pure function of b."""
 
-    def __init__(self, dataset, augmentation, preprocessing, batch_size, order, seed, epoch):
+    def __init__(self, dataset, augmentation, preprocessing, batch_size, order, seed, epoch, unreadable):
         self.dataset, self.augmentation, self.preprocessing = dataset, augmentation, preprocessing
         self.batch_size, self.order, self.seed, self.epoch = batch_size, order, seed, epoch
+        self.unreadable = unreadable
 
     def _load(self, index, rng):
         # S is drawn before decoding so that a large JPEG can be decoded at reduced size (draft mode).
@@ -86,7 +95,8 @@ class _EpochPlan:
         return image, label, scale
 
     def sample(self, position):
-        """``(crop, colour offset or None, label, skipped)`` for the sample at ``position`` of the epoch."""
+        """``(crop, colour offset or None, label, skipped)`` for the sample at ``position`` of the epoch;
+        crop is None for an unreadable image left out."""
         index = self.order[position]
         rng = sample_generator(self.seed, self.epoch, index)
         skipped = []
@@ -94,6 +104,8 @@ class _EpochPlan:
             image, label, scale = self._load(index, rng)
         except UNREADABLE as error:
             skipped.append(skip_record(self.dataset.describe(int(index)), error))
+            if self.unreadable == "leave_out":
+                return None, None, None, skipped
             image, label, scale, rng = self._substitute(position, index)
         if self.augmentation is None:
             return image, None, label, skipped
@@ -115,14 +127,19 @@ class _EpochPlan:
         raise BadImageError(f"not one of the {count} images of the dataset could be read")
 
     def batch(self, number):
-        """``(x (B, 3, h, w) float32, labels (B,) int64, skipped)`` of batch ``number``."""
+        """``(x (B, 3, h, w) float32, labels (B,) int64, skipped)`` of batch ``number``; B is the batch size
+        less the images left out, and x is None when that leaves none."""
         crops, offsets, labels, skipped = [], [], [], []
         for position in range(number * self.batch_size, min((number + 1) * self.batch_size, len(self.order))):
             crop, offset, label, bad = self.sample(position)
+            skipped += bad
+            if crop is None:  # left out
+                continue
             crops.append(crop)
             offsets.append(offset)
             labels.append(label)
-            skipped += bad
+        if not crops:
+            return None, np.zeros(0, np.int64), skipped
         shapes = {crop.shape for crop in crops}
         if len(shapes) > 1:
             raise ValueError(f"DataLoader: images of different sizes {sorted(shapes)[:3]} cannot form a batch; give "
@@ -184,7 +201,8 @@ def _worker_main(plan, worker, workers, start_batch, batch_count, buffer, slots_
             if slot is None:
                 break
             x, labels, skipped = plan.batch(number)
-            slots[slot, :len(labels)] = x
+            if len(labels):
+                slots[slot, :len(labels)] = x
             results.put(("batch", number, slot, labels, skipped))
     except BaseException as error:  # reported to the consumer, which re-raises it
         results.put(("error", number, _picklable(error), traceback.format_exc()))
@@ -211,15 +229,18 @@ class DataLoader:
         holds at least two); they live in a shared buffer of that many batches
     drop_last : leave out the last, smaller batch
     start_method : multiprocessing start method of the workers (default ``multiprocessing_context()``)
+    unreadable : "leave_out" (default: an image that cannot be read is left out of its batch, so every
+        image counts once or not at all, as evaluation needs) or "substitute" (the next readable image
+        takes its place, so batches keep their size: for training)
 
     Attributes
     ----------
-    skipped : list of ``(file, reason)`` of the images replaced because they could not be read, in the
-        batches delivered by the latest ``epoch`` iterator (reset when a new one starts)
+    skipped : list of ``(file, reason)`` of the images that could not be read (left out or replaced), in
+        the batches delivered by the latest ``epoch`` iterator (reset when a new one starts)
     """
 
     def __init__(self, dataset, batch_size, augmentation=None, preprocessing=None, shuffle=True, seed=0,
-                 num_workers=0, prefetch_batches=4, drop_last=False, start_method=None):
+                 num_workers=0, prefetch_batches=4, drop_last=False, start_method=None, unreadable="leave_out"):
         if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
         self.dataset = dataset
@@ -239,6 +260,9 @@ class DataLoader:
         self.prefetch_batches = _check_integer(prefetch_batches, "prefetch_batches", 1)
         self.drop_last = bool(drop_last)
         self.start_method = start_method
+        if unreadable not in UNREADABLE_POLICIES:
+            raise ValueError(f"DataLoader: unreadable must be one of {UNREADABLE_POLICIES}, got {unreadable!r}")
+        self.unreadable = unreadable
         if len(self) == 0:
             raise ValueError(f"DataLoader: {len(dataset)} images give no full batch of {self.batch_size} "
                              f"with drop_last=True")
@@ -260,7 +284,8 @@ class DataLoader:
         Yields
         ------
         x : (B, 3, h, w) float32 C-contiguous NumPy array, passed through ``preprocessing.apply`` (with
-            the colour offsets of the augmentation)
+            the colour offsets of the augmentation); B may be less than the batch size for the last batch
+            and, with ``unreadable="leave_out"``, for batches with images left out
         labels : (B,) int64
 
         Batch b of epoch e is the same whatever ``start_batch`` and ``num_workers`` are. Workers start
@@ -275,17 +300,20 @@ class DataLoader:
     def _epoch(self, epoch_index, start_batch):
         self.skipped = []
         plan = _EpochPlan(self.dataset, self.augmentation, self.preprocessing, self.batch_size,
-                          self.epoch_order(epoch_index), self.seed, epoch_index)
+                          self.epoch_order(epoch_index), self.seed, epoch_index, self.unreadable)
         try:
             if self.num_workers == 0:
                 for number in range(start_batch, len(self)):
                     x, labels, skipped = plan.batch(number)
                     self.skipped += skipped
-                    yield x, labels
+                    if len(labels):
+                        yield x, labels
             else:
                 yield from self._from_workers(plan, start_batch)
         finally:
-            warn_skipped(self.skipped, f"epoch {epoch_index}")
+            what = "left out" if self.unreadable == "leave_out" else "replaced by other images"
+            warn_skipped(self.skipped, f"epoch {epoch_index} of {self.dataset!r}", f"unreadable image ({what})",
+                         f"unreadable images ({what})")
 
     def _batch_shape(self):
         if self.augmentation is not None and hasattr(self.augmentation, "crop_size"):
@@ -339,6 +367,10 @@ class DataLoader:
                 _, delivered, slot, labels, skipped = message
                 if delivered != number:
                     raise RuntimeError(f"DataLoader: worker {worker} delivered batch {delivered}, expected {number}")
+                self.skipped += skipped
+                if not len(labels):  # every image of the batch was left out
+                    free_slots[worker].put(slot)
+                    continue
                 own = range(worker * slots_per_worker, (worker + 1) * slots_per_worker)
                 if any(other != slot and other not in held for other in own):
                     # Zero-copy: the batch is the slot itself, handed back when the array and every view of
@@ -350,7 +382,6 @@ class DataLoader:
                 else:  # the consumer keeps this worker's other batches: copy, so the worker is never starved
                     x = slots[slot, :len(labels)].copy()
                     free_slots[worker].put(slot)
-                self.skipped += skipped
                 yield x, labels
         finally:
             running[0] = False

@@ -99,17 +99,24 @@ def _read_cache(path, fingerprint, draft_smallest_side):
             cached = json.load(handle)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         warnings.warn(f"ignoring unreadable colour statistics cache {path}: {error}")
         return None
     if (not isinstance(cached, dict) or cached.get("format") != CACHE_FORMAT
             or cached.get("fingerprint") != fingerprint or cached.get("draft_smallest_side") != draft_smallest_side):
         return None
     try:
-        return ColourStatistics(*(np.asarray(cached[key], dtype=np.float64)
-                                  for key in ("mean_rgb", "eigenvalues", "eigenvectors")))
+        statistics = ColourStatistics(*(np.asarray(cached[key], dtype=np.float64)
+                                        for key in ("mean_rgb", "eigenvalues", "eigenvectors")))
     except (KeyError, TypeError, ValueError):
         return None
+    shapes = tuple(array.shape for array in statistics)
+    if shapes != ((3,), (3,), (3, 3)) or not all(np.isfinite(array).all() for array in statistics):
+        # An edited or damaged cache would otherwise become the model's preprocessing: compute afresh.
+        warnings.warn(f"ignoring colour statistics cache {path}: expected finite arrays of shapes (3,), (3,), "
+                      f"(3, 3), got shapes {shapes}")
+        return None
+    return statistics
 
 
 def _write_cache(path, record):
