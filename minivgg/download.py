@@ -150,6 +150,6 @@ def _respond(url, start, partial, timeout):
         raise DownloadError(f"{url}: the server answered HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        kept = f"; the {start:,} bytes received so far are kept in {partial}" if start else ""
+        kept = f" The {start:,} bytes received so far are kept in {partial}." if start else ""
         raise DownloadError(f"cannot reach {url} ({reason}): are you offline?{kept} Run again to resume, or "
                             f"put the file at {partial[:-len('.partial')]} yourself") from error
