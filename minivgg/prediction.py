@@ -23,11 +23,11 @@ def default_scales(model):
     return (int(round(model.input_size * 8 / 7)),)
 
 
-def _top_count(top, classes):
+def _top_count(top, classes, caller):
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)):
-        raise TypeError(f"predict: top must be an int, got {type(top).__name__}")
+        raise TypeError(f"{caller}: top must be an int, got {type(top).__name__}")
     if not 1 <= top <= classes:
-        raise ValueError(f"predict: top must be between 1 and the model's {classes} classes, got {top}")
+        raise ValueError(f"{caller}: top must be between 1 and the model's {classes} classes, got {top}")
     return int(top)
 
 
@@ -47,7 +47,7 @@ def decode_predictions(probabilities, class_names=None, top=5):
         raise ValueError(f"decode_predictions: expected (images, classes) posteriors, got shape "
                          f"{probabilities.shape}")
     classes = probabilities.shape[1]
-    top = _top_count(top, classes)
+    top = _top_count(top, classes, "decode_predictions")
     if class_names is not None and len(class_names) != classes:
         raise ValueError(f"decode_predictions: {len(class_names)} class names for {classes} classes")
     names = class_names if class_names is not None else [f"class {i}" for i in range(classes)]
@@ -99,7 +99,7 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
 
     if isinstance(model, (str, os.PathLike)):
         model = load(model)
-    top = _top_count(top, model.num_classes)
+    top = _top_count(top, model.num_classes, "predict")
     if _is_one_image(images):
         images = [images]
     images = [_read(image, i) for i, image in enumerate(images)]
