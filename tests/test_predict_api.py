@@ -53,7 +53,8 @@ def test_the_weights_preprocessing_is_applied(model, images):
     expected = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
     for p in ranked:
         assert p.probability == pytest.approx(expected[p.class_id], rel=1e-5)
-    other = vgg("A", seed=11, weight_init="glorot", **TINY).eval()  # the same weights with the default RGB-mean preprocessing
+    # The same weights with the default preprocessing (RGB minus a zero mean): other posteriors.
+    other = vgg("A", seed=11, weight_init="glorot", **TINY).eval()
     other.class_names = NAMES
     unprocessed = predict(other, [image], top=10, method="single-crop", scales=(32,), flip=False)[0]
     assert [p.probability for p in unprocessed] != pytest.approx([p.probability for p in ranked], rel=1e-3)
