@@ -90,8 +90,18 @@ def _index_page(titles):
              "The VGG paper (Simonyan & Zisserman, ICLR 2015) in readable Python, one idea a lesson. Every page "
              "below was executed when this site was built: the figures and numbers are what the code printed.",
              ""]
-    lines += [f"{number}. [{title}](lessons/{stem}.ipynb)" for number, (stem, title) in enumerate(titles, 1)]
+    lines += [f"- [{title}](lessons/{stem}.ipynb)" for stem, title in titles]
     return "\n".join(lines) + "\n"
+
+
+# The lessons print tables (model summaries, error tables) wider than the theme's text column: give the page
+# more width and let a wide output scroll rather than wrap its rows.
+_STYLE = """.md-grid { max-width: 1600px; }
+.jupyter-wrapper .jp-OutputArea-output pre { white-space: pre; overflow-x: auto; }
+"""
+
+
+_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
 
 
 def _mkdocs_config(docs, output, titles):
@@ -101,9 +111,12 @@ def _mkdocs_config(docs, output, titles):
         "docs_dir": docs,
         "site_dir": output,
         "theme": {"name": "material", "font": False},  # font: no request to an external font server
+        "extra_css": ["lessons.css"],
         # execute: the notebooks come executed; cache: off, it would write .cache/ into the current folder.
+        # custom_mathjax_url: the plugin's default is none at all, which leaves the lessons' TeX unrendered;
+        # this is the MathJax nbconvert itself loads (the page needs the network for it, as in Jupyter).
         "plugins": [{"mkdocs-jupyter": {"execute": False, "include": ["*.ipynb"], "include_source": True,
-                                        "cache": False}}],
+                                        "cache": False, "custom_mathjax_url": _MATHJAX}}],
         "nav": [{"Lessons": "index.md"}] + [{title: f"lessons/{stem}.ipynb"} for stem, title in titles],
     }
 
@@ -150,6 +163,8 @@ def build_site(lessons="lessons", output="site", executed=None, timeout=600, pro
                                                stem)))
         with open(os.path.join(docs, "index.md"), "w", encoding="utf-8") as handle:
             handle.write(_index_page(titles))
+        with open(os.path.join(docs, "lessons.css"), "w", encoding="utf-8") as handle:
+            handle.write(_STYLE)
         config_file = os.path.join(staging, "mkdocs.yml")
         with open(config_file, "w", encoding="utf-8") as handle:
             json.dump(_mkdocs_config(docs, output, titles), handle, indent=1)

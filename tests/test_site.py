@@ -90,21 +90,25 @@ plt.show()
 
 
 def test_new_lessons_are_picked_up_and_executed_when_not_given(tmp_path):
-    lessons = tmp_path / "lessons"
+    lessons, executed = tmp_path / "lessons", tmp_path / "executed"
     lessons.mkdir()
     (lessons / "12_added_later.py").write_text(NEW_LESSON.format(number=12))
     (lessons / "helpers.py").write_text("VALUE = 1\n")  # not a jupytext lesson: no page
-    assert main(["site", "--lessons", str(lessons), "--output", str(tmp_path / "site")]) == 0
+    site.execute_lesson(lessons / "12_added_later.py", executed)
+    assert main(["site", "--lessons", str(lessons), "--output", str(tmp_path / "site"), "--executed",
+                 str(executed)]) == 0
     page = tmp_path / "site" / "lessons" / "12_added_later" / "index.html"
     assert "Lesson 12: a lesson added later" in page.read_text(encoding="utf-8")
     assert len(_shown_images(page)) == 1
     assert not (tmp_path / "site" / "lessons" / "helpers").exists()
-    # A later build replaces the site; a folder that is not a site is never emptied.
+    # A lesson added since: executed, as it is not among the executed ones, and the site is rebuilt in place.
     (lessons / "13_another.py").write_text(NEW_LESSON.format(number=13))
-    assert [stem for stem, _ in site.build_site(lessons, tmp_path / "site", progress=False)] == [
+    assert [stem for stem, _ in site.build_site(lessons, tmp_path / "site", executed=executed, progress=False)] == [
         "12_added_later", "13_another"]
+    assert len(_shown_images(tmp_path / "site" / "lessons" / "13_another" / "index.html")) == 1
+    # A folder that is not a site is never emptied.
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("...")
     with pytest.raises(ValueError, match="refusing to build the site into"):
-        site.build_site(lessons, tmp_path / "precious", progress=False)
+        site.build_site(lessons, tmp_path / "precious", executed=executed, progress=False)
     assert (tmp_path / "precious" / "thesis.tex").exists()
