@@ -18,7 +18,7 @@ import socket
 import urllib.error
 import urllib.request
 
-__all__ = ["DownloadError", "ChecksumError", "download", "sha256_of"]
+__all__ = ["DownloadError", "ChecksumError", "download", "sha256_of", "checked_digest"]
 
 CHUNK = 1 << 20  # bytes read from the connection and hashed at a time
 
@@ -40,11 +40,20 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def checked_digest(sha256):
+    """``sha256`` in lowercase if it is 1 to 64 hex digits (a digest or a prefix of one); ValueError if not."""
+    text = str(sha256).strip().lower()
+    if not 1 <= len(text) <= 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"a SHA-256 is up to 64 hex digits (a leading prefix is checked as a prefix), got "
+                         f"{sha256!r}")
+    return text
+
+
 def _check_digest(path, sha256, what):
     """Raise ChecksumError unless ``path``'s SHA-256 starts with ``sha256`` (a full digest or a prefix)."""
     if sha256 is None:
         return
-    expected = sha256.lower()
+    expected = checked_digest(sha256)
     found = sha256_of(path)
     if not found.startswith(expected):
         kind = "SHA-256" if len(expected) == 64 else f"SHA-256 prefix ({len(expected)} hex digits)"
@@ -96,6 +105,8 @@ def download(url, path, sha256=None, progress=True, timeout=60):
     from tqdm.auto import tqdm
 
     path = os.fspath(path)
+    if sha256 is not None:
+        checked_digest(sha256)  # a malformed digest is refused before anything is fetched
     if os.path.exists(path):
         return path
     folder = os.path.dirname(os.path.abspath(path))

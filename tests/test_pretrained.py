@@ -243,3 +243,8 @@ def test_cli_download_lists_fetches_and_reports_errors(server, published_file, t
     assert "are you offline?" in capsys.readouterr().err
     assert main(["download", "nothing", "--cache", str(tmp_path)]) == 1
     assert "no published weights called 'nothing'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["download", "tiny16", "--sha256", "not-hex"])
+    assert "argument --sha256: a SHA-256 is up to 64 hex digits" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="up to 64 hex digits"):
+        pretrained(entry, cache=tmp_path / "elsewhere", sha256="g" * 64)

@@ -4,12 +4,23 @@
 interrupted download continues where it stopped when the command is run again."""
 
 
+def _sha256(text):
+    import argparse
+
+    from minivgg.download import checked_digest
+
+    try:
+        return checked_digest(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def register(subparsers):
     parser = subparsers.add_parser("download", help="fetch published weights by name (vgg16, vgg16_bn, "
                                    "vgg16_caffe, ...) into the cache", description=__doc__.replace("``", ""))
     parser.add_argument("names", nargs="*", metavar="NAME", help="published weights; none: list them")
     parser.add_argument("--cache", default=None, help="cache folder (default: $MINIVGG_HOME or ~/.cache/minivgg)")
-    parser.add_argument("--sha256", default=None, help="expected SHA-256 of the published file (one NAME only)")
+    parser.add_argument("--sha256", type=_sha256, default=None, help="expected SHA-256 of the published file (one NAME only)")
     parser.set_defaults(func=run)
 
 
