@@ -124,6 +124,11 @@ def download(url, path, sha256=None, progress=True, timeout=60):
     with response:
         if start and response.status != 206:
             start = 0  # the server ignored the Range header and sends the whole file: write it from the start
+        content_range = response.headers.get("Content-Range") or ""
+        if start and not content_range.startswith(f"bytes {start}-"):
+            os.remove(partial)  # not the bytes that follow ours: appending them would make a wrong file
+            raise DownloadError(f"{url}: asked for the bytes from {start:,} on, the server sent the range "
+                                f"{content_range!r}; the partial file was removed: run again to start afresh")
         total = _total_size(response, start)
         received = start
         try:

@@ -24,7 +24,7 @@ TINY = dict(width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``server.files``; ``server.mode`` says how: "normal" (honours Range), "cut" (stops halfway
     through the body and drops the connection), "ignore-range" (always the whole file), "corrupt" (one byte
-    changed)."""
+    changed), "wrong-range" (answers a Range request with a 206 of the whole file)."""
 
     def do_GET(self):
         server = self.server
@@ -37,7 +37,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
         if match and server.mode != "ignore-range":
-            start = int(match.group(1))
+            start = 0 if server.mode == "wrong-range" else int(match.group(1))
             if start >= len(body):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -158,6 +158,18 @@ def test_a_server_that_ignores_range_is_read_from_the_start(server, published_fi
     _same_outputs(pretrained(entry, cache=tmp_path, progress=False), source, rng)
     assert server.requests == [("/tiny16.pth", "bytes=1000-")]
     assert (tmp_path / "downloads" / "tiny16.pth").read_bytes() == published_file
+
+
+def test_a_range_answer_that_does_not_continue_the_file_is_not_appended(server, published_file, source, tmp_path,
+                                                                         rng):
+    entry = _serve(server, published_file, "tiny16.pth", hashlib.sha256(published_file).hexdigest())
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "tiny16.pth.partial").write_bytes(published_file[:1000])
+    server.mode = "wrong-range"
+    with pytest.raises(DownloadError, match="asked for the bytes from 1,000 on, the server sent the range 'bytes 0-"):
+        pretrained(entry, cache=tmp_path, progress=False)
+    assert not (tmp_path / "downloads" / "tiny16.pth.partial").exists()
+    _same_outputs(pretrained(entry, cache=tmp_path, progress=False), source, rng)
 
 
 def test_a_corrupted_download_is_refused_never_used_then_fetched_again(server, published_file, source, tmp_path,
