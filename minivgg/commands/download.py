@@ -20,7 +20,8 @@ def register(subparsers):
                                    "vgg16_caffe, ...) into the cache", description=__doc__.replace("``", ""))
     parser.add_argument("names", nargs="*", metavar="NAME", help="published weights; none: list them")
     parser.add_argument("--cache", default=None, help="cache folder (default: $MINIVGG_HOME or ~/.cache/minivgg)")
-    parser.add_argument("--sha256", type=_sha256, default=None, help="expected SHA-256 of the published file (one NAME only)")
+    parser.add_argument("--sha256", type=_sha256, default=None,
+                        help="expected SHA-256 of the published file (one NAME only)")
     parser.set_defaults(func=run)
 
 
