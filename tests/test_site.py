@@ -62,8 +62,8 @@ def test_every_lesson_is_a_page_showing_its_figures(executed_lessons, tmp_path, 
         shown = _shown_images(page)
         assert len(shown) == figures, f"{stem}: {figures} figures in the notebook, {len(shown)} on its page"
         assert all(image.width > 50 and image.height > 50 for image in shown)
-    # Every lesson has figures, and so every page shows some (the counts above are not zero == zero).
-    assert all(len(_shown_images(tmp_path / "site" / "lessons" / stem / "index.html")) for stem, _ in titles)
+        if "plt.show()" in (LESSONS / f"{stem}.py").read_text(encoding="utf-8"):  # not a vacuous 0 == 0
+            assert shown, f"{stem} shows plots, its page none"
 
 
 NEW_LESSON = '''# ---
