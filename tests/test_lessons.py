@@ -21,12 +21,23 @@ def test_notebook_matches_its_script(notebook):
     assert from_script == from_notebook, f"regenerate with: jupytext --to ipynb {script.name}"
 
 
+@pytest.fixture(scope="session")
+def executed_lessons(tmp_path_factory):
+    """The folder, one per test session, where every executed lesson is kept: tests/test_site.py renders the
+    site from these notebooks instead of executing the lessons a second time."""
+    folder = tmp_path_factory.getbasetemp() / "executed_lessons"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_notebook_executes(notebook, tmp_path):
-    nb = nbformat.read(notebook, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+def test_notebook_executes(notebook, executed_lessons, tmp_path):
+    """Run from the jupytext source (the same code cells, checked above), in an empty working folder."""
+    from minivgg.site import execute_lesson
+
+    source = notebook.with_suffix(".py") if notebook.with_suffix(".py").exists() else notebook
+    nb = nbformat.read(execute_lesson(source, executed_lessons, timeout=600, working_folder=tmp_path), as_version=4)
     errors = [output for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
               if output.get("output_type") == "error"]
     assert not errors
+    assert all(cell.get("execution_count") for cell in nb.cells if cell.cell_type == "code" and cell.source.strip())

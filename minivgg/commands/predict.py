@@ -1,5 +1,4 @@
 """``minivgg predict IMAGE... --weights W``: the five most probable classes of each image, by name."""
-import numpy as np
 
 from minivgg.options import positive_int, positive_int_list
 
@@ -19,15 +18,13 @@ def register(subparsers):
 
 def run(args):
     from minivgg import weights
-    from minivgg.data import decode_image
-    from minivgg.evaluate import posteriors
+    from minivgg.prediction import predict
 
     model = weights.load(args.weights)
     scales = tuple(args.scales) if args.scales is not None else (int(round(model.input_size * 8 / 7)),)
-    names = model.class_names or [f"class {i}" for i in range(model.num_classes)]
-    probabilities = posteriors(model, [decode_image(path) for path in args.images], args.method, scales)
-    for path, row in zip(args.images, probabilities):
+    top = min(args.top, model.num_classes)  # documented: --top larger than the class count shows every class
+    for path, ranked in zip(args.images, predict(model, args.images, top, args.method, scales)):
         print(path)
-        for k in np.argsort(-row, kind="stable")[:min(args.top, len(row))]:
-            print(f"  {row[k]:7.2%}  {names[k]}")
+        for prediction in ranked:
+            print(f"  {prediction.probability:7.2%}  {prediction.name}")
     return 0
