@@ -2,10 +2,12 @@
 
 A weight file is a safetensors file (arrays and a string header; no pickle, nothing executable). Its
 tensors are the model's parameters under their torchvision-style names (``features.0.weight``, ...,
-``classifier.6.bias``, see ``minivgg.models``). Its header holds, as JSON under the key ``"minivgg"``:
+``classifier.6.bias``, see ``minivgg.models``), and a batch-normalised net's running statistics under
+torchvision's names too (``features.1.running_mean``, ``running_var``, ``num_batches_tracked``). Its header
+holds, as JSON under the key ``"minivgg"``:
 
 - ``architecture``: the arguments that rebuild the model (configuration, classes, input size, width
-  multiplier, FC width, dropout, LRN formula);
+  multiplier, FC width, dropout, LRN formula, batch normalisation);
 - ``preprocessing``: the ``Preprocessing`` the weights expect (channel order, input range, mean, std), so
   every path that feeds images to the model applies it and nobody has to remember it;
 - ``class_names``: the name of every output, or null.
@@ -49,7 +51,7 @@ def save(model, path, metadata=None):
     record = {"format": FORMAT, "architecture": model.architecture(),
               "preprocessing": model.preprocessing.to_dict(),
               "class_names": None if model.class_names is None else [str(n) for n in model.class_names]}
-    tensors = {name: np.ascontiguousarray(to_host(layer.params[key])) for name, layer, key in model.named_parameters()}
+    tensors = {name: np.ascontiguousarray(to_host(store[key])) for name, store, key in _named_arrays(model)}
     header = dict(metadata, **{_KEY: json.dumps(record)})
     atomic_write(os.fspath(path), lambda temporary: save_file(tensors, temporary, metadata=header))
 
@@ -105,7 +107,7 @@ def load_into(model, path):
     path = os.fspath(path)
     record, _, names = _open(path)
     architecture = record["architecture"]
-    for key in ("config", "lrn_alpha_divided_by_size"):
+    for key in ("config", "lrn_alpha_divided_by_size", "batch_norm"):
         if key in architecture and architecture[key] != getattr(model, key, architecture[key]):
             raise ValueError(f"{path} holds weights for {key} = {architecture[key]!r}, the model has "
                              f"{getattr(model, key)!r}")
@@ -120,28 +122,40 @@ def load_into(model, path):
     return model
 
 
+def _named_arrays(model):
+    """``(name, store, key)`` for every array a weight file holds: the parameters (``store`` is the layer's
+    ``params``), then the batch-norm running statistics (its ``buffers``)."""
+    for name, layer, key in model.named_parameters():
+        yield name, layer.params, key
+    for name, layer, key in model.named_buffers():
+        yield name, layer.buffers, key
+
+
 def set_parameters(model, arrays, source="the arrays"):
-    """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``).
+    """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``), and
+    every batch-norm running statistic (``model.named_buffers()``).
 
     Checks everything first: the set of names, then each shape and dtype; raises ValueError naming
     ``source`` and the first mismatching tensor, and changes nothing then. Used by ``load_into`` and by
     the converters of published weights.
     """
-    expected = {name: (layer, key) for name, layer, key in model.named_parameters()}
+    expected = {name: (store, key) for name, store, key in _named_arrays(model)}
     missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
     if missing or unexpected:
         raise ValueError(f"{source} does not match the model: missing tensors {missing}, unexpected tensors "
                          f"{unexpected}")
-    for name, (layer, key) in expected.items():
-        have, new = layer.params[key], arrays[name]
+    for name, (store, key) in expected.items():
+        have, new = store[key], arrays[name]
         if new.shape != have.shape:
             raise ValueError(f"{source}: tensor {name!r} has shape {new.shape}, the model expects {have.shape}")
         if new.dtype != have.dtype:
             raise ValueError(f"{source}: tensor {name!r} is {new.dtype}, the model's is {have.dtype}; "
                              f"load into a model of that dtype and call .astype() after")
     backend = get_backend()
-    for name, (layer, key) in expected.items():
-        layer.params[key] = backend.asarray(arrays[name])
+    for name, (store, key) in expected.items():
+        # num_batches_tracked is a host counter; everything else lives on the backend's device.
+        store[key] = np.array(arrays[name]) if key == "num_batches_tracked" else backend.asarray(arrays[name])
+    for _, layer, _ in model.named_parameters():
         layer.grads = {}
     return model
 
