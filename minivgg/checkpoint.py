@@ -64,7 +64,7 @@ def save_checkpoint(path, model, optimizer, state):
     backend = get_backend()
     tensors = {f"param/{name}": np.ascontiguousarray(backend.to_host(layer.params[key]))
                for name, layer, key in model.named_parameters()}
-    tensors.update({f"buffer/{name}": np.ascontiguousarray(backend.to_host(layer.buffers[key]))
+    tensors.update({f"buffer/{name}": np.asarray(backend.to_host(layer.buffers[key]), order="C")  # keeps 0-d
                     for name, layer, key in _named_buffers(model)})
     tensors.update({f"velocity/{name}": np.ascontiguousarray(v) for name, v in optimizer.state_arrays().items()})
     state = dict(state, format=FORMAT, dropout=[[d.seed, d.calls] for d in _dropout_layers(model)])

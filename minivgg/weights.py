@@ -51,7 +51,8 @@ def save(model, path, metadata=None):
     record = {"format": FORMAT, "architecture": model.architecture(),
               "preprocessing": model.preprocessing.to_dict(),
               "class_names": None if model.class_names is None else [str(n) for n in model.class_names]}
-    tensors = {name: np.ascontiguousarray(to_host(store[key])) for name, store, key in _named_arrays(model)}
+    # asarray, not ascontiguousarray, which would turn the 0-d num_batches_tracked into shape (1,)
+    tensors = {name: np.asarray(to_host(store[key]), order="C") for name, store, key in _named_arrays(model)}
     header = dict(metadata, **{_KEY: json.dumps(record)})
     atomic_write(os.fspath(path), lambda temporary: save_file(tensors, temporary, metadata=header))
 
