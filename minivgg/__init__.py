@@ -7,6 +7,7 @@ from .backend import (BackendUnavailableError, asarray, available_backends, get_
                       registered_backends, set_backend, to_host)
 from . import class_names, gradcheck, layers, models, receptive_field, summary, weights
 from .models import VGG, vgg, vgg11, vgg11_lrn, vgg13, vgg16, vgg16_c, vgg19
+from .models import vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn
 
 __version__ = "0.1.0"
 
