@@ -543,7 +543,8 @@ class BatchNorm2d(Layer):
     unbiased running variance); in evaluation mode the running averages normalise. ``momentum=None`` keeps
     a cumulative average instead (the weight of the k-th batch is 1 / k, ``num_batches_tracked`` counts k),
     as PyTorch does. The running statistics are no parameters (SGD leaves them alone) but are saved in
-    weight files and checkpoints with them.
+    weight files and checkpoints with them. ``minivgg.optim.SGD`` decays gamma and beta like weights (only
+    keys named ``"b"`` are spared), as torchvision's training recipe decays every parameter.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):

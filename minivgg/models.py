@@ -40,8 +40,7 @@ from .preprocessing import paper_mean_rgb
 __all__ = ["TABLE_1", "CONFIGURATIONS", "canonical_config", "NAMED_CONFIGURATIONS", "LayerSpec", "layer_specs",
            "num_parameters",
            "VGG", "FullyConvolutionalVGG", "vgg", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
-           "PARAMETER_NAMES", "BATCH_NORM_CONFIGURATIONS", "BUFFER_NAMES", "vgg11_bn", "vgg13_bn", "vgg16_bn",
-           "vgg19_bn"]
+           "PARAMETER_NAMES", "BATCH_NORM_CONFIGURATIONS", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 
 # Table 1 (and Sect. 4.1's shallow net), one column per configuration. The header row names the columns.
 TABLE_1 = """
@@ -82,9 +81,6 @@ BATCH_NORM_CONFIGURATIONS = {"vgg11_bn": "A", "vgg13_bn": "B", "vgg16_bn": "D", 
 
 # minivgg's parameter keys and torchvision's names for them (batch norm's gamma and beta are its weight and bias).
 PARAMETER_NAMES = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "bias"}
-
-# The saved state of a batch-norm layer that is not a parameter; the keys are torchvision's names too.
-BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
 
 _CELL = re.compile(r"^(?:conv(?P<kernel>\d+)-(?P<channels>\d+)|FC-(?P<width>\d+)|LRN|maxpool|soft-max|-)$")
 _POOLINGS = 5  # Table 1's max-pooling layers: the input side is divided by 2**5 = 32 before FC1
@@ -318,7 +314,7 @@ class VGG(Sequential):
 
     @property
     def features(self):
-        """The conv part (conv, batch-norm, ReLU, LRN, max-pool layers) as a Sequential sharing this model's layers."""
+        """The conv part (conv, BN, ReLU, LRN, max-pool layers) as a Sequential sharing this model's layers."""
         return Sequential(*self.layers[:self._flatten_index])
 
     @property
@@ -350,7 +346,8 @@ class VGG(Sequential):
         from .summary import format_summary, summarise
 
         size = self.input_size if input_size is None else input_size
-        title = f"VGG configuration {self.config}{' with batch norm' if self.batch_norm else ''} at {size}x{size}"
+        batch_norm = " with batch norm" if self.batch_norm else ""
+        title = f"VGG configuration {self.config}{batch_norm} at {size}x{size}"
         return format_summary(summarise(self.specs, size), title)
 
     def init_from(self, other, conv_layers=4):
@@ -440,11 +437,11 @@ class VGG(Sequential):
         backend = get_backend()
         folded = vgg(**dict(self.architecture(), batch_norm=False), weight_init=_PLACEHOLDER_INIT, seed=0,
                      dtype=self.dtype)
-        sources = [(spec, layer) for spec, layer in zip(self.specs, self.layers) if layer.params]
-        sources = [(layer, self._next_layer(spec)[1] if spec.layer_class is Conv2d else None)
-                   for spec, layer in sources if spec.layer_class is not BatchNorm2d]
-        targets = [layer for layer in folded.layers if layer.params]
-        for (source, norm), target in zip(sources, targets):
+        weighted = (Conv2d, Linear)
+        sources = [(spec, layer) for spec, layer in zip(self.specs, self.layers) if spec.layer_class in weighted]
+        targets = [layer for spec, layer in zip(folded.specs, folded.layers) if spec.layer_class in weighted]
+        for (spec, source), target in zip(sources, targets):
+            norm = self._next_layer(spec)[1] if spec.layer_class is Conv2d else None  # every conv has its BN
             W, b = (np.asarray(backend.to_host(source.params[key]), np.float64) for key in ("W", "b"))
             if norm is not None:
                 gamma, beta = (np.asarray(backend.to_host(norm.params[key]), np.float64) for key in ("gamma", "beta"))

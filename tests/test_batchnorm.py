@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from minivgg import weights
+from minivgg import models, weights
 from minivgg.checkpoint import load_checkpoint, restore_model, save_checkpoint
 from minivgg.cli import main
 from minivgg.convert import from_torchvision
@@ -154,8 +154,12 @@ def test_bn_columns_have_torchvisions_parameter_counts():
         assert NAMED_CONFIGURATIONS[name[:-len("_bn")]] == config  # vgg16_bn is vgg16's column, with BN
         assert num_parameters(config, batch_norm=True) == published[name], name
         # on top of the plain column: a scale and a shift per channel of every convolution
-        conv_channels = sum(spec.arguments["out_channels"] for spec in layer_specs(config) if spec.layer_class is Conv2d)
+        conv_channels = sum(spec.arguments["out_channels"] for spec in layer_specs(config)
+                            if spec.layer_class is Conv2d)
         assert published[name] - num_parameters(config) == 2 * conv_channels
+        net = getattr(models, name)(seed=0, **TINY)
+        assert net.config == config and net.batch_norm and net.num_parameters() == num_parameters(
+            config, batch_norm=True, **TINY)
 
 
 def test_bn_sits_between_each_conv_and_its_relu_with_torchvisions_names():
