@@ -119,29 +119,41 @@ def test_bad_input_and_arguments_are_refused_by_name(rng):
             BatchNorm2d(**arguments)
 
 
+def batch_norm_outputs(backend_name):
+    """Forward and backward in training mode, the running variance, and evaluation: host arrays, same inputs."""
+    import minivgg
+
+    rng = np.random.default_rng(0)
+    x, dout = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    minivgg.set_backend(backend_name)
+    layer = BatchNorm2d(3, dtype=np.float64)
+    layer.params["gamma"][...] = minivgg.asarray(rng.uniform(0.5, 2.0, 3))
+    outputs = [layer.forward(minivgg.asarray(x)), layer.backward(minivgg.asarray(dout)), layer.grads["gamma"],
+               layer.grads["beta"], layer.buffers["running_var"], layer.eval().forward(minivgg.asarray(x))]
+    assert minivgg.get_backend().name == backend_name
+    return [np.asarray(minivgg.to_host(array)) for array in outputs]
+
+
 def test_numba_backend_computes_batch_norm_as_the_reference():
     """Under the CUDA simulator (no GPU needed), in a child process: the simulator must be on before Numba loads."""
     pytest.importorskip("numba")
-    script = """
-import numpy as np, minivgg
-from minivgg.layers import BatchNorm2d
-rng = np.random.default_rng(0)
-x, dout = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
-results = {}
-for name in ("numpy", "numba"):
-    minivgg.set_backend(name)
-    layer = BatchNorm2d(3, dtype=np.float64)
-    out = [minivgg.to_host(layer.forward(minivgg.asarray(x)))]
-    out += [minivgg.to_host(g) for g in (layer.backward(minivgg.asarray(dout)), layer.grads["gamma"])]
-    out += [minivgg.to_host(layer.buffers["running_var"]), minivgg.to_host(layer.eval().forward(minivgg.asarray(x)))]
-    results[name] = out
-assert minivgg.get_backend().name == "numba"
-print(max(float(np.abs(a - b).max()) for a, b in zip(results["numpy"], results["numba"])))
-"""
+    script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import numpy as np; "
+              f"from test_batchnorm import batch_norm_outputs as run; "
+              f"print(max(float(np.abs(a - b).max()) for a, b in zip(run('numpy'), run('numba'))))")
     child = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, NUMBA_ENABLE_CUDASIM="1"),
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     assert float(child.stdout.strip().splitlines()[-1]) < 1e-12
+
+
+@pytest.mark.gpu
+def test_cupy_backend_computes_batch_norm_as_the_reference():
+    import minivgg
+
+    if "cupy" not in minivgg.available_backends():
+        pytest.skip("the CuPy backend needs an NVIDIA GPU with CuPy")
+    for reference, found in zip(batch_norm_outputs("numpy"), batch_norm_outputs("cupy")):
+        np.testing.assert_allclose(found, reference, rtol=1e-10, atol=1e-12)
 
 
 # The batch-normalised columns -------------------------------------------------------------------------------

@@ -16,17 +16,16 @@ Two sources:
 
 The configuration, number of classes, FC width, conv width and input size are read off the weight shapes
 (A and A-LRN have the same shapes: A is chosen unless ``config="A-LRN"`` is given); batch normalisation
-from the presence of running means. The result is a
-``VGG`` whose ``preprocessing`` says what its input must be, and whose ``class_names`` are the ILSVRC-2012
-names when it has 1000 outputs; ``convert`` saves it as a minivgg weight file, which every evaluation and
-prediction path then preprocesses for correctly.
+from the presence of running means. The result is a ``VGG`` whose ``preprocessing`` says what its input
+must be, and whose ``class_names`` are the ILSVRC-2012 names when it has 1000 outputs; ``convert`` saves
+it as a minivgg weight file, which every evaluation and prediction path then preprocesses for correctly.
 """
 import os
 
-from ..class_names import imagenet_class_names
-from ..layers import Conv2d, Linear
 import numpy as np
 
+from ..class_names import imagenet_class_names
+from ..layers import Conv2d, Linear
 from ..models import _PLACEHOLDER_INIT, CONFIGURATIONS, PARAMETER_NAMES, canonical_config, layer_specs, vgg
 from ..preprocessing import CAFFE_VGG, TORCHVISION
 from ..weights import save, set_parameters
