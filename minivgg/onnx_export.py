@@ -2,9 +2,9 @@
 
 ``export(model, "model.onnx")`` writes the classification net: input ``images`` (N, 3, S, S) float32 at the
 model's training size S, output ``scores`` (N, classes), the class scores before the soft-max.
-``export(model, path, dense=True)`` writes the fully convolutional net of Sect. 3.2 instead: FC1 as an
-SxS-over-32 convolution and FC2, FC3 as 1x1 convolutions, on images (N, 3, H, W) of any height and width
-(both dynamic; at least S), with two outputs: ``class_score_map`` (N, classes, h, w) and ``scores``
+``export(model, path, dense=True)`` writes the fully convolutional net of Sect. 3.2 instead: FC1 as a
+convolution over the last S/32 x S/32 map (7x7 at 224) and FC2, FC3 as 1x1 convolutions, on images
+(N, 3, H, W) of any height and width (both dynamic; at least S), with two outputs: ``class_score_map`` (N, classes, h, w) and ``scores``
 (N, classes), its spatial average, the vector the paper's dense evaluation soft-maxes.
 
 The graph is built node by node with the ``onnx`` package (no PyTorch, no tracing): one ONNX operator per

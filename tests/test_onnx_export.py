@@ -10,9 +10,9 @@ import pytest
 from minivgg import weights
 from minivgg.cli import main
 from minivgg.evaluate import posteriors
-from minivgg.layers import BatchNorm2d
 from minivgg.models import vgg
 from minivgg.preprocessing import Preprocessing
+from test_batchnorm import randomise_batch_norm
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -28,13 +28,9 @@ def weight_file(tmp_path, name, config="A-LRN", batch_norm=False, seed=0):
     model = vgg(config, batch_norm=batch_norm, seed=seed, weight_init="glorot", **TINY)
     rng = np.random.default_rng(seed)
     for _, layer, key in model.named_parameters():
-        if key in ("b", "beta"):
+        if key == "b":
             layer.params[key][:] = rng.normal(0, 0.1, layer.params[key].shape)
-    for layer in model.layers:
-        if isinstance(layer, BatchNorm2d):
-            layer.params["gamma"][:] = rng.uniform(0.5, 2.0, layer.num_features)
-            layer.buffers["running_mean"][:] = rng.normal(0, 0.5, layer.num_features)
-            layer.buffers["running_var"][:] = rng.uniform(0.5, 2.0, layer.num_features)
+    randomise_batch_norm(model, rng)
     model.preprocessing = Preprocessing("BGR", 255.0, (100.0, 110.0, 120.0), (50.0, 60.0, 70.0))
     model.class_names = CLASSES
     path = tmp_path / f"{name}.safetensors"
