@@ -37,12 +37,13 @@ setup(
         "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
         "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10", "ml_dtypes>=0.5"],
         "mpi": ["mpi4py>=4"],
+        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],  # minivgg export; onnxruntime runs the exported file
         "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
         # `minivgg site`: the lessons executed and rendered as HTML (MkDocs + mkdocs-jupyter, Python only).
         "docs": ["mkdocs>=1.6", "mkdocs-jupyter>=0.25", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6",
                  "jupytext>=1.16"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
-                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5",
+                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "onnx>=1.15", "onnxruntime>=1.17",
                  "mkdocs>=1.6", "mkdocs-jupyter>=0.25"],  # tests/test_site.py builds the site
     },
     entry_points={"console_scripts": ["minivgg=minivgg_entry:main"]},

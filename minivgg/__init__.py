@@ -9,6 +9,7 @@ from . import class_names, gradcheck, layers, models, receptive_field, summary, 
 from .models import VGG, vgg, vgg11, vgg11_lrn, vgg13, vgg16, vgg16_c, vgg19
 from .hub import pretrained
 from .prediction import Prediction, decode_predictions, predict
+from .models import vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn
 
 __version__ = "0.1.0"
 

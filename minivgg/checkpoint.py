@@ -1,8 +1,9 @@
 """Training checkpoints: everything a run needs to continue exactly where it stopped.
 
-One safetensors file (arrays only, no pickle, nothing executable) holds the parameters (``param/NAME``) and
-momentum buffers (``velocity/NAME``); its metadata holds, as JSON, the schedule, the position in the
-data (epoch, step), the dropout layers' random state, the history so far and the training settings.
+One safetensors file (arrays only, no pickle, nothing executable) holds the parameters (``param/NAME``),
+batch-norm running statistics (``buffer/NAME``) and momentum buffers (``velocity/NAME``); its metadata
+holds, as JSON, the schedule, the position in the data (epoch, step), the dropout layers' random state, the
+history so far and the training settings.
 It is written to a temporary file and renamed over the old one, so a crash mid-write never loses the last
 good checkpoint. A process killed mid-write leaves its temporary (``NAME.tmp-PID``) behind;
 ``remove_stale_temporaries`` clears those of processes that no longer run.
@@ -97,6 +98,18 @@ def _all_layers(model):
             yield layer
 
 
+def _named_buffers(model):
+    """``(name, layer, key)`` of the batch-norm running statistics (``layer.buffers[key]``): named as a VGG
+    names them (torchvision's names), in any other model by the order of its batch-norm layers."""
+    if hasattr(model, "named_buffers"):
+        yield from model.named_buffers()
+        return
+    norms = [layer for layer in _all_layers(model) if hasattr(layer, "buffers")]
+    for index, layer in enumerate(norms):
+        for key in layer.buffers:
+            yield f"batch_norm.{index}.{key}", layer, key
+
+
 def save_checkpoint(path, model, optimizer, state):
     """Write ``model``'s parameters, ``optimizer``'s momentum buffers and the JSON-able dict ``state``."""
     from safetensors.numpy import save_file
@@ -104,13 +117,16 @@ def save_checkpoint(path, model, optimizer, state):
     backend = get_backend()
     tensors = {f"param/{name}": np.ascontiguousarray(backend.to_host(layer.params[key]))
                for name, layer, key in model.named_parameters()}
+    tensors.update({f"buffer/{name}": np.asarray(backend.to_host(layer.buffers[key]), order="C")  # keeps 0-d
+                    for name, layer, key in _named_buffers(model)})
     tensors.update({f"velocity/{name}": np.ascontiguousarray(v) for name, v in optimizer.state_arrays().items()})
     state = dict(state, format=FORMAT, dropout=[[d.seed, d.calls] for d in _dropout_layers(model)])
     atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata={"minivgg": json.dumps(state)}))
 
 
 def load_checkpoint(path):
-    """Read a checkpoint: ``(params, velocities, state)``, the first two dicts of NumPy arrays by name.
+    """Read a checkpoint: ``(params, velocities, state)``, the first two dicts of NumPy arrays by name
+    (``params`` holds the batch-norm running statistics too, under their names).
 
     Raises FileNotFoundError if missing, ValueError naming the file if it is not a minivgg checkpoint or
     is truncated or corrupt.
@@ -144,23 +160,30 @@ def _read_checkpoint(path, with_arrays):
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else state
         raise ValueError(f"{path}: unknown checkpoint format {found!r}, expected {FORMAT!r}")
-    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("param/", "buffer/"))}
     velocities = {k[len("velocity/"):]: v for k, v in arrays.items() if k.startswith("velocity/")}
     return params, velocities, state
 
 
 def restore_model(model, params, state):
-    """Put checkpointed parameters and dropout states into ``model``, checking every name and shape."""
+    """Put checkpointed parameters, batch-norm statistics and dropout states into ``model``, checking every
+    name and shape."""
     backend = get_backend()
-    names = {name for name, _, _ in model.named_parameters()}
+    stores = [(name, layer.params, key) for name, layer, key in model.named_parameters()]
+    stores += [(name, layer.buffers, key) for name, layer, key in _named_buffers(model)]
+    names = {name for name, _, _ in stores}
     if names != set(params):
         raise ValueError(f"checkpoint parameters do not match the model: missing {sorted(names - set(params))}, "
                          f"unexpected {sorted(set(params) - names)}")
-    for name, layer, key in model.named_parameters():
-        if params[name].shape != layer.params[key].shape:
+    for name, store, key in stores:
+        if params[name].shape != store[key].shape:
             raise ValueError(f"parameter {name!r}: checkpoint has shape {params[name].shape}, the model "
-                             f"{layer.params[key].shape}")
-        layer.params[key] = backend.asarray(params[name], dtype=layer.params[key].dtype)
+                             f"{store[key].shape}")
+    for name, store, key in stores:
+        if key == "num_batches_tracked":  # a host counter
+            store[key] = np.array(params[name], dtype=np.int64)
+        else:
+            store[key] = backend.asarray(params[name], dtype=store[key].dtype)
     dropouts = _dropout_layers(model)
     if len(dropouts) != len(state["dropout"]):
         raise ValueError(f"checkpoint has {len(state['dropout'])} dropout states, the model {len(dropouts)} layers")

@@ -528,3 +528,83 @@ class Sequential(Layer):
         for _, layer, key in self.named_parameters():
             return layer.params[key].dtype
         return None
+
+
+class BatchNorm2d(Layer):
+    """Batch normalisation of each channel (Ioffe & Szegedy 2015), between a convolution and its ReLU, where
+    torchvision's ``vgg*_bn`` put it. Not in the VGG paper, which predates it.
+
+    Shapes: (N, C, H, W) -> (N, C, H, W); ``params["gamma"]`` (scale) and ``params["beta"]`` (shift), both (C,),
+    start at 1 and 0; ``buffers["running_mean"]``, ``buffers["running_var"]`` (C,) start at 0 and 1, and
+    ``buffers["num_batches_tracked"]`` is a host int64 scalar, the training batches seen.
+
+    In training mode a channel is normalised by its batch mean and biased variance, and the running averages
+    move towards the batch's (``minivgg.backends.numpy.batchnorm``: PyTorch's momentum convention and its
+    unbiased running variance); in evaluation mode the running averages normalise. ``momentum=None`` keeps
+    a cumulative average instead (the weight of the k-th batch is 1 / k, ``num_batches_tracked`` counts k),
+    as PyTorch does. The running statistics are no parameters (SGD leaves them alone) but are saved in
+    weight files and checkpoints with them. ``minivgg.optim.SGD`` decays gamma and beta like weights (only
+    keys named ``"b"`` are spared), as torchvision's training recipe decays every parameter.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        self.num_features = _positive_int("BatchNorm2d", "num_features", num_features)
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"BatchNorm2d: eps must be a positive number, got {eps!r}")
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                                     or not 0 < momentum <= 1):
+            raise ValueError(f"BatchNorm2d: momentum must be in (0, 1] or None (cumulative average), got {momentum!r}")
+        self.eps, self.momentum = float(eps), None if momentum is None else float(momentum)
+        backend = get_backend()
+        self.params["gamma"] = backend.asarray(np.ones(self.num_features), dtype=dtype)
+        self.params["beta"] = backend.asarray(np.zeros(self.num_features), dtype=dtype)
+        self.buffers = {"running_mean": backend.asarray(np.zeros(self.num_features), dtype=dtype),
+                        "running_var": backend.asarray(np.ones(self.num_features), dtype=dtype),
+                        "num_batches_tracked": np.zeros((), np.int64)}
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps:g}, momentum={self.momentum})"
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    @property
+    def dtype(self):
+        return self.params["gamma"].dtype
+
+    def forward(self, x):
+        _check_image_batch(self, x, self.num_features)
+        self._check_dtype(x)
+        momentum = self.momentum
+        if self.training:
+            if x.size // x.shape[1] < 2:
+                raise ValueError(f"{self!r}: training needs more than one value per channel to compute a batch "
+                                 f"variance, got input of shape {x.shape}; use a larger batch or call .eval()")
+            self.buffers["num_batches_tracked"] += 1
+            if momentum is None:
+                momentum = 1.0 / int(self.buffers["num_batches_tracked"])
+        out, self.cache = get_backend().batch_norm2d_forward(
+            x, self.params["gamma"], self.params["beta"], self.buffers["running_mean"],
+            self.buffers["running_var"], momentum, self.eps, self.training)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["gamma"], self.grads["beta"] = get_backend().batch_norm2d_backward(dout, self._cached())
+        return dx
+
+    def to_backend(self):
+        super().to_backend()
+        backend = get_backend()
+        for key in ("running_mean", "running_var"):
+            self.buffers[key] = backend.asarray(_host(self.buffers[key]))
+        return self
+
+    def astype(self, dtype):
+        super().astype(dtype)
+        for key in ("running_mean", "running_var"):
+            self.buffers[key] = self.buffers[key].astype(dtype)
+        return self
+
+
+__all__.append("BatchNorm2d")

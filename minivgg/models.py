@@ -21,6 +21,12 @@ Parameter names match torchvision's VGG one to one: the conv part is ``features`
 ``classifier``, indexed by position among their layers (ReLU, pooling and dropout count, as in torchvision),
 and ``W``/``b`` are called ``weight``/``bias``. So VGG-16's first conv is ``features.0.weight`` and its
 last FC ``classifier.6.bias`` in both. A-LRN's LRN shifts the indices after it, as it would in torchvision.
+
+Batch-normalised variants (torchvision's ``vgg11_bn`` ... ``vgg19_bn``; not in the paper) are the same columns
+with ``batch_norm=True``: each convolution is followed by a ``BatchNorm2d`` before its ReLU, which shifts the
+indices exactly as in torchvision (``features.1`` is the first BN, ``features.3`` the second conv), and
+whose running averages are saved as ``features.1.running_mean`` etc. ``VGG.fold_batch_norm()`` turns such a
+net back into the plain column, the normalisation folded into the convolutions.
 """
 import re
 from dataclasses import dataclass, field
@@ -28,13 +34,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .init import INITIALISERS
-from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
+from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
 from .preprocessing import paper_mean_rgb
 
 __all__ = ["TABLE_1", "CONFIGURATIONS", "canonical_config", "NAMED_CONFIGURATIONS", "LayerSpec", "layer_specs",
            "num_parameters",
            "VGG", "FullyConvolutionalVGG", "vgg", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
-           "PARAMETER_NAMES"]
+           "PARAMETER_NAMES", "BATCH_NORM_CONFIGURATIONS", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 
 # Table 1 (and Sect. 4.1's shallow net), one column per configuration. The header row names the columns.
 TABLE_1 = """
@@ -70,8 +76,11 @@ soft-max   soft-max   soft-max   soft-max   soft-max   soft-max   soft-max
 NAMED_CONFIGURATIONS = {"vgg11": "A", "vgg11_lrn": "A-LRN", "vgg13": "B", "vgg16_c": "C", "vgg16": "D",
                         "vgg19": "E"}
 
-# minivgg's parameter keys and torchvision's names for them.
-PARAMETER_NAMES = {"W": "weight", "b": "bias"}
+# torchvision's batch-normalised variants and the column each builds with ``batch_norm=True``.
+BATCH_NORM_CONFIGURATIONS = {"vgg11_bn": "A", "vgg13_bn": "B", "vgg16_bn": "D", "vgg19_bn": "E"}
+
+# minivgg's parameter keys and torchvision's names for them (batch norm's gamma and beta are its weight and bias).
+PARAMETER_NAMES = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "bias"}
 
 _CELL = re.compile(r"^(?:conv(?P<kernel>\d+)-(?P<channels>\d+)|FC-(?P<width>\d+)|LRN|maxpool|soft-max|-)$")
 _POOLINGS = 5  # Table 1's max-pooling layers: the input side is divided by 2**5 = 32 before FC1
@@ -135,6 +144,8 @@ class LayerSpec:
             shape = (a["out_channels"], a["in_channels"], a["kernel_size"], a["kernel_size"])
         elif self.layer_class is Linear:
             shape = (a["out_features"], a["in_features"])
+        elif self.layer_class is BatchNorm2d:
+            return {"gamma": (a["num_features"],), "beta": (a["num_features"],)}
         else:
             return {}
         return {"W": shape, "b": shape[:1]}
@@ -146,6 +157,8 @@ class LayerSpec:
         """The layer itself: weights drawn from ``rng`` with ``weight_init``; dropout seeded from ``rng``."""
         if self.layer_class in (Conv2d, Linear):
             return self.layer_class(**self.arguments, weight_init=weight_init, rng=rng, dtype=dtype)
+        if self.layer_class is BatchNorm2d:
+            return BatchNorm2d(**self.arguments, dtype=dtype)
         if self.layer_class is Dropout:
             # The dropout masks' seed comes from the model's seed too, so one integer fixes the whole net.
             return Dropout(**self.arguments, seed=int(rng.integers(2 ** 63)))
@@ -163,7 +176,7 @@ def _scaled_channels(channels, width_multiplier):
 
 
 def layer_specs(config, num_classes=1000, input_size=224, width_multiplier=1.0, fc_width=4096, dropout=0.5,
-                lrn_alpha_divided_by_size=False):
+                lrn_alpha_divided_by_size=False, batch_norm=False):
     """The layers of a configuration, read from ``TABLE_1``, without building them.
 
     Parameters
@@ -175,6 +188,7 @@ def layer_specs(config, num_classes=1000, input_size=224, width_multiplier=1.0, 
     fc_width : int, width of the two hidden FC layers (the paper: 4096)
     dropout : float in [0, 1), dropout ratio after the first two FC layers (the paper: 0.5)
     lrn_alpha_divided_by_size : bool, the LRN formula (see ``minivgg.layers.LocalResponseNorm``)
+    batch_norm : bool, a ``BatchNorm2d`` between each convolution and its ReLU (torchvision's ``vgg*_bn``)
 
     Returns
     -------
@@ -188,6 +202,8 @@ def layer_specs(config, num_classes=1000, input_size=224, width_multiplier=1.0, 
         raise ValueError(f"width_multiplier must be a positive number, got {width_multiplier!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a ratio in [0, 1), got {dropout!r}")
+    if not isinstance(batch_norm, (bool, np.bool_)):
+        raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
 
     features, classifier = [], []
     channels, side, fc_inputs = 3, input_size, None
@@ -198,6 +214,8 @@ def layer_specs(config, num_classes=1000, input_size=224, width_multiplier=1.0, 
             kernel, out = int(match["kernel"]), _scaled_channels(int(match["channels"]), width_multiplier)
             arguments = dict(in_channels=channels, out_channels=out, kernel_size=kernel, padding=kernel // 2)
             features.append((Conv2d, arguments, f"conv{kernel}-{out}", row))
+            if batch_norm:
+                features.append((BatchNorm2d, dict(num_features=out), "BN", None))
             features.append((ReLU, {}, "ReLU", None))
             channels = out
         elif cell == "LRN":
@@ -248,7 +266,7 @@ class VGG(Sequential):
 
     Parameters
     ----------
-    config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size :
+    config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size, batch_norm :
         as in ``layer_specs``
     weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.init``), "glorot" (Glorot & Bengio), or
         None for zero weights drawn from nothing (when they are about to be loaded)
@@ -257,7 +275,7 @@ class VGG(Sequential):
 
     Attributes
     ----------
-    config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size
+    config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size, batch_norm
     specs : the ``LayerSpec`` list it was built from
     preprocessing : ``minivgg.preprocessing.Preprocessing`` the input must receive; by default the paper's
         (RGB, 0-255, minus a mean RGB that is zero until training computes it, Sect. 2.1)
@@ -265,12 +283,12 @@ class VGG(Sequential):
     """
 
     def __init__(self, config, num_classes=1000, input_size=224, width_multiplier=1.0, fc_width=4096, dropout=0.5,
-                 weight_init="paper", seed=None, dtype=np.float32, lrn_alpha_divided_by_size=False):
+                 weight_init="paper", seed=None, dtype=np.float32, lrn_alpha_divided_by_size=False, batch_norm=False):
         if weight_init is not None and weight_init not in INITIALISERS:
             raise ValueError(f"unknown weight_init {weight_init!r}; choose one of {sorted(INITIALISERS)}")
         dtype = _check_dtype(dtype)
         specs = layer_specs(config, num_classes, input_size, width_multiplier, fc_width, dropout,
-                            lrn_alpha_divided_by_size)
+                            lrn_alpha_divided_by_size, batch_norm)
         rng = np.random.default_rng(seed)
         super().__init__(*(spec.build(weight_init, rng, dtype) for spec in specs))
         self.specs = specs
@@ -278,6 +296,7 @@ class VGG(Sequential):
         self.num_classes, self.input_size, self.fc_width = int(num_classes), int(input_size), int(fc_width)
         self.width_multiplier, self.dropout = float(width_multiplier), float(dropout)
         self.lrn_alpha_divided_by_size = bool(lrn_alpha_divided_by_size)
+        self.batch_norm = bool(batch_norm)
         self.preprocessing = paper_mean_rgb((0.0, 0.0, 0.0))
         self.class_names = None
         self._flatten_index = next(i for i, spec in enumerate(specs) if spec.layer_class is Flatten)
@@ -291,11 +310,11 @@ class VGG(Sequential):
         """The keyword arguments that rebuild this architecture with ``vgg(**model.architecture())``."""
         return dict(config=self.config, num_classes=self.num_classes, input_size=self.input_size,
                     width_multiplier=self.width_multiplier, fc_width=self.fc_width, dropout=self.dropout,
-                    lrn_alpha_divided_by_size=self.lrn_alpha_divided_by_size)
+                    lrn_alpha_divided_by_size=self.lrn_alpha_divided_by_size, batch_norm=self.batch_norm)
 
     @property
     def features(self):
-        """The conv part (conv, ReLU, LRN, max-pool layers) as a Sequential sharing this model's layers."""
+        """The conv part (conv, BN, ReLU, LRN, max-pool layers) as a Sequential sharing this model's layers."""
         return Sequential(*self.layers[:self._flatten_index])
 
     @property
@@ -312,13 +331,23 @@ class VGG(Sequential):
             for key in layer.params:
                 yield f"{prefix}{spec.name}.{PARAMETER_NAMES[key]}", layer, key
 
+    def named_buffers(self, prefix=""):
+        """Yield ``(name, layer, key)`` for the batch-norm layers' running statistics (none without BN).
+
+        ``name`` is torchvision's, e.g. ``"features.1.running_mean"``; ``layer.buffers[key]`` is the array.
+        """
+        for spec, layer in zip(self.specs, self.layers):
+            for key in getattr(layer, "buffers", {}):
+                yield f"{prefix}{spec.name}.{key}", layer, key
+
     def summary(self, input_size=None):
         """The layer table as a string (it does not print): output shape, parameters, multiply-adds and
         receptive field (size, jump, start) of every layer, at ``input_size`` (default the model's)."""
         from .summary import format_summary, summarise
 
         size = self.input_size if input_size is None else input_size
-        title = f"VGG configuration {self.config} at {size}x{size}"
+        batch_norm = " with batch norm" if self.batch_norm else ""
+        title = f"VGG configuration {self.config}{batch_norm} at {size}x{size}"
         return format_summary(summarise(self.specs, size), title)
 
     def init_from(self, other, conv_layers=4):
@@ -331,6 +360,10 @@ class VGG(Sequential):
         of block 3), not simply its first four, whose shapes would not fit. The other layers keep their
         random weights. The preprocessing and class names come along, since the copied layers expect them.
 
+        Batch-normalised nets: from a BN net into a BN net the batch-norm layer after each copied conv comes
+        along (scale, shift and running statistics); a BN net takes a plain net's conv layers and keeps fresh
+        normalisation; a plain net cannot take a BN net's conv layers (they were trained to be normalised).
+
         Parameters
         ----------
         other : a ``VGG`` (usually configuration A), trained
@@ -341,6 +374,9 @@ class VGG(Sequential):
         """
         if not isinstance(other, VGG):
             raise TypeError(f"init_from expects a VGG model (e.g. a trained net A), got {type(other).__name__}")
+        if other.batch_norm and not self.batch_norm:
+            raise ValueError(f"init_from: {other.config}'s conv layers were trained with batch normalisation, which "
+                             f"this net lacks; build it with batch_norm=True, or pre-initialise from a plain net")
         source_convs = [(spec, layer) for spec, layer in zip(other.specs, other.layers)
                         if spec.layer_class is Conv2d]
         if not 0 <= conv_layers <= len(source_convs):
@@ -354,11 +390,13 @@ class VGG(Sequential):
                 raise ValueError(f"init_from: configuration {self.config} has no conv layer on the Table 1 row of "
                                  f"{other.config}'s {spec.name} ({spec.label}, row {spec.table_row})")
             pairs.append(((spec, layer), target_by_row[spec.table_row]))
+            if other.batch_norm:  # then self.batch_norm too: the BN layer right after each conv
+                pairs.append((other._next_layer(spec), self._next_layer(target_by_row[spec.table_row][0])))
         source_fcs = [(s, l) for s, l in zip(other.specs, other.layers) if s.layer_class is Linear]
         target_fcs = [(s, l) for s, l in zip(self.specs, self.layers) if s.layer_class is Linear]
         pairs += list(zip(source_fcs[-3:], target_fcs[-3:]))
         for (source_spec, source), (target_spec, target) in pairs:  # check everything before changing anything
-            for key in ("W", "b"):
+            for key in source.params:
                 a, b = source.params[key], target.params[key]
                 if a.shape != b.shape or a.dtype != b.dtype:
                     raise ValueError(
@@ -366,11 +404,54 @@ class VGG(Sequential):
                         f"is {a.dtype} {a.shape} but {self.config}'s {target_spec.name}.{PARAMETER_NAMES[key]} "
                         f"({target_spec.label}) is {b.dtype} {b.shape}")
         for (_, source), (_, target) in pairs:
-            for key in ("W", "b"):
+            for key in source.params:
                 target.params[key] = source.params[key].copy()
+            for key in getattr(source, "buffers", {}):
+                target.buffers[key] = source.buffers[key].copy()
             target.grads = {}
         self.preprocessing, self.class_names = other.preprocessing, other.class_names
         return self
+
+    def _next_layer(self, spec):
+        """(spec, layer) of the layer after ``spec``'s."""
+        index = self.specs.index(spec) + 1
+        return self.specs[index], self.layers[index]
+
+    def fold_batch_norm(self):
+        """The same function without batch normalisation: each BN folded into the convolution before it.
+
+        In evaluation mode a BN layer is an affine map per channel, ``y = s * (z - mean) + beta`` with
+        ``s = gamma / sqrt(running_var + eps)``; applied to a convolution's output ``z = W * x + b`` it is the
+        convolution with ``W' = s W`` (each output filter scaled) and ``b' = s (b - mean) + beta``. The result
+        is the plain column of Table 1 (``batch_norm=False``, torchvision's ``vgg16`` names), in evaluation
+        mode, computing what this net computes in evaluation mode at one convolution's cost per layer; it
+        can be saved, exported and evaluated like any other. The folding is done in float64 and stored in
+        this model's dtype. This model is left unchanged.
+
+        Returns a new ``VGG``; ValueError if this net has no batch normalisation.
+        """
+        if not self.batch_norm:
+            raise ValueError(f"fold_batch_norm: configuration {self.config} here has no batch normalisation to fold")
+        from .backend import get_backend
+
+        backend = get_backend()
+        folded = vgg(**dict(self.architecture(), batch_norm=False), weight_init=_PLACEHOLDER_INIT, seed=0,
+                     dtype=self.dtype)
+        weighted = (Conv2d, Linear)
+        sources = [(spec, layer) for spec, layer in zip(self.specs, self.layers) if spec.layer_class in weighted]
+        targets = [layer for spec, layer in zip(folded.specs, folded.layers) if spec.layer_class in weighted]
+        for (spec, source), target in zip(sources, targets):
+            norm = self._next_layer(spec)[1] if spec.layer_class is Conv2d else None  # every conv has its BN
+            W, b = (np.asarray(backend.to_host(source.params[key]), np.float64) for key in ("W", "b"))
+            if norm is not None:
+                gamma, beta = (np.asarray(backend.to_host(norm.params[key]), np.float64) for key in ("gamma", "beta"))
+                mean, var = (np.asarray(backend.to_host(norm.buffers[key]), np.float64)
+                             for key in ("running_mean", "running_var"))
+                scale = gamma / np.sqrt(var + norm.eps)
+                W, b = W * scale.reshape(-1, *([1] * (W.ndim - 1))), scale * (b - mean) + beta
+            target.params = {"W": backend.asarray(W, dtype=self.dtype), "b": backend.asarray(b, dtype=self.dtype)}
+        folded.preprocessing, folded.class_names = self.preprocessing, self.class_names
+        return folded.eval()
 
     def to_fully_convolutional(self):
         """The same net with its FC layers as convolutions, for dense evaluation (Sect. 3.2).
@@ -424,11 +505,11 @@ class FullyConvolutionalVGG(Sequential):
 
 
 def vgg(config, num_classes=1000, input_size=224, width_multiplier=1.0, fc_width=4096, dropout=0.5,
-        weight_init="paper", seed=None, dtype=np.float32, lrn_alpha_divided_by_size=False):
+        weight_init="paper", seed=None, dtype=np.float32, lrn_alpha_divided_by_size=False, batch_norm=False):
     """Build a configuration of Table 1 (or "B-shallow"); see ``VGG`` for the arguments."""
     return VGG(config, num_classes=num_classes, input_size=input_size, width_multiplier=width_multiplier,
                fc_width=fc_width, dropout=dropout, weight_init=weight_init, seed=seed, dtype=dtype,
-               lrn_alpha_divided_by_size=lrn_alpha_divided_by_size)
+               lrn_alpha_divided_by_size=lrn_alpha_divided_by_size, batch_norm=batch_norm)
 
 
 def vgg11(**options):
@@ -459,3 +540,23 @@ def vgg16(**options):
 def vgg19(**options):
     """Configuration E (19 weight layers), VGG-19."""
     return vgg("E", **options)
+
+
+def vgg11_bn(**options):
+    """Configuration A with batch normalisation after every convolution (torchvision's ``vgg11_bn``)."""
+    return vgg("A", batch_norm=True, **options)
+
+
+def vgg13_bn(**options):
+    """Configuration B with batch normalisation (torchvision's ``vgg13_bn``)."""
+    return vgg("B", batch_norm=True, **options)
+
+
+def vgg16_bn(**options):
+    """Configuration D with batch normalisation (torchvision's ``vgg16_bn``: 138,365,992 parameters)."""
+    return vgg("D", batch_norm=True, **options)
+
+
+def vgg19_bn(**options):
+    """Configuration E with batch normalisation (torchvision's ``vgg19_bn``)."""
+    return vgg("E", batch_norm=True, **options)

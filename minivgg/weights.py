@@ -2,10 +2,12 @@
 
 A weight file is a safetensors file (arrays and a string header; no pickle, nothing executable). Its
 tensors are the model's parameters under their torchvision-style names (``features.0.weight``, ...,
-``classifier.6.bias``, see ``minivgg.models``). Its header holds, as JSON under the key ``"minivgg"``:
+``classifier.6.bias``, see ``minivgg.models``), and a batch-normalised net's running statistics under
+torchvision's names too (``features.1.running_mean``, ``running_var``, ``num_batches_tracked``). Its header
+holds, as JSON under the key ``"minivgg"``:
 
 - ``architecture``: the arguments that rebuild the model (configuration, classes, input size, width
-  multiplier, FC width, dropout, LRN formula);
+  multiplier, FC width, dropout, LRN formula, batch normalisation);
 - ``preprocessing``: the ``Preprocessing`` the weights expect (channel order, input range, mean, std), so
   every path that feeds images to the model applies it and nobody has to remember it;
 - ``class_names``: the name of every output, or null.
@@ -60,7 +62,8 @@ def save(model, path, metadata=None):
     record = {"format": FORMAT, "architecture": model.architecture(),
               "preprocessing": model.preprocessing.to_dict(),
               "class_names": None if model.class_names is None else [str(n) for n in model.class_names]}
-    tensors = {name: np.ascontiguousarray(to_host(layer.params[key])) for name, layer, key in model.named_parameters()}
+    # asarray, not ascontiguousarray, which would turn the 0-d num_batches_tracked into shape (1,)
+    tensors = {name: np.asarray(to_host(store[key]), order="C") for name, store, key in _named_arrays(model)}
     for name, array in tensors.items():  # a file of NaN weights would only fail later, far from its cause
         _check_finite(array, name, f"weights.save({os.fspath(path)})")
     header = dict(metadata, **{_KEY: json.dumps(record)})
@@ -163,8 +166,18 @@ def declared_shapes(specs):
     ``VGG.named_parameters`` names them, computed without building a layer."""
     from .models import PARAMETER_NAMES
 
-    return {f"{spec.name}.{PARAMETER_NAMES.get(key, key)}": tuple(shape)
-            for spec in specs for key, shape in spec.parameter_shapes().items()}
+    shapes = {f"{spec.name}.{PARAMETER_NAMES.get(key, key)}": tuple(shape)
+              for spec in specs for key, shape in spec.parameter_shapes().items()}
+    for spec in specs:  # batch-norm running statistics travel with the weights (torchvision's names)
+        if "num_features" in spec.arguments and "gamma" in spec.parameter_shapes():
+            channels = (spec.arguments["num_features"],)
+            shapes.update({f"{spec.name}.running_mean": channels, f"{spec.name}.running_var": channels,
+                           f"{spec.name}.num_batches_tracked": ()})
+    return shapes
+
+
+# Batch norm's step counter is the one integer tensor a weight file holds.
+_COUNTER_SUFFIX = ".num_batches_tracked"
 
 
 def _check_declared_tensors(declared, tensors, path):
@@ -176,7 +189,10 @@ def _check_declared_tensors(declared, tensors, path):
         if tensors[name][0] != shape:
             raise ValueError(f"{path}: tensor {name!r} has shape {tensors[name][0]}, its architecture declares "
                              f"{shape}")
-    dtypes = sorted({dtype for _, dtype in tensors.values()})
+    for name, (_, dtype) in tensors.items():
+        if name.endswith(_COUNTER_SUFFIX) and dtype != "I64":
+            raise ValueError(f"{path}: tensor {name!r} is {dtype}; a batch-norm counter is int64 (I64)")
+    dtypes = sorted({dtype for name, (_, dtype) in tensors.items() if not name.endswith(_COUNTER_SUFFIX)})
     if len(dtypes) > 1 or (dtypes and dtypes[0] not in _DTYPES):
         raise ValueError(f"{path}: tensors are {', '.join(dtypes)}; minivgg models are all float32 (F32) or all "
                          f"float64 (F64)")
@@ -206,7 +222,7 @@ def load_into(model, path):
     path = os.fspath(path)
     record, _, tensors = _open(path)
     architecture = record["architecture"]
-    for key in ("config", "lrn_alpha_divided_by_size"):
+    for key in ("config", "lrn_alpha_divided_by_size", "batch_norm"):
         if key in architecture and architecture[key] != getattr(model, key, architecture[key]):
             raise ValueError(f"{path} holds weights for {key} = {architecture[key]!r}, the model has "
                              f"{getattr(model, key)!r}")
@@ -221,20 +237,30 @@ def load_into(model, path):
     return model
 
 
+def _named_arrays(model):
+    """``(name, store, key)`` for every array a weight file holds: the parameters (``store`` is the layer's
+    ``params``), then the batch-norm running statistics (its ``buffers``)."""
+    for name, layer, key in model.named_parameters():
+        yield name, layer.params, key
+    for name, layer, key in model.named_buffers():
+        yield name, layer.buffers, key
+
+
 def set_parameters(model, arrays, source="the arrays"):
-    """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``).
+    """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``), and
+    every batch-norm running statistic (``model.named_buffers()``).
 
     Checks everything first: the set of names, then each shape, dtype and that every value is finite;
     raises ValueError naming ``source`` and the first mismatching tensor, and changes nothing then. Used by
     ``load_into`` and by the converters of published weights.
     """
-    expected = {name: (layer, key) for name, layer, key in model.named_parameters()}
+    expected = {name: (store, key) for name, store, key in _named_arrays(model)}
     missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
     if missing or unexpected:
         raise ValueError(f"{source} does not match the model: missing tensors {missing}, unexpected tensors "
                          f"{unexpected}")
-    for name, (layer, key) in expected.items():
-        have, new = layer.params[key], arrays[name]
+    for name, (store, key) in expected.items():
+        have, new = store[key], arrays[name]
         if new.shape != have.shape:
             raise ValueError(f"{source}: tensor {name!r} has shape {new.shape}, the model expects {have.shape}")
         if new.dtype != have.dtype:
@@ -242,8 +268,10 @@ def set_parameters(model, arrays, source="the arrays"):
                              f"load into a model of that dtype and call .astype() after")
         _check_finite(new, name, source)
     backend = get_backend()
-    for name, (layer, key) in expected.items():
-        layer.params[key] = backend.asarray(arrays[name])
+    for name, (store, key) in expected.items():
+        # num_batches_tracked is a host counter; everything else lives on the backend's device.
+        store[key] = np.array(arrays[name]) if key == "num_batches_tracked" else backend.asarray(arrays[name])
+    for _, layer, _ in model.named_parameters():
         layer.grads = {}
     return model
 
@@ -268,6 +296,6 @@ def load(path):
 
     path = os.fspath(path)
     record, _, tensors = _open(path)  # every size checked against the file before anything is allocated
-    dtype = next(iter(tensors.values()))[1] if tensors else "F32"
+    dtype = next((dtype for name, (_, dtype) in tensors.items() if not name.endswith(_COUNTER_SUFFIX)), "F32")
     model = vgg(**record["architecture"], weight_init=_PLACEHOLDER_INIT, seed=0, dtype=_DTYPES[dtype])
     return load_into(model, path)

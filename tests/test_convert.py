@@ -38,8 +38,12 @@ def _storage(array):
     return np.ascontiguousarray(base).ravel(), offset // array.itemsize
 
 
+# PyTorch's storage class for each element type: float32 weights, int64 batch-norm counters.
+STORAGE_CLASSES = {np.dtype("float32"): "FloatStorage", np.dtype("int64"): "LongStorage"}
+
+
 def _pickle_state_dict(arrays, legacy):
-    """A state dict of float32 arrays (views allowed: they keep their storage, offset and strides)."""
+    """A state dict of float32 and int64 arrays (views allowed: they keep their storage, offset and strides)."""
     out = bytearray(pickle.PROTO + b"\x02")
 
     def global_(module, name):
@@ -65,7 +69,7 @@ def _pickle_state_dict(arrays, legacy):
         global_("torch._utils", "_rebuild_tensor_v2")
         out.extend(pickle.MARK + pickle.MARK)  # the arguments' tuple, then the persistent id's
         text("storage")
-        global_("torch", "FloatStorage")
+        global_("torch", STORAGE_CLASSES[array.dtype])
         text(str(key))
         text("cpu")
         storage, offset = _storage(array)
@@ -89,7 +93,7 @@ def write_torch_zip(path, arrays, pickle_bytes=None):
         archive.writestr("archive/data.pkl", pickle_bytes or _pickle_state_dict(arrays, legacy=False))
         archive.writestr("archive/byteorder", "little")
         for key, array in enumerate(arrays.values()):
-            archive.writestr(f"archive/data/{key}", _storage(array)[0].astype("<f4").tobytes())
+            archive.writestr(f"archive/data/{key}", _storage(array)[0].astype(array.dtype.newbyteorder("<")).tobytes())
         archive.writestr("archive/version", "3\n")
 
 
@@ -100,7 +104,7 @@ def write_torch_legacy(path, arrays):
              _pickle_state_dict(arrays, legacy=True), dump([str(k) for k in range(len(arrays))])]
     for array in arrays.values():
         storage = _storage(array)[0]
-        parts.append(struct.pack("<q", storage.size) + storage.astype("<f4").tobytes())
+        parts.append(struct.pack("<q", storage.size) + storage.astype(array.dtype.newbyteorder("<")).tobytes())
     with open(path, "wb") as handle:
         handle.write(b"".join(parts))
 
@@ -273,10 +277,10 @@ def test_other_content_is_refused_with_a_reason(tmp_path):
     write_torch_zip(tmp_path / "double.pth", {"w": np.zeros(2, np.float32)}, pickle_bytes=double)
     with pytest.raises(ValueError, match="only float32"):
         read_state_dict(tmp_path / "double.pth")
-    bn = dict(_state_dict(vgg("A", seed=0, **TINY)), **{"features.1.running_mean": np.zeros(4, np.float32)})
-    write_torch_zip(tmp_path / "bn.pth", bn)
-    with pytest.raises(ValueError, match="batch-normalised"):
-        from_torchvision(tmp_path / "bn.pth")
+    half_bn = dict(_state_dict(vgg("A", seed=0, **TINY)), **{"features.1.running_mean": np.zeros(4, np.float32)})
+    write_torch_zip(tmp_path / "half-bn.pth", half_bn)  # a running mean, but no batch-norm layers around it
+    with pytest.raises(ValueError, match="does not match the model: missing tensors"):
+        from_torchvision(tmp_path / "half-bn.pth")
 
 
 def test_truncated_files_are_named(source, tmp_path):

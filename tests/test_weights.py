@@ -249,7 +249,7 @@ def test_read_metadata_completes_the_architecture_with_the_defaults(tmp_path):
     architecture = {"config": "A", "num_classes": 4, "input_size": 32, "width_multiplier": 1 / 16, "fc_width": 16}
     path = _write(tmp_path / "old.safetensors", {"architecture": architecture})
     record, _ = weights.read_metadata(path)
-    assert record["architecture"] == dict(architecture, dropout=0.5, lrn_alpha_divided_by_size=False)
+    assert record["architecture"] == dict(architecture, dropout=0.5, lrn_alpha_divided_by_size=False, batch_norm=False)
     assert weights.load(path).architecture() == record["architecture"]
 
 

@@ -20,6 +20,7 @@ and global average pooling.
 Importing this module needs neither CuPy nor a GPU; ``check_available`` (called by ``set_backend``) says
 which one is missing.
 """
+from ..numpy.batchnorm import batch_norm2d_backward, batch_norm2d_forward  # the reference's, array-module generic
 from ..numpy.pooling_global import global_average_pool_backward, global_average_pool_forward
 from .activation import dropout_backward, dropout_forward, relu_backward, relu_forward
 from .conv import (ROUTES, conv2d_backward, conv2d_forward, conv2d_relu_backward, conv2d_relu_forward,

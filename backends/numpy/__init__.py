@@ -7,6 +7,7 @@ and the host/device transfers ``asarray`` and ``to_host``. Every op is a pair: a
 import numpy as xp
 
 from .activation import relu_backward, relu_forward
+from .batchnorm import batch_norm2d_backward, batch_norm2d_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
@@ -25,6 +26,7 @@ OPS = (
     "max_pool2d_forward", "max_pool2d_backward",
     "relu_forward", "relu_backward",
     "lrn_forward", "lrn_backward",
+    "batch_norm2d_forward", "batch_norm2d_backward",
     "dropout_forward", "dropout_backward",
     "linear_forward", "linear_backward",
     "global_average_pool_forward", "global_average_pool_backward",

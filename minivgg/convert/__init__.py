@@ -2,10 +2,12 @@
 
 Two sources:
 
-- **torchvision** ``vgg11/13/16/19-*.pth`` (configurations A, B, D, E): a PyTorch state dict, read by
-  ``torch_pickle`` (a restricted unpickler: no PyTorch needed, no code from the file run). Its names are
-  already minivgg's (``features.0.weight``, ..., ``classifier.6.bias``). These models expect RGB scaled
-  to [0, 1], minus (0.485, 0.456, 0.406), divided by (0.229, 0.224, 0.225): ``preprocessing.TORCHVISION``.
+- **torchvision** ``vgg11/13/16/19-*.pth`` (configurations A, B, D, E) and their batch-normalised
+  ``vgg11_bn/13_bn/16_bn/19_bn-*.pth``: a PyTorch state dict, read by ``torch_pickle`` (a restricted
+  unpickler: no PyTorch needed, no code from the file run). Its names are already minivgg's
+  (``features.0.weight``, ..., ``classifier.6.bias``; with BN also ``features.1.running_mean``,
+  ``running_var`` and the int64 ``num_batches_tracked``). These models expect RGB scaled to [0, 1], minus
+  (0.485, 0.456, 0.406), divided by (0.229, 0.224, 0.225): ``preprocessing.TORCHVISION``.
 - **Caffe**, the authors' ``VGG_ILSVRC_16_layers.caffemodel`` and ``VGG_ILSVRC_19_layers.caffemodel``
   (D and E), read by ``caffe_protobuf`` (the protobuf wire format, no Caffe needed). The weight layers,
   in file order, are the model's conv and FC layers in order. These models expect **BGR** input in 0-255
@@ -13,12 +15,14 @@ Two sources:
   channels are in BGR order and are kept so; the recorded preprocessing feeds them BGR.
 
 The configuration, number of classes, FC width, conv width and input size are read off the weight shapes
-(A and A-LRN have the same shapes: A is chosen unless ``config="A-LRN"`` is given). The result is a
-``VGG`` whose ``preprocessing`` says what its input must be, and whose ``class_names`` are the ILSVRC-2012
-names when it has 1000 outputs; ``convert`` saves it as a minivgg weight file, which every evaluation and
-prediction path then preprocesses for correctly.
+(A and A-LRN have the same shapes: A is chosen unless ``config="A-LRN"`` is given); batch normalisation
+from the presence of running means. The result is a ``VGG`` whose ``preprocessing`` says what its input
+must be, and whose ``class_names`` are the ILSVRC-2012 names when it has 1000 outputs; ``convert`` saves
+it as a minivgg weight file, which every evaluation and prediction path then preprocesses for correctly.
 """
 import os
+
+import numpy as np
 
 from ..class_names import imagenet_class_names
 from ..layers import Conv2d, Linear
@@ -97,16 +101,22 @@ def _build(architecture, arrays, preprocessing, source):
 
 
 def from_torchvision(path, config=None):
-    """A ``VGG`` holding the weights of a torchvision state dict (``.pth``), with torchvision's preprocessing."""
+    """A ``VGG`` holding the weights of a torchvision state dict (``.pth``), with torchvision's preprocessing.
+
+    A batch-normalised state dict (``vgg16_bn``) gives a ``batch_norm=True`` model. State dicts saved before
+    PyTorch 0.4.1 (such as torchvision's 2017 ``vgg*_bn`` files) have no ``num_batches_tracked``; as PyTorch
+    does when it loads them, the counters start at 0 (they matter only to ``momentum=None``).
+    """
     path = os.fspath(path)
     arrays = read_state_dict(path)
-    batch_norm = [name for name in arrays if name.endswith("running_mean")]
-    if batch_norm:
-        raise ValueError(f"{path} is a batch-normalised VGG ({batch_norm[0]!r}); the paper's nets have no "
-                         f"batch normalisation and minivgg does not build them")
-    weights = [array.shape for name, array in arrays.items() if name.endswith(f".{PARAMETER_NAMES['W']}")]
+    running_means = [name[:-len(".running_mean")] for name in arrays if name.endswith(".running_mean")]
+    for layer in running_means:
+        arrays.setdefault(f"{layer}.num_batches_tracked", np.zeros((), np.int64))
+    # The conv (4-D) and FC (2-D) weights fix the architecture; batch norm's weights are 1-D.
+    weights = [array.shape for name, array in arrays.items()
+               if name.endswith(f".{PARAMETER_NAMES['W']}") and array.ndim != 1]
     architecture = infer_architecture(weights, config, source=path)
-    return _build(architecture, arrays, TORCHVISION, path)
+    return _build(dict(architecture, batch_norm=bool(running_means)), arrays, TORCHVISION, path)
 
 
 def from_caffe(path, config=None):

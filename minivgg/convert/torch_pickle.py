@@ -2,8 +2,8 @@
 
 A ``.pth`` file is a pickle, and unpickling runs whatever callables the pickle names: loading an untrusted
 one with ``pickle.load`` can run any code. ``RestrictedUnpickler`` admits only the handful of names a
-state dict of float tensors needs and refuses everything else before it is called, so a hostile file
-fails with a ValueError instead.
+state dict of float32 and int64 tensors needs (int64: batch norm's ``num_batches_tracked`` counters) and
+refuses everything else before it is called, so a hostile file fails with a ValueError instead.
 
 Two layouts exist (``torch/serialization.py``):
 
@@ -16,7 +16,8 @@ Two layouts exist (``torch/serialization.py``):
 
 In the pickle a tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad,
 backward_hooks[, metadata])`` (``_rebuild_tensor(storage, offset, size, stride)`` before PyTorch 0.4),
-and a storage is a persistent id ``("storage", torch.FloatStorage, key, location, numel)`` (legacy files
+and a storage is a persistent id ``("storage", torch.FloatStorage, key, location, numel)``, or
+``torch.LongStorage`` for int64 (legacy files
 add a sixth element, a view description, always None for files written by ``torch.save``). Offsets,
 sizes and strides count elements.
 
@@ -50,13 +51,13 @@ MAX_PICKLE_BYTES = 64 * 2 ** 20
 MAX_COMPRESSION_RATIO = 100
 
 # Storage classes admitted, and the NumPy type of their elements (before the byte order is applied).
-_STORAGE_TYPES = {"FloatStorage": np.dtype("f4")}
+_STORAGE_TYPES = {"FloatStorage": np.dtype("f4"), "LongStorage": np.dtype("i8")}
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
 class _StorageType:
-    """Stands for ``torch.FloatStorage`` in the pickle; carries only the element type."""
+    """Stands for ``torch.FloatStorage`` or ``torch.LongStorage`` in the pickle; carries only the element type."""
 
     __slots__ = ("name", "dtype")
 
@@ -206,7 +207,7 @@ _ALLOWED = {
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the names a float32 state dict needs (``_ALLOWED``).
+    """An unpickler that resolves only the names a state dict of float32 and int64 tensors needs (``_ALLOWED``).
 
     Storages (persistent ids) become ``_Storage`` placeholders collected in ``self.storages`` by key.
     """
@@ -221,10 +222,11 @@ class RestrictedUnpickler(pickle.Unpickler):
         except KeyError:
             if module == "torch" and name.endswith("Storage"):
                 raise ValueError(f"{self.source}: holds torch.{name} tensors; only float32 (torch.FloatStorage) "
-                                 f"tensors are read: save them with .float() first") from None
+                                 f"and int64 (torch.LongStorage) tensors are read: save the floating-point "
+                                 f"ones with .float() first") from None
             raise ValueError(
-                f"{self.source}: refusing to unpickle {module}.{name}: only state dicts of float32 tensors "
-                f"are read (a pickle can run code, so nothing else is admitted). If it is a whole pickled "
+                f"{self.source}: refusing to unpickle {module}.{name}: only state dicts of float32 and int64 "
+                f"tensors are read (a pickle can run code, so nothing else is admitted). If it is a whole pickled "
                 f"model, re-save it with torch.save(model.state_dict(), path)") from None
 
     def persistent_load(self, saved_id):
@@ -380,11 +382,11 @@ def read_state_dict(path):
 
     Returns
     -------
-    OrderedDict of name -> float32 NumPy array (native byte order), as ``torch.load(path)`` would give
-    tensors.
+    OrderedDict of name -> float32 or int64 NumPy array (native byte order), as ``torch.load(path)`` would
+    give tensors.
 
-    Raises ValueError (naming the file) for anything but a state dict of float32 tensors, including any
-    pickle that names another callable; FileNotFoundError if the file is missing.
+    Raises ValueError (naming the file) for anything but a state dict of float32 and int64 tensors, including
+    any pickle that names another callable; FileNotFoundError if the file is missing.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
