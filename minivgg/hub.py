@@ -22,8 +22,8 @@ The published files (``PUBLISHED``):
   checksum, so nothing is checked but the conversion itself (which refuses a truncated or garbled file); the
   digest of what was downloaded is printed so it can be recorded, and ``pretrained(name, sha256=...)`` pins it.
 
-The batch-normalised entries go through the same converter; they need minivgg's ``BatchNorm2d`` layer, and a
-minivgg without it says so before downloading anything.
+The batch-normalised entries go through the same converter, which reads their running statistics and int64
+counters into ``BatchNorm2d`` layers.
 """
 import os
 from dataclasses import dataclass, field
@@ -31,14 +31,10 @@ from urllib.parse import urlparse
 
 from .download import download, sha256_of
 
-__all__ = ["PublishedWeights", "PUBLISHED", "CACHE_VARIABLE", "BatchNormUnavailableError", "cache_folder",
+__all__ = ["PublishedWeights", "PUBLISHED", "CACHE_VARIABLE", "cache_folder",
            "published", "fetch", "weights_file", "pretrained"]
 
 CACHE_VARIABLE = "MINIVGG_HOME"
-
-
-class BatchNormUnavailableError(ImportError):
-    """A batch-normalised VGG was asked for, and this minivgg has no BatchNorm2d layer to build it."""
 
 
 @dataclass(frozen=True)
@@ -127,15 +123,6 @@ def published(name):
     return PUBLISHED[name]
 
 
-def _check_batch_norm_available(entry):
-    from . import layers
-
-    if entry.batch_norm and not hasattr(layers, "BatchNorm2d"):
-        raise BatchNormUnavailableError(f"{entry.name}: batch-norm import not available: this minivgg has no "
-                                        f"BatchNorm2d layer, which torchvision's *_bn weights need; use "
-                                        f"{entry.name[:-3]!r} (the same configuration without batch norm)")
-
-
 def fetch(name, cache=None, progress=True, sha256=None):
     """Download the published file of ``name`` into ``cache/downloads`` (if not there) and return its path.
 
@@ -143,7 +130,6 @@ def fetch(name, cache=None, progress=True, sha256=None):
     (offline, interrupted: run again to resume) or ChecksumError (the file is not the published one).
     """
     entry = published(name)
-    _check_batch_norm_available(entry)
     expected = sha256 or entry.sha256
     path = os.path.join(cache or cache_folder(), "downloads", entry.file_name)
     fresh = not os.path.exists(path)
@@ -169,10 +155,11 @@ def weights_file(name, cache=None, progress=True, sha256=None):
         return destination
     source = fetch(entry, cache, progress, sha256)
     model = convert(source, destination, source_format=entry.source_format)
-    if model.config != entry.config:
+    if model.config != entry.config or model.batch_norm != entry.batch_norm:
         os.remove(destination)
-        raise ValueError(f"{source} holds configuration {model.config}, but {entry.name} is configuration "
-                         f"{entry.config}: the published file has changed; delete it and download again")
+        found, expected = (f"configuration {m.config}{' with batch norm' * m.batch_norm}" for m in (model, entry))
+        raise ValueError(f"{source} holds {found}, but {entry.name} is {expected}: the published file has "
+                         f"changed; delete it and download again")
     return destination
 
 

@@ -10,10 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from minivgg import hub, layers, weights
+from minivgg import hub, weights
 from minivgg.cli import main
 from minivgg.download import ChecksumError, DownloadError
-from minivgg.hub import PUBLISHED, BatchNormUnavailableError, PublishedWeights, cache_folder, pretrained
+from minivgg.hub import PUBLISHED, PublishedWeights, cache_folder, pretrained
 from minivgg.models import vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
 from test_convert import _state_dict, write_caffemodel, write_torch_zip
@@ -233,11 +233,26 @@ def test_the_published_names_and_their_digests():
         pretrained("vgg16_c")
 
 
-def test_batch_norm_weights_say_so_before_downloading_when_minivgg_cannot_build_them(monkeypatch, tmp_path):
-    monkeypatch.delattr(layers, "BatchNorm2d", raising=False)
-    with pytest.raises(BatchNormUnavailableError, match="vgg16_bn: batch-norm import not available"):
-        pretrained("vgg16_bn", cache=tmp_path)
-    assert not list(tmp_path.iterdir()), "nothing is downloaded for weights that cannot be converted"
+def test_batch_norm_weights_download_and_convert_with_their_running_statistics(server, tmp_path, rng):
+    source = vgg("D", batch_norm=True, seed=5, **TINY).eval()
+    for _, layer, key in source.named_buffers():  # statistics unlike the fresh ones, so loading them shows
+        if key != "num_batches_tracked":
+            layer.buffers[key] = (rng.random(layer.buffers[key].shape) + 0.5).astype(np.float32)
+    arrays = _state_dict(source)
+    arrays.update({name: np.array(layer.buffers[key]) for name, layer, key in source.named_buffers()})
+    path = tmp_path / "tiny16_bn.pth"
+    write_torch_zip(path, arrays)
+    data = path.read_bytes()
+    server.files["/tiny16_bn.pth"] = data
+    entry = PublishedWeights("tiny16_bn", f"{server.url}/tiny16_bn.pth", "torchvision", "D", batch_norm=True,
+                             sha256=hashlib.sha256(data).hexdigest())
+    model = pretrained(entry, cache=tmp_path / "cache", progress=False)
+    assert model.batch_norm
+    _same_outputs(model, source, rng)
+    plain = PublishedWeights("tiny16", entry.url, "torchvision", "D", sha256=entry.sha256)
+    with pytest.raises(ValueError, match="holds configuration D with batch norm, but tiny16 is configuration D:"):
+        pretrained(plain, cache=tmp_path / "other", progress=False)
+    assert not (tmp_path / "other" / "tiny16_bn.safetensors").exists(), "a wrong conversion is not kept"
 
 
 def test_cli_download_lists_fetches_and_reports_errors(server, published_file, tmp_path, monkeypatch, capsys):
