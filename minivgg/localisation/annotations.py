@@ -57,12 +57,12 @@ def _text(element, path, source):
     """The stripped text of the child at ``path`` (e.g. "size/width"); AnnotationError if missing or empty."""
     child = element.find(path)
     if child is None or child.text is None or not child.text.strip():
-        raise AnnotationError(f"{source}: missing <{path.replace('/', '> <')}> field")
+        raise AnnotationError(f"{source}: missing <{path.replace('/', '><')}> field")
     return child.text.strip()
 
 
 def _number(element, path, source, what):
-    text = _text(element, path, source)
+    text = _text(element, path, f"{source}, {what}")
     try:
         value = float(text)
     except ValueError:
