@@ -382,3 +382,20 @@ def test_dense_boxes_refuse_a_classifier_of_another_size():
     other = vgg("A", num_classes=3, input_size=64, width_multiplier=0.125, fc_width=16, seed=0)
     with pytest.raises(ValueError, match="input size"):
         dense_boxes(net, other, np.zeros((64, 64, 3), np.uint8), [64])
+
+
+def test_protocol_2_pools_the_boxes_of_several_nets(scenes):
+    from minivgg.localisation import localise
+
+    classifier = _small_classifier()
+    pcr, scr = localisation_net(classifier, "PCR", seed=1), localisation_net(classifier, "SCR", seed=2)
+    image = scenes["test"].images[0]
+    one = localise(pcr, classifier, image, [32, 64])
+    both = localise([pcr, scr], classifier, image, [32, 64])
+    # 1 position at Q = 32 and 2x2 at Q = 64, for each net: the union before merging.
+    assert len(one.dense.boxes) == 5 and len(both.dense.boxes) == 10
+    # Five guesses asked, three classes known: one guess per class, most probable first.
+    assert sorted(both.classes) == [0, 1, 2] and both.boxes.shape == (3, 4)
+    assert np.all(np.diff(both.class_posteriors[both.classes]) <= 0)
+    np.testing.assert_allclose(both.class_posteriors, one.class_posteriors)
+    assert both.class_posteriors.sum() == pytest.approx(1.0)

@@ -102,10 +102,13 @@ def localise(localisation_nets, classifier, image, scales, top=5, merge_threshol
     if not nets:
         raise ValueError("localise: no localisation net given")
     dense = DenseBoxes.union([dense_boxes(net, classifier, image, scales) for net in nets])
-    # The class posteriors of the image: the dense map's average (Sect. 3.2), here over every position of
-    # every scale; the classifier's positions are the same for every net, so take one net's worth.
-    positions = len(dense.posteriors) // len(nets)
-    class_posteriors = dense.posteriors[:positions].mean(axis=0)
+    # The class posteriors of the image as dense evaluation gives them (Sect. 3.2, 4.2): each scale's map
+    # averaged over its positions, then the scales averaged. The classifier's positions are the same for
+    # every net, so one net's worth is read.
+    first = slice(0, len(dense.posteriors) // len(nets))
+    posteriors, position_scales = dense.posteriors[first], dense.scales[first]
+    class_posteriors = np.mean([posteriors[position_scales == q].mean(axis=0) for q in np.unique(position_scales)],
+                               axis=0)
     top = min(int(top), len(class_posteriors))
     classes = np.argsort(-class_posteriors, kind="stable")[:top]
     boxes, box_scores, merged = [], [], []
