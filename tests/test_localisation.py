@@ -399,3 +399,23 @@ def test_protocol_2_pools_the_boxes_of_several_nets(scenes):
     assert np.all(np.diff(both.class_posteriors[both.classes]) <= 0)
     np.testing.assert_allclose(both.class_posteriors, one.class_posteriors)
     assert both.class_posteriors.sum() == pytest.approx(1.0)
+
+
+def test_annotated_folder_becomes_a_box_dataset(tmp_path):
+    from PIL import Image
+
+    from minivgg.localisation import read_annotated_images
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    Image.fromarray(np.zeros((200, 250, 3), np.uint8)).save(tmp_path / "images" / "n01440764_10026.JPEG")
+    (tmp_path / "annotations" / "n01440764_10026.xml").write_text(ILSVRC_XML)
+    dataset = read_annotated_images(tmp_path / "annotations", tmp_path / "images")
+    assert dataset.class_names == ["n01440764"] and len(dataset) == 1
+    np.testing.assert_allclose(dataset.boxes[0], [[2, 4, 250, 199]])
+    # An image whose size differs from its annotation's is named.
+    Image.fromarray(np.zeros((100, 250, 3), np.uint8)).save(tmp_path / "images" / "n01440764_10026.JPEG")
+    with pytest.raises(AnnotationError, match="describes a 250x200 image"):
+        read_annotated_images(tmp_path / "annotations", tmp_path / "images")
+    with pytest.raises(FileNotFoundError, match="not in"):
+        read_annotated_images(tmp_path / "annotations", tmp_path)

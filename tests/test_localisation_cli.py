@@ -61,3 +61,8 @@ def test_train_evaluate_predict(tmp_path, capsys):
                  classifier]) == 1
     assert "classification net, not a localisation net" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "example_boxes.png")
+
+
+def test_annotations_need_images(capsys):
+    assert main(["localize", "evaluate", "--weights", "a", "--classifier", "b", "--annotations", "x"]) == 1
+    assert "--annotations and --images go together" in capsys.readouterr().err

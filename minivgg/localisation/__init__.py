@@ -10,7 +10,7 @@ greedily as OverFeat does, and the ILSVRC localisation error.
 """
 from .annotations import Annotation, AnnotationError, parse_annotation, read_annotation
 from .boxes import areas, decode_boxes, encode_boxes, intersection_areas, iou
-from .data import BoxCropLoader, BoxDataset, BoxTargets
+from .data import BoxCropLoader, BoxDataset, BoxTargets, read_annotated_images
 from .dense import DenseBoxes, dense_boxes
 from .merge import greedy_merge, match_scores
 from .metric import centre_boxes, image_is_localised, localisation_error, whole_image_boxes
@@ -21,7 +21,7 @@ from .scenes import load_digit_scenes
 from .training import BoxRegression, BoxRegressionLoss, fine_tune_localisation, train_classifier_on_boxes
 
 __all__ = ["Annotation", "AnnotationError", "parse_annotation", "read_annotation", "areas", "decode_boxes",
-           "encode_boxes", "intersection_areas", "iou", "BoxCropLoader", "BoxDataset", "BoxTargets", "DenseBoxes",
+           "encode_boxes", "intersection_areas", "iou", "BoxCropLoader", "BoxDataset", "BoxTargets", "read_annotated_images", "DenseBoxes",
            "dense_boxes", "greedy_merge", "match_scores", "centre_boxes", "image_is_localised", "localisation_error",
            "whole_image_boxes", "LocalisationNet", "load_localisation_net", "localisation_net",
            "save_localisation_net", "Localisation", "centre_crop_boxes", "evaluate_localisation",
