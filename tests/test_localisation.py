@@ -302,8 +302,8 @@ def test_box_loss_gradient_float64(rng, regression, outputs):
             assert np.all(untouched == 0)
 
 
-def _small_classifier():
-    return vgg("A", num_classes=3, input_size=32, width_multiplier=0.125, fc_width=16, dropout=0.0,
+def _small_classifier(classes=3):
+    return vgg("A", num_classes=classes, input_size=32, width_multiplier=0.125, fc_width=16, dropout=0.0,
                weight_init="glorot-relu", seed=0)
 
 
@@ -419,3 +419,38 @@ def test_annotated_folder_becomes_a_box_dataset(tmp_path):
         read_annotated_images(tmp_path / "annotations", tmp_path / "images")
     with pytest.raises(FileNotFoundError, match="not in"):
         read_annotated_images(tmp_path / "annotations", tmp_path)
+
+
+def test_interrupted_fine_tuning_resumes_to_the_same_weights(scenes, tmp_path):
+    """The box objective goes through minivgg.train's checkpoints: stopping and resuming changes nothing."""
+    from minivgg.localisation import fine_tune_localisation
+    from minivgg.train import TrainSettings
+
+    settings = TrainSettings(batch_size=4, learning_rate=1e-3, max_epochs=2, patience=10)
+    results = []
+    for stop in (None, 3):
+        net = localisation_net(_small_classifier(10), "PCR", "fc", seed=1)
+        run_dir = tmp_path / f"stop-{stop}"
+        if stop is not None:
+            first = fine_tune_localisation(net, scenes["train"], scenes["val"], run_dir, 40, settings,
+                                           stop_after_steps=stop)
+            assert not first["finished"]
+            net = localisation_net(_small_classifier(10), "PCR", "fc", seed=1)
+        result = fine_tune_localisation(net, scenes["train"], scenes["val"], run_dir, 40, settings,
+                                        resume=stop is not None)
+        assert result["finished"] and len(result["history"]) == 2
+        results.append({name: layer.params[key].copy() for name, layer, key in net.model.named_parameters()})
+    for name in results[0]:
+        np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
+
+
+def test_box_objective_counts_right_boxes_and_takes_diverged_ones_as_wrong():
+    from minivgg.localisation import BoxRegression
+
+    net = localisation_net(_small_classifier(), "SCR")
+    objective = BoxRegression(net)
+    targets = BoxTargets(np.array([0, 1, 2]), np.array([[0.5, 0.5, 1, 1]] * 3))
+    outputs = np.array([[0.5, 0.5, 1, 1], [0.5, 0.5, 0.5, 0.5], [np.nan, 0.5, 1, 1]])
+    # IoU 1, IoU 0.25 (a quarter of the window), NaN: one right.
+    np.testing.assert_array_equal(objective.correct_mask(outputs, targets), [True, False, False])
+    assert objective.correct(outputs, targets) == 1

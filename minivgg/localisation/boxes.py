@@ -16,7 +16,6 @@ where ``side`` is the window's side in the same pixels. The box filling the wind
 whatever the image size, so the Euclidean loss means the same at S = 256 as at S = 384 (or 64), and a box
 reaching beyond the window (an object cut by the crop) simply has t_x - t_w / 2 < 0 or t_x + t_w / 2 > 1.
 """
-import numpy as np
 
 from ..backends.numpy.array_module import array_module
 

@@ -95,8 +95,14 @@ class BoxRegression:
         back to image pixels."""
         predicted = self.net.box_parameters(np.asarray(to_host(outputs), dtype=np.float64), targets.labels)
         window = np.array([0.0, 0.0, 1.0])
-        overlap = np.diagonal(iou(decode_boxes(predicted, window), decode_boxes(targets.parameters, window)))
-        return overlap >= self.iou_threshold
+        # A diverged net's non-finite boxes are simply wrong; the loss shows the divergence.
+        finite = np.all(np.isfinite(predicted), axis=1)
+        right = np.zeros(len(predicted), dtype=bool)
+        if finite.any():
+            truth = decode_boxes(np.asarray(targets.parameters, dtype=np.float64)[finite], window)
+            overlap = np.diagonal(iou(decode_boxes(predicted[finite], window), truth))
+            right[finite] = overlap >= self.iou_threshold
+        return right
 
     def correct(self, outputs, targets):
         return int(self.correct_mask(outputs, targets).sum())
@@ -127,7 +133,7 @@ class BoxRegression:
 
 
 def fine_tune_localisation(net, train_set, val_set, run_dir, scale, settings=None, batch_size=32, seed=0,
-                           progress=False, min_object_fraction=0.5, flip=False, stop_after_steps=None):
+                           progress=False, min_object_fraction=0.5, flip=False, stop_after_steps=None, resume=False):
     """Fine-tune ``net`` (a ``LocalisationNet``) on ``train_set`` with ``minivgg.train.train``.
 
     Parameters
@@ -140,6 +146,7 @@ def fine_tune_localisation(net, train_set, val_set, run_dir, scale, settings=Non
     batch_size : crops per SGD step
     seed : the data order and crops
     min_object_fraction, flip : see ``BoxCropLoader``
+    stop_after_steps, resume : as ``train``'s (stop as if interrupted; continue from ``run_dir``'s checkpoint)
 
     Returns ``train``'s result dict.
     """
@@ -148,8 +155,8 @@ def fine_tune_localisation(net, train_set, val_set, run_dir, scale, settings=Non
     train_loader = BoxCropLoader(train_set, settings.batch_size, scale, net.input_size, net.preprocessing,
                                  train=True, min_object_fraction=min_object_fraction, flip=flip, seed=seed)
     val_loader = BoxCropLoader(val_set, settings.batch_size, scale, net.input_size, net.preprocessing, train=False)
-    return train(net, train_loader, val_loader, settings, run_dir, progress=progress, objective=BoxRegression(net),
-                 stop_after_steps=stop_after_steps)
+    return train(net, train_loader, val_loader, settings, run_dir, resume=resume, progress=progress,
+                 stop_after_steps=stop_after_steps, objective=BoxRegression(net))
 
 
 def train_classifier_on_boxes(model, train_set, val_set, run_dir, scale, settings, seed=0, progress=False,
