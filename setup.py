@@ -15,7 +15,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.backends", "minivgg.resources"]
+    packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.localisation", "minivgg.backends",
+              "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
@@ -31,6 +32,7 @@ setup(
         "scipy>=1.10",  # reads the ImageNet devkit's meta.mat
         "safetensors>=0.4",
         "threadpoolctl>=3.1",  # one BLAS thread per core while the NumPy convolution runs chunks in parallel
+        "defusedxml>=0.7",  # annotation XML read without entity expansion (minivgg.localisation)
     ],
     extras_require={
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.

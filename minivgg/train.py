@@ -142,7 +142,7 @@ def _write_log(run_dir, history):
 
 
 def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
-          extra_state=None):
+          extra_state=None, objective=None):
     """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
 
     Parameters
@@ -155,6 +155,11 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     resume : continue from ``run_dir``'s checkpoint (FileNotFoundError if there is none)
     stop_after_steps : stop as if interrupted after this many SGD steps in this call (for tests and demos)
     extra_state : JSON-able dict stored in the checkpoint and returned on resume (e.g. the CLI's arguments)
+    objective : None for classification (soft-max loss, top-1 error). Another task passes an object with
+        ``loss_layer()`` (a loss whose ``forward(outputs, targets)`` takes the loaders' second item),
+        ``correct(outputs, targets)`` (how many of the batch count as right) and ``evaluate(model, loader,
+        progress)`` (a dict as ``evaluate_loader``'s, whose ``top1_error`` drives the schedule); e.g.
+        ``minivgg.localisation.BoxRegression`` (Appendix A)
 
     Returns
     -------
@@ -215,7 +220,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         return TrainingDiverged(f"training diverged {when} with learning rate {schedule.learning_rate:g}: {what}; "
                                 f"{kept()}, and no final weights are written; try a smaller learning rate")
 
-    loss_layer = SoftmaxCrossEntropyLoss()
+    loss_layer = SoftmaxCrossEntropyLoss() if objective is None else objective.loss_layer()
     model.train()
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
@@ -242,7 +247,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                         model.backward(loss_layer.backward(), input_gradient=False)
                         if accumulation > 1:
                             optimizer.accumulate()
-                        running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
+                        running["correct"] += (int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
+                                               if objective is None else objective.correct(scores, labels))
                         running["images"] += len(labels)
                     optimizer.step(schedule.learning_rate)
                     if not _weights_are_finite(model):
@@ -265,7 +271,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             finally:
                 bar.close()
                 batches.close()
-            validation = evaluate_loader(model, val_loader, progress=progress)
+            validation = (evaluate_loader if objective is None else objective.evaluate)(model, val_loader,
+                                                                                        progress=progress)
             if not math.isfinite(validation["loss"]):
                 raise diverged(f"the validation loss is {validation['loss']}", when=f"in epoch {epoch + 1}")
             entry = {"epoch": epoch + 1, "learning_rate": schedule.learning_rate,
