@@ -13,6 +13,7 @@ training data.
   classes). Images marked difficult (0) for a class are left out of that class's training, as they are
   left out of its evaluation.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,10 +58,13 @@ def choose_C(features, targets, scoring, C_grid=C_GRID, folds=5, seed=0):
     grid = [float(c) for c in C_grid]
     if not grid or min(grid) <= 0:
         raise ValueError(f"choose_C: C_grid must hold positive numbers, got {C_grid!r}")
-    smallest = int(np.bincount(targets).min(initial=0)) if len(targets) else 0
+    smallest = int(np.unique(targets, return_counts=True)[1].min()) if len(targets) else 0
     k = min(int(folds), smallest)
     if len(grid) == 1 or k < 2:
-        C = grid[0] if len(grid) == 1 else 1.0
+        C = grid[len(grid) // 2]
+        if len(grid) > 1:
+            warnings.warn(f"choose_C: a class has {smallest} training image(s), too few to cross-validate C; "
+                          f"using C = {C:g}, the middle of the grid", RuntimeWarning, stacklevel=3)
         return _linear_svc(C).fit(features, targets), C
     search = GridSearchCV(_linear_svc(), {"C": grid}, scoring=scoring, refit=True,
                           cv=StratifiedKFold(k, shuffle=True, random_state=int(seed)))
