@@ -58,7 +58,7 @@ def features_of(model, sources, settings=None, cache=None, net_key=None, boxes=N
             keys[i] = cache.key(net_key, image_key(source, None if boxes is None else boxes[i]), settings)
             rows[i] = cache.get(keys[i])
     missing = [i for i, row in enumerate(rows) if row is None]
-    with tqdm(total=len(missing), disable=not progress, desc=description, unit="image") as bar:
+    with tqdm(total=len(missing), disable=not progress or not missing, desc=description, unit="image") as bar:
         for start in range(0, len(missing), chunk):
             chosen = missing[start:start + chunk]
             chosen_boxes = None if boxes is None else [boxes[i] for i in chosen]
