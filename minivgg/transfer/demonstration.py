@@ -12,7 +12,8 @@ import tempfile
 
 import numpy as np
 
-from .extraction import FeatureSettings, extract, l2_normalise
+from .extraction import FeatureSettings, l2_normalise
+from .features import features_of
 from .metrics import mean_class_recall
 from .splits import class_split
 from .svm import C_GRID, train_multiclass
@@ -46,7 +47,7 @@ def raw_pixels(images):
 
 
 def compare_representations(models, splits, settings=DIGITS_SETTINGS, train_per_class=None, seed=0,
-                            C_grid=C_GRID, folds=3):
+                            C_grid=C_GRID, folds=3, cache=None):
     """Mean class recall (%) of a linear SVM on raw pixels and on each net's descriptors.
 
     Parameters
@@ -57,6 +58,7 @@ def compare_representations(models, splits, settings=DIGITS_SETTINGS, train_per_
     train_per_class : train the SVMs on this many images per class of the training split (seeded), or on
         all of it (None)
     seed, C_grid, folds : the subset's seed and the cross-validation of C
+    cache : an optional ``FeatureCache``: a second comparison on the same images reads the descriptors
 
     Returns
     -------
@@ -69,7 +71,8 @@ def compare_representations(models, splits, settings=DIGITS_SETTINGS, train_per_
         train_images, train_labels = train_images[chosen], train_labels[chosen]
     representations = {"raw pixels": (raw_pixels(train_images), raw_pixels(test_images))}
     for name, model in models.items():
-        representations[name] = (extract(model, train_images, settings), extract(model, test_images, settings))
+        representations[name] = (features_of(model, list(train_images), settings, cache),
+                                 features_of(model, list(test_images), settings, cache))
     results, dimensions = {}, {}
     for name, (train_features, test_features) in representations.items():
         svm = train_multiclass(train_features, train_labels, C_grid, folds, seed)
