@@ -310,3 +310,9 @@ def test_multilabel_svms_leave_difficult_images_out_of_training(monkeypatch):
     flags[:, 0] = -1
     with pytest.raises(ValueError, match="no positive"):
         train_multilabel(features, flags, class_names=["aeroplane", "bicycle"])
+
+
+def test_boolean_labels_mean_present_or_absent():
+    scores = [0.9, 0.8, 0.7, 0.6]
+    assert average_precision(scores, [True, False, True, False], "area") == pytest.approx(
+        average_precision(scores, [1, -1, 1, -1], "area"))

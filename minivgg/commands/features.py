@@ -71,10 +71,10 @@ def load_nets(args, default_scales, default_aggregation):
             raise ValueError(f"{path}: configuration {model.config} has no layer {args.layer!r}; its layers are "
                              f"{model.layer_names()}")
     scales = tuple(args.scales) if args.scales is not None else tuple(default_scales)
-    smallest = max(model.input_size for model in models)
-    if args.layer.startswith("fc") and min(scales) < smallest:
+    input_size = max(model.input_size for model in models)
+    if args.layer.startswith("fc") and min(scales) < input_size:
         raise ValueError(f"--scales {','.join(map(str, scales))}: every Q must be at least the nets' input size "
-                         f"{smallest}")
+                         f"{input_size}")
     flip = args.flip if args.flip is not None else _flip_default(args.weights)
     settings = FeatureSettings(args.layer, scales, args.aggregation or default_aggregation, flip)
     cache = None if args.no_cache else FeatureCache(args.cache if args.cache is not None else default_cache_folder())

@@ -36,12 +36,14 @@ TIES = ("group", "devkit")
 def _check_scores_labels(scores, labels, caller):
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
+    if labels.dtype == bool:  # present / absent, no difficult images
+        labels = np.where(labels, 1, -1)
     if scores.ndim != 1 or labels.shape != scores.shape:
         raise ValueError(f"{caller}: scores and labels must be 1-D of the same length, got shapes "
                          f"{scores.shape} and {labels.shape}")
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{caller}: scores must be finite numbers (found NaN or infinity)")
-    if labels.dtype.kind not in "biu" or not np.isin(labels, (-1, 0, 1)).all():
+    if labels.dtype.kind not in "iu" or not np.isin(labels, (-1, 0, 1)).all():
         raise ValueError(f"{caller}: labels must be the VOC flags 1 (present), -1 (absent) or 0 (difficult), "
                          f"got values {np.unique(labels)[:10]}")
     return scores, labels.astype(np.int64)
@@ -96,9 +98,6 @@ def average_precision(scores, labels, method="voc07", ties="group"):
     """
     if method not in AP_METHODS:
         raise ValueError(f"unknown average precision method {method!r}; choose one of {AP_METHODS}")
-    labels = np.asarray(labels)
-    if labels.dtype == bool:
-        labels = np.where(labels, 1, -1)
     precision, recall = precision_recall(scores, labels, ties)
     if len(recall) == 0 or np.isnan(recall[0]):
         return float("nan")
