@@ -35,9 +35,10 @@ setup(
         "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
         "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10", "ml_dtypes>=0.5"],
         "mpi": ["mpi4py>=4"],
+        "voc": ["defusedxml>=0.7"],  # reads PASCAL VOC annotations (the action task's person boxes)
         "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
-                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
+                 "defusedxml>=0.7", "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
     },
     entry_points={"console_scripts": ["minivgg=minivgg.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],

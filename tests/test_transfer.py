@@ -249,8 +249,11 @@ def test_second_run_reads_the_cache_instead_of_recomputing(tiny_net, tmp_path, m
     paths = _write_jpegs(tmp_path / "images", 4)
     calls = []
     real_extract = features_module.extract
-    monkeypatch.setattr(features_module, "extract",
-                        lambda model, images, *a, **k: calls.append(len(images)) or real_extract(model, images, *a, **k))
+    def counting_extract(model, images, *arguments, **options):
+        calls.append(len(images))
+        return real_extract(model, images, *arguments, **options)
+
+    monkeypatch.setattr(features_module, "extract", counting_extract)
     settings = FeatureSettings(scales=(32, 40), aggregation="stack", flip=True)
     cache = FeatureCache(tmp_path / "cache")
     first = features_of(tiny_net, paths, settings, cache)

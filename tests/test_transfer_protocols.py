@@ -211,3 +211,78 @@ def test_transfer_user_errors_are_messages(tmp_path, two_nets, capsys):
     assert "no weight file" in capsys.readouterr().err
     assert main(["features", "--weights", two_nets[0], "--out", str(tmp_path / "f")]) == 1
     assert "either image files or --data" in capsys.readouterr().err
+
+
+# --- VOC 2012 action classification (Table 12) ------------------------------------------------------------
+
+def make_voc_action(root, persons_per_split=(("train", 12), ("val", 6))):
+    """VOC2012 with Annotations and ImageSets/Action: two persons per image, each doing one action."""
+    from minivgg.transfer import VOC_ACTIONS
+
+    folder = root / "VOC2012"
+    (folder / "ImageSets" / "Action").mkdir(parents=True)
+    (folder / "Annotations").mkdir()
+    number = 0
+    for split, persons in persons_per_split:
+        keys = []
+        for i in range(persons // 2):
+            image_id = f"2012_{number:06d}"
+            number += 1
+            _jpeg(folder / "JPEGImages" / f"{image_id}.jpg", seed=number, size=(60, 80))
+            objects = "".join(f"<object><name>person</name><bndbox><xmin>{1 + 30 * k}</xmin><ymin>11</ymin>"
+                              f"<xmax>{30 + 30 * k}</xmax><ymax>50</ymax></bndbox></object>" for k in range(2))
+            (folder / "Annotations" / f"{image_id}.xml").write_text(f"<annotation>{objects}</annotation>")
+            keys += [(image_id, 1), (image_id, 2)]
+        for a, action in enumerate(VOC_ACTIONS):
+            lines = "".join(f"{image_id} {person} {1 if (a + j) % 3 == 0 else -1:2d}\n"
+                            for j, (image_id, person) in enumerate(keys))
+            (folder / "ImageSets" / "Action" / f"{action}_{split}.txt").write_text(lines)
+    return folder
+
+
+def test_voc_action_persons_load_with_their_boxes(tmp_path):
+    from minivgg.transfer import read_action_split
+
+    make_voc_action(tmp_path)
+    train = read_action_split(tmp_path, "train")
+    assert len(train.paths) == 12 and train.flags.shape == (12, 11)
+    # VOC's 1-based inclusive corners (1, 11, 30, 50) are pixels 0..29 x 10..49.
+    assert train.boxes[0] == (0.0, 10.0, 30.0, 50.0) and train.boxes[1] == (30.0, 10.0, 60.0, 50.0)
+    task = protocol("voc2012action", tmp_path)
+    assert task.boxes is not None and len(task.boxes) == 18 and task.ap_method == "area"
+    assert protocol("voc2012action", tmp_path, boxes=False).boxes is None
+
+
+def test_voc_action_layout_errors(tmp_path):
+    from minivgg.transfer import read_action_split
+
+    folder = make_voc_action(tmp_path)
+    (folder / "Annotations" / "2012_000000.xml").write_text("<annotation><object><name>person</name>"
+                                                            "</object></annotation>")
+    with pytest.raises(ValueError, match="bndbox"):
+        read_action_split(tmp_path, "train")
+    (folder / "Annotations" / "2012_000000.xml").write_text("<annotation></annotation>")
+    with pytest.raises(ValueError, match="person 1 asked for, the annotation has 0 objects"):
+        read_action_split(tmp_path, "train")
+    (folder / "Annotations" / "2012_000000.xml").unlink()
+    with pytest.raises(FileNotFoundError, match="2012_000000.xml"):
+        read_action_split(tmp_path, "train")
+    (folder / "ImageSets" / "Action" / "walking_val.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="walking_val.txt"):
+        read_action_split(tmp_path, "val")
+
+
+def test_transfer_on_voc_action_stacks_image_and_box(tmp_path, two_nets, capsys):
+    make_voc_action(tmp_path)
+    arguments = ["transfer", "--dataset", "voc2012action", "--root", str(tmp_path), "--weights", two_nets[0],
+                 "--scales", "32", "--folds", "2", "--C", "1", "--cache", str(tmp_path / "cache")]
+    assert main(arguments + ["--json", str(tmp_path / "boxes.json")]) == 0
+    out = capsys.readouterr().out
+    assert "VOC-2012 action (mean AP)" in out and "Caltech" not in out and "image and box" in out
+    assert "0 descriptors read, 18 computed" in out  # one per person: its box differs
+    assert main(arguments + ["--no-boxes", "--json", str(tmp_path / "image.json")]) == 0
+    out = capsys.readouterr().out
+    # Image only: the two persons of an image share one descriptor, so 9 are computed, not 18.
+    assert "image only" in out and "0 descriptors read, 9 computed" in out
+    record = json.loads((tmp_path / "image.json").read_text())
+    assert 0 <= record["results"][0]["value"] <= 100

@@ -1,5 +1,5 @@
 """Very deep features on other datasets (Appendix B): the nets as fixed feature extractors, linear SVMs on
-top, and the VOC and Caltech protocols of Table 11.
+top, and the VOC and Caltech protocols of Tables 11 and 12.
 
 - ``extraction``: dense penultimate-layer (or any named layer's) activations, global average pooling, flip
   averaging, several scales stacked or averaged, L2 normalisation, boxes stacked with the whole image.
@@ -8,8 +8,8 @@ top, and the VOC and Caltech protocols of Table 11.
 - ``svm``: linear SVMs with C chosen by cross-validation; one-vs-rest multi-class and per-class multi-label.
 - ``metrics``: VOC average precision (2007's 11-point and the later area definition), mean AP, mean class
   recall, mean +- std over splits.
-- ``voc``, ``caltech``, ``splits``, ``protocols``: the datasets' layouts, the seeded split protocol,
-  scoring and Table 11.
+- ``voc``, ``voc_action``, ``caltech``, ``splits``, ``protocols``: the datasets' layouts, the seeded split
+  protocol, scoring and the tables.
 - ``demonstration``: the same pipeline on the embedded digits, no download.
 """
 from .cache import FeatureCache, default_cache_folder, image_key, model_fingerprint, weights_fingerprint
@@ -21,6 +21,7 @@ from .protocols import DATASETS, TABLE_11_COLUMNS, Protocol, format_table, proto
 from .splits import ShortClassWarning, class_split, random_splits
 from .svm import C_GRID, MultiClassSVM, MultiLabelSVMs, choose_C, train_multiclass, train_multilabel
 from .voc import VOC_CLASSES, read_voc_split
+from .voc_action import VOC_ACTIONS, read_action_split
 
 __all__ = ["FeatureCache", "default_cache_folder", "image_key", "model_fingerprint", "weights_fingerprint",
            "AGGREGATIONS", "PENULTIMATE", "FeatureSettings", "crop_box", "extract", "l2_normalise", "stack",
@@ -28,4 +29,4 @@ __all__ = ["FeatureCache", "default_cache_folder", "image_key", "model_fingerpri
            "mean_average_precision", "mean_class_recall", "precision_recall", "DATASETS", "TABLE_11_COLUMNS",
            "Protocol", "format_table", "protocol", "score", "ShortClassWarning", "class_split", "random_splits",
            "C_GRID", "MultiClassSVM", "MultiLabelSVMs", "choose_C", "train_multiclass", "train_multilabel",
-           "VOC_CLASSES", "read_voc_split"]
+           "VOC_CLASSES", "read_voc_split", "VOC_ACTIONS", "read_action_split"]

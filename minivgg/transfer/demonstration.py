@@ -76,7 +76,8 @@ def compare_representations(models, splits, settings=DIGITS_SETTINGS, train_per_
     results, dimensions = {}, {}
     for name, (train_features, test_features) in representations.items():
         svm = train_multiclass(train_features, train_labels, C_grid, folds, seed)
-        results[name] = 100 * mean_class_recall(svm.predict(test_features), test_labels, len(splits["test"].class_names))
+        predictions = svm.predict(test_features)
+        results[name] = 100 * mean_class_recall(predictions, test_labels, len(splits["test"].class_names))
         dimensions[name] = train_features.shape[1]
     results["dimensions"] = dimensions
     return results

@@ -51,16 +51,24 @@ def features_of(model, sources, settings=None, cache=None, net_key=None, boxes=N
     sources = list(sources)
     if boxes is not None and len(boxes) != len(sources):
         raise ValueError(f"features_of: {len(boxes)} boxes for {len(sources)} images")
-    rows, keys, missing = [None] * len(sources), [None] * len(sources), []
+    rows, keys = [None] * len(sources), [None] * len(sources)
     if cache is not None:
         net_key = net_key if net_key is not None else model_fingerprint(model)
+        stored = {}  # one lookup per distinct key: an image listed twice (two persons in it) is read once
         for i, source in enumerate(sources):
             keys[i] = cache.key(net_key, image_key(source, None if boxes is None else boxes[i]), settings)
-            rows[i] = cache.get(keys[i])
+            if keys[i] not in stored:
+                stored[keys[i]] = cache.get(keys[i])
+            rows[i] = stored[keys[i]]
     missing = [i for i, row in enumerate(rows) if row is None]
-    with tqdm(total=len(missing), disable=not progress or not missing, desc=description, unit="image") as bar:
-        for start in range(0, len(missing), chunk):
-            chosen = missing[start:start + chunk]
+    # ... and computed once.
+    first = {}
+    for i in missing:
+        first.setdefault(keys[i] if cache is not None else i, i)
+    to_compute = list(first.values())
+    with tqdm(total=len(to_compute), disable=not progress or not to_compute, desc=description, unit="image") as bar:
+        for start in range(0, len(to_compute), chunk):
+            chosen = to_compute[start:start + chunk]
             chosen_boxes = None if boxes is None else [boxes[i] for i in chosen]
             images = [load_source(sources[i], settings, None if boxes is None else boxes[i]) for i in chosen]
             computed = extract(model, images, settings, boxes=chosen_boxes, batch_size=batch_size)
@@ -69,6 +77,8 @@ def features_of(model, sources, settings=None, cache=None, net_key=None, boxes=N
                 if cache is not None:
                     cache.put(keys[i], descriptor)
             bar.update(len(chosen))
+    for i in missing:
+        rows[i] = rows[first[keys[i] if cache is not None else i]]
     if not rows:
         raise ValueError("features_of: no images")
     return np.stack(rows).astype(np.float32)

@@ -26,8 +26,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["AP_METHODS", "precision_recall", "average_precision", "mean_average_precision", "class_recalls", "mean_class_recall",
-           "mean_and_std"]
+__all__ = ["AP_METHODS", "precision_recall", "average_precision", "mean_average_precision", "class_recalls",
+           "mean_class_recall", "mean_and_std"]
 
 AP_METHODS = ("voc07", "area")
 TIES = ("group", "devkit")

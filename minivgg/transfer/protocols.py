@@ -10,6 +10,8 @@ A ``Protocol`` is the images of a dataset, their targets, the train/test splits 
 - ``caltech256``: 3 seeded splits of 60 training images per class, the rest for testing; same measure.
 - ``folder``: ``root/train/<class>`` and ``root/test/<class>`` (one fixed split), or ``root/<class>``
   with the seeded split protocol (``train_per_class`` required); mean class recall.
+- ``voc2012action`` (Table 12): each person of VOC 2012's action task is a sample, its box stacked with the
+  whole image (or the whole image alone, ``boxes=False``); train on "train", test on "val"; mean AP (area).
 
 ``score(protocol, features)`` trains the linear SVMs of each split on the training images' descriptors
 and measures the test images; ``format_table`` prints Table 11's columns.
@@ -28,16 +30,17 @@ from .voc import VOC_CLASSES, VOC_SPLITS, read_voc_split
 
 __all__ = ["DATASETS", "TABLE_11_COLUMNS", "Protocol", "protocol", "score", "format_table"]
 
-DATASETS = ("voc2007", "voc2012", "caltech101", "caltech256", "folder")
+DATASETS = ("voc2007", "voc2012", "caltech101", "caltech256", "folder", "voc2012action")
 
 # Table 11's columns, with the measure of each.
 TABLE_11_COLUMNS = {"voc2007": "VOC-2007 (mean AP)", "voc2012": "VOC-2012 (mean AP)",
                     "caltech101": "Caltech-101 (mean class recall)", "caltech256": "Caltech-256 (mean class recall)"}
+TABLE_12_COLUMN = "VOC-2012 action (mean AP)"
 
 # The paper's per-class counts and the aggregation it found best (Appendix B).
 CALTECH_PROTOCOL = {"caltech101": (30, 50), "caltech256": (60, None)}
 PAPER_AGGREGATION = {"voc2007": "average", "voc2012": "average", "caltech101": "stack", "caltech256": "stack",
-                     "folder": "stack"}
+                     "folder": "stack", "voc2012action": "average"}
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Protocol:
     splits : list of (train indices, test indices) into ``sources``
     measure : "mean AP" or "mean class recall"
     ap_method : "voc07" or "area" for mean AP, else None
-    column : the Table 11 column the result goes in
+    column : the Table 11 (or 12) column the result goes in
+    boxes : None, or one box per source stacked with the whole image (VOC action)
     """
 
     dataset: str
@@ -65,6 +69,7 @@ class Protocol:
     ap_method: str = None
     column: str = ""
     notes: list = field(default_factory=list)
+    boxes: list = None
 
     @property
     def multilabel(self):
@@ -84,6 +89,19 @@ def _voc(root, year, train_split, test_split):
                     TABLE_11_COLUMNS[f"voc{year}"], notes)
 
 
+def _voc_action(root, train_split, test_split, boxes):
+    from .voc_action import VOC_ACTIONS, read_action_split
+
+    train = read_action_split(root, train_split or "train")
+    test = read_action_split(root, test_split or "val")
+    sources = train.paths + test.paths
+    split = (np.arange(len(train.paths)), np.arange(len(train.paths), len(sources)))
+    notes = [f"trained on {train_split or 'train'} ({len(train.paths)} persons), tested on {test_split or 'val'} "
+             f"({len(test.paths)} persons), {'image and box' if boxes else 'image only'}"]
+    return Protocol("voc2012action", sources, np.concatenate([train.flags, test.flags]), list(VOC_ACTIONS),
+                    [split], "mean AP", "area", TABLE_12_COLUMN, notes, train.boxes + test.boxes if boxes else None)
+
+
 def _class_folder_protocol(dataset, folder, train_per_class, test_per_class, num_splits, seed, column):
     paths, labels, names = read_class_folders(folder)
     splits = random_splits(labels, train_per_class, test_per_class, num_splits, seed, names)
@@ -94,21 +112,25 @@ def _class_folder_protocol(dataset, folder, train_per_class, test_per_class, num
 
 
 def protocol(dataset, root, train_per_class=None, test_per_class=None, num_splits=3, seed=0, train_split=None,
-             test_split=None):
+             test_split=None, boxes=True):
     """The ``Protocol`` of ``dataset`` (one of ``DATASETS``) at ``root``.
 
     ``train_per_class`` / ``test_per_class`` override the Caltech counts (30/50, 60/all) and are required
     for a ``folder`` without train/ and test/; ``num_splits`` and ``seed`` fix the random splits;
-    ``train_split`` / ``test_split`` override VOC's splits ("trainval"/"test", "train"/"val").
+    ``train_split`` / ``test_split`` override VOC's splits ("trainval"/"test", "train"/"val"); ``boxes``
+    (VOC action) stacks each person's box with the whole image.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if dataset == "voc2012action":
+        return _voc_action(root, train_split, test_split, boxes)
     if dataset.startswith("voc"):
         return _voc(root, dataset[3:], train_split, test_split)
     if dataset in CALTECH_PROTOCOL:
         default_train, default_test = CALTECH_PROTOCOL[dataset]
         folder = find_category_folder(root, dataset)
-        return _class_folder_protocol(dataset, folder, train_per_class if train_per_class is not None else default_train,
+        train_count = train_per_class if train_per_class is not None else default_train
+        return _class_folder_protocol(dataset, folder, train_count,
                                       test_per_class if test_per_class is not None else default_test,
                                       num_splits, seed, TABLE_11_COLUMNS[dataset])
     column = f"{dataset} (mean class recall)"
@@ -171,13 +193,14 @@ def _cell(result, splits):
     return f"{result['value']:.1f}" + (f" ± {result['std']:.1f}" if splits > 1 else "")
 
 
-def format_table(rows):
+def format_table(rows, columns=None):
     """Table 11: one line per method (a net, or nets stacked), one column per dataset.
 
-    ``rows``: list of ``(method name, {column: score result})``; the four Table 11 columns are always shown
-    ("-" where not measured), other columns (a folder dataset) after them.
+    ``rows``: list of ``(method name, {column: score result})``. By default the four Table 11 columns are
+    always shown ("-" where not measured), other columns (a folder dataset) after them; ``columns`` gives
+    the columns to show instead (Table 12's single one).
     """
-    columns = list(TABLE_11_COLUMNS.values())
+    columns = list(TABLE_11_COLUMNS.values()) if columns is None else list(columns)
     for _, results in rows:
         columns += [column for column in results if column not in columns]
     width = max([len("Method")] + [len(name) for name, _ in rows])

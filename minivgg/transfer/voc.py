@@ -49,19 +49,20 @@ class VOCSplit:
     class_names: tuple
 
 
-def find_voc_folder(root, year):
+def find_voc_folder(root, year, task="Main"):
     """The ``VOC<year>`` folder: ``root`` itself, ``root/VOC<year>`` or ``root/VOCdevkit/VOC<year>``,
-    whichever holds ``ImageSets/Main``. FileNotFoundError naming the places looked at otherwise."""
+    whichever holds ``ImageSets/<task>`` ("Main" for classification, "Action" for actions).
+    FileNotFoundError naming the places looked at otherwise."""
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"VOC root {root} does not exist or is not a folder")
     candidates = [root, os.path.join(root, f"VOC{year}"), os.path.join(root, "VOCdevkit", f"VOC{year}")]
     for folder in candidates:
-        if os.path.isdir(os.path.join(folder, "ImageSets", "Main")):
+        if os.path.isdir(os.path.join(folder, "ImageSets", task)):
             return folder
-    raise FileNotFoundError(f"no PASCAL VOC {year} layout under {root}: looked for ImageSets/Main in "
+    raise FileNotFoundError(f"no PASCAL VOC {year} layout under {root}: looked for ImageSets/{task} in "
                             f"{', '.join(candidates)} (expected VOC{year}/JPEGImages and "
-                            f"VOC{year}/ImageSets/Main/<class>_<split>.txt)")
+                            f"VOC{year}/ImageSets/{task}/<class>_<split>.txt)")
 
 
 def _read_flags(path):
