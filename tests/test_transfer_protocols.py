@@ -286,3 +286,18 @@ def test_transfer_on_voc_action_stacks_image_and_box(tmp_path, two_nets, capsys)
     assert "image only" in out and "0 descriptors read, 9 computed" in out
     record = json.loads((tmp_path / "image.json").read_text())
     assert 0 <= record["results"][0]["value"] <= 100
+
+
+def test_features_command_takes_image_files_and_names_missing_ones(tmp_path, two_nets, capsys):
+    root = make_class_folders(tmp_path / "data", 1, 2)
+    files = sorted(str(p) for p in root.rglob("*.jpg"))
+    out = tmp_path / "two.npz"
+    assert main(["features", *files, "--weights", two_nets[0], "--scales", "32", "--layer", "pool5",
+                 "--out", str(out), "--no-cache"]) == 0
+    with np.load(out, allow_pickle=False) as data:
+        assert data["features"].shape == (2, 64) and data["files"].tolist() == files
+        assert json.loads(str(data["settings"]))["layer"] == "pool5"
+    capsys.readouterr()
+    assert main(["features", files[0], str(tmp_path / "nope.jpg"), "--weights", two_nets[0], "--out",
+                 str(out)]) == 1
+    assert "no such image files" in capsys.readouterr().err
