@@ -276,6 +276,11 @@ def test_second_run_reads_the_cache_instead_of_recomputing(tiny_net, tmp_path, m
     stored = list((tmp_path / "cache").rglob("*.npz"))
     assert len(stored) == 10
     assert np.load(stored[0], allow_pickle=False)["descriptor"].dtype == np.float32
+    # A damaged file is a miss, recomputed and rewritten, not an error.
+    for damaged in stored:
+        damaged.write_bytes(damaged.read_bytes()[:40])
+    again = features_of(tiny_net, paths, settings, cache)
+    assert sum(calls) == 14 and np.array_equal(again[[0, 2, 3]], first[[0, 2, 3]])
 
 
 # --- the linear SVMs ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ so an interrupted run leaves only whole files and the next run continues where i
 import hashlib
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class FeatureCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 descriptor = data["descriptor"]
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # absent, or cut short by a crash
             self.misses += 1
             return None
         self.hits += 1
