@@ -40,7 +40,8 @@ from .preprocessing import paper_mean_rgb
 __all__ = ["TABLE_1", "CONFIGURATIONS", "canonical_config", "NAMED_CONFIGURATIONS", "LayerSpec", "layer_specs",
            "num_parameters",
            "VGG", "FullyConvolutionalVGG", "vgg", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
-           "PARAMETER_NAMES", "BATCH_NORM_CONFIGURATIONS", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+           "PARAMETER_NAMES", "BATCH_NORM_CONFIGURATIONS", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+           "paper_layer_names"]
 
 # Table 1 (and Sect. 4.1's shallow net), one column per configuration. The header row names the columns.
 TABLE_1 = """
@@ -479,6 +480,65 @@ class VGG(Sequential):
         net.preprocessing, net.class_names = self.preprocessing, self.class_names
         net.training = self.training
         return net
+
+    def layer_names(self):
+        """The names ``features_at`` accepts, input to output (see ``paper_layer_names``)."""
+        return list(paper_layer_names(self.specs))
+
+    def features_at(self, layer, fully_convolutional=False):
+        """The net up to a named layer, for features: ``model.features_at("conv5_3").forward(x)``.
+
+        Parameters
+        ----------
+        layer : a name of ``paper_layer_names`` ("conv1_1" ... "conv5_3", "pool1" ... "pool5", "fc6", "fc7",
+            "fc8"); ``model.layer_names()`` lists them
+        fully_convolutional : take the FC layers as convolutions (``to_fully_convolutional``), so "fc6" and
+            "fc7" apply densely to images larger than the training size (Sect. 3.2, Appendix B)
+
+        Returns
+        -------
+        a ``Sequential`` sharing this model's layers (no copy): input (N, 3, H, W) -> that layer's output,
+        (N, C, h, w) for conv layers and dense FC layers, (N, F) for FC layers otherwise. Call
+        ``model.eval()`` first so that dropout is off.
+        """
+        names = paper_layer_names(self.specs)
+        if layer not in names:
+            raise ValueError(f"features_at: configuration {self.config} has no layer {layer!r}; its layers are "
+                             f"{list(names)}")
+        end = names[layer] + 1
+        if not fully_convolutional:
+            return Sequential(*self.layers[:end])
+        # The fully convolutional net has no Flatten, so its FC-as-conv layers sit one place earlier.
+        layers = self.to_fully_convolutional().layers
+        return Sequential(*layers[:end - 1 if end > self._flatten_index else end])
+
+
+
+def paper_layer_names(specs):
+    """``{name: index}``: each layer's name as the authors' released models call them, and the index in
+    the built model's ``layers`` of the last layer whose output that name means.
+
+    ``convB_I`` is the I-th convolution of block B (the blocks end at the max-poolings) after its ReLU (the
+    released Caffe models apply ReLU in place, so their ``conv5_3`` blob is the rectified output);
+    ``normB`` the LRN layer; ``poolB`` the B-th max-pooling; ``fc6`` and ``fc7`` the hidden FC layers after
+    their ReLU; ``fc8`` the class scores. VGG-16: ``conv1_1 ... conv5_3``, ``pool1 ... pool5``, ``fc6``,
+    ``fc7``, ``fc8``.
+    """
+    names, block, in_block, fc = {}, 1, 0, 6
+    for index, spec in enumerate(specs):
+        if spec.layer_class is Conv2d:
+            in_block += 1
+            names[f"conv{block}_{in_block}"] = index + 1  # its ReLU
+        elif spec.layer_class is LocalResponseNorm:
+            names[f"norm{block}"] = index
+        elif spec.layer_class is MaxPool2d:
+            names[f"pool{block}"] = index
+            block, in_block = block + 1, 0
+        elif spec.layer_class is Linear:
+            last = index == len(specs) - 1
+            names[f"fc{fc}"] = index if last else index + 1  # hidden FC layers: after their ReLU
+            fc += 1
+    return names
 
 
 def _conv_sharing_weights(linear, kernel_size):
