@@ -17,6 +17,7 @@ import numpy as np
 
 from .backend import asarray, get_backend, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
+from .graph_step import captured_training_step
 from .layers import SoftmaxCrossEntropyLoss
 from .metrics import top_k_correct
 from .optim import SGD
@@ -160,6 +161,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
 
     loss_layer = SoftmaxCrossEntropyLoss()
     model.train()
+    # On a backend that captures CUDA graphs, the whole step is recorded once and replayed (None elsewhere).
+    captured = captured_training_step(model, loss_layer, optimizer) if accumulation == 1 else None
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
     with _StopRequest() as stop:
@@ -174,14 +177,19 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                     start = time.perf_counter()
                     for _ in range(accumulation):
                         x, labels = next(batches)
-                        scores = model.forward(asarray(x))
-                        running["loss"] += loss_layer.forward(scores, labels) * len(labels)
-                        model.backward(loss_layer.backward(), input_gradient=False)
+                        if captured is not None:  # forward, backward and the SGD step, replayed
+                            scores, loss_value = captured(x, labels, schedule.learning_rate)
+                            running["loss"] += loss_value * len(labels)
+                        else:
+                            scores = model.forward(asarray(x))
+                            running["loss"] += loss_layer.forward(scores, labels) * len(labels)
+                            model.backward(loss_layer.backward(), input_gradient=False)
                         if accumulation > 1:
                             optimizer.accumulate()
                         running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
                         running["images"] += len(labels)
-                    optimizer.step(schedule.learning_rate)
+                    if captured is None:
+                        optimizer.step(schedule.learning_rate)
                     running["seconds"] += time.perf_counter() - start
                     position["step"] += 1
                     position["global_step"] += 1

@@ -27,7 +27,7 @@ class CapturedStep:
     ----------
     step : callable with no arguments, returning whatever the caller wants to read after a replay (device
         arrays: the loss, the scores); it reads its inputs from arrays that stay the same between calls
-    warmup_steps : int >= 1, eager runs before the capture
+    warmup_steps : int >= 0, eager runs before the capture (0 when the caller has just run ``step`` itself)
 
     Attributes
     ----------
@@ -35,8 +35,8 @@ class CapturedStep:
     """
 
     def __init__(self, step, warmup_steps=2):
-        if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 1:
-            raise ValueError(f"CapturedStep: warmup_steps must be an integer >= 1, got {warmup_steps!r}")
+        if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
+            raise ValueError(f"CapturedStep: warmup_steps must be an integer >= 0, got {warmup_steps!r}")
         self.pool = cupy.cuda.MemoryPool()
         self.stream = cupy.cuda.Stream(non_blocking=True)
         with cupy.cuda.using_allocator(self.pool.malloc), self.stream:
