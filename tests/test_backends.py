@@ -14,6 +14,7 @@ import pytest
 
 import minivgg
 from minivgg import gradcheck
+from minivgg.backend import supports
 from minivgg.backends.numpy import loops
 from minivgg.gradcheck import relative_error
 from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear, LocalResponseNorm, MaxPool2d, ReLU,
@@ -294,3 +295,35 @@ def test_a_training_step_of_a_small_net_gives_the_numpy_float64_numbers(backend,
     got = _one_step(backend.name, dtype, x, labels, mask)
     errors = {name: relative_error(np.asarray(got[name], np.float64), expected[name]) for name in expected}
     assert len(errors) == 2 + 2 * 4 * 2 and max(errors.values()) < {np.float64: 1e-10, np.float32: 1e-4}[dtype], errors
+
+
+# --- on a GPU: VGG-16's own layer shapes ------------------------------------------------------------------------
+
+# Configuration D's distinct convolutions (Table 1): (in channels, out channels, input side at 224).
+VGG16_CONVOLUTIONS = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56),
+                      (256, 256, 56), (256, 512, 28), (512, 512, 28), (512, 512, 14)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("channels, filters, size", VGG16_CONVOLUTIONS)
+def test_vgg16_convolutions_match_the_reference_on_a_gpu(backend, rng, channels, filters, size):
+    """Batch 2, float32, fp32 products: relative error below 1e-5 against the NumPy backend."""
+    if backend.name in ("numpy", "reference") or getattr(backend, "SIMULATOR", False):
+        pytest.skip(f"{backend.name}: these shapes are for a GPU backend on a GPU")
+    from minivgg.backends import numpy as cpu
+    previous = backend.set_precision("fp32") if supports("precision") else None
+    try:
+        x = rng.standard_normal((2, channels, size, size), dtype=np.float32)
+        W = (rng.standard_normal((filters, channels, 3, 3)) * 0.05).astype(np.float32)
+        b = rng.standard_normal(filters).astype(np.float32)
+        out, cache = backend.conv2d_forward(backend.asarray(x), backend.asarray(W), backend.asarray(b), 1, 1)
+        expected, expected_cache = cpu.conv2d_forward(x, W, b, 1, 1)
+        dout = rng.standard_normal(expected.shape, dtype=np.float32)
+        got = (out,) + backend.conv2d_backward(backend.asarray(dout), cache)
+        want = (expected,) + cpu.conv2d_backward(dout, expected_cache)
+        errors = {name: relative_error(np.asarray(backend.to_host(g), np.float64), w)
+                  for name, g, w in zip(("out", "dx", "dW", "db"), got, want)}
+        assert max(errors.values()) < 1e-5, errors
+    finally:
+        if previous is not None:
+            backend.set_precision(previous)

@@ -95,3 +95,33 @@ def test_labels_are_checked_before_the_recorded_step(capturing_backend):
     step = captured_training_step(net, SoftmaxCrossEntropyLoss(), SGD(net))
     with pytest.raises(ValueError, match=r"\[0, 5\).*found 7"):
         step(BATCHES[0], np.array([0, 1, 7, 2]), 0.1)
+
+
+@pytest.mark.gpu
+def test_a_cuda_graph_replay_gives_the_eager_numbers_on_the_cupy_backend():
+    """The real capture: forward, backward and SGD recorded once by CuPy, replayed for four more batches."""
+    if "cupy" not in minivgg.available_backends():
+        pytest.skip("needs the cupy backend on an NVIDIA GPU")
+    backend = minivgg.set_backend("cupy")
+    previous = backend.set_precision("fp32")
+    try:
+        results = []
+        for recorded in (False, True):
+            net, loss_layer = _net().to_backend(), SoftmaxCrossEntropyLoss()
+            optimizer = SGD(net)
+            step = captured_training_step(net, loss_layer, optimizer) if recorded else None
+            losses = []
+            for x, labels, rate in zip(BATCHES, LABELS, RATES):
+                if step is not None:
+                    losses.append(step(x, labels, rate)[1])
+                    continue
+                losses.append(loss_layer.forward(net.forward(minivgg.asarray(x)), labels))
+                net.backward(loss_layer.backward(), input_gradient=False)
+                optimizer.step(rate)
+            results.append((losses, [minivgg.to_host(layer.params[key]) for _, layer, key in net.named_parameters()]))
+        (eager_losses, eager_params), (losses, params) = results
+        np.testing.assert_allclose(losses, eager_losses, rtol=1e-5)
+        for a, b in zip(eager_params, params):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    finally:
+        backend.set_precision(previous)
