@@ -249,3 +249,18 @@ def test_cupy_convolution_route_choice():
     assert conv.choose_route("float32", "im2col", True) == "im2col"
     with pytest.raises(ValueError, match="setting"):
         conv.choose_route("float32", "fastest", True)
+
+
+def test_minivgg_imports_from_a_checkout_that_was_never_installed():
+    """``python -S`` skips site-packages' install hooks: minivgg then comes from the repository's folders."""
+    import pathlib
+    site_packages = pathlib.Path(np.__file__).resolve().parent.parent  # numpy & co., without minivgg's mapping
+    repository = pathlib.Path(__file__).resolve().parent.parent
+    code = ("import sys; sys.path.insert(0, '.'); import minivgg; from minivgg import backend, class_names; "
+            "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))")
+    child = subprocess.run([sys.executable, "-S", "-c", code], cwd=repository, capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, PYTHONPATH=str(site_packages)))
+    assert child.returncode == 0, child.stderr
+    module_file, classes = child.stdout.split()
+    assert pathlib.Path(module_file).resolve() == repository / "backends" / "numpy" / "reference.py"
+    assert classes == "1000"
