@@ -105,8 +105,7 @@ def _write_log(run_dir, history):
     atomic_write(os.path.join(run_dir, LOG), write)
 
 
-def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
-          extra_state=None):
+def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None):
     """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
 
     Parameters
@@ -118,12 +117,11 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     run_dir : folder for the checkpoint, the log and the final weights (created)
     resume : continue from ``run_dir``'s checkpoint (FileNotFoundError if there is none)
     stop_after_steps : stop as if interrupted after this many SGD steps in this call (for tests and demos)
-    extra_state : JSON-able dict stored in the checkpoint and returned on resume (e.g. the CLI's arguments)
 
     Returns
     -------
     dict with ``history`` (one entry per epoch), ``finished`` (the schedule ended or max_epochs was
-    reached; False when interrupted) and ``extra_state``.
+    reached; False when interrupted).
     """
     from tqdm.auto import tqdm
 
@@ -152,12 +150,12 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         restore_model(model, params, state)
         optimizer.load_state_arrays(velocities)
         schedule = ReduceOnPlateau.from_state(state["schedule"])
-        position, history, extra_state = state["position"], state["history"], state.get("extra_state")
+        position, history = state["position"], state["history"]
 
     def checkpoint():
         save_checkpoint(checkpoint_path, model, optimizer,
                         {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                         "history": history, "extra_state": extra_state})
+                         "history": history})
 
     loss_layer = SoftmaxCrossEntropyLoss()
     model.train()
@@ -204,7 +202,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                                        and position["global_step"] % settings.checkpoint_every == 0):
                         checkpoint()
                     if interrupted:
-                        return {"history": history, "finished": False, "extra_state": extra_state}
+                        return {"history": history, "finished": False}
             finally:
                 bar.close()
                 batches.close()
@@ -226,5 +224,5 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             checkpoint()
             _write_log(run_dir, history)
             if stop.requested:
-                return {"history": history, "finished": finished, "extra_state": extra_state}
-    return {"history": history, "finished": True, "extra_state": extra_state}
+                return {"history": history, "finished": finished}
+    return {"history": history, "finished": True}
