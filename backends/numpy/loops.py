@@ -87,8 +87,7 @@ def lrn_forward_loops(x, size=5, alpha=1e-4, beta=0.75, k=2.0, alpha_divided_by_
     n, c, h, w = x.shape
     out = np.zeros_like(x)
     for channel in range(c):
-        lo, hi = max(0, channel - (size - 1) // 2), min(c, channel + size // 2 + 1)
-        energy = (x[:, lo:hi] ** 2).sum(axis=1)
+        energy = sum(x[:, d] ** 2 for d in _lrn_window(channel, c, size))
         out[:, channel] = x[:, channel] / (k + alpha_eff * energy) ** beta
     return out
 
