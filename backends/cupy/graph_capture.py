@@ -54,6 +54,9 @@ class CapturedStep:
 
     def replay(self):
         """Launch the recorded step on its stream and wait for it; returns ``outputs``, now rewritten."""
+        # The capture stream does not wait for the caller's stream by itself: wait for the work queued there
+        # (the new batch copied into the input arrays) before the graph reads it.
+        cupy.cuda.get_current_stream().synchronize()
         self.graph.launch(self.stream)
         self.stream.synchronize()
         return self.outputs
