@@ -37,7 +37,7 @@ setup(
     extras_require={
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.
         "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
-        "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10", "ml_dtypes>=0.5"],
+        "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10"],
         "mpi": ["mpi4py>=4"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],  # minivgg export; onnxruntime runs the exported file
         "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],

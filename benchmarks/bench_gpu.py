@@ -5,9 +5,11 @@ Times a VGG training step (forward, soft-max loss, backward, SGD update) through
 same step in PyTorch (torchvision's VGG, ``torch.optim.SGD``) at the same precision, in NCHW and
 channels-last memory. Rows (defaults match the anchor measurements in shared/anchors):
 
-    VGG-16 (D) batch 64, 224x224, in fp32, TF32 and bf16; for CuPy also with conv+ReLU fused, as one
-    CUDA graph, and through the im2col fallback instead of cuDNN; VGG-11 (A) and VGG-19 (E) in TF32;
-    dense evaluation (Sect. 3.2, FC layers as convolutions) of D at Q=384, batch 32, TF32.
+    VGG-16 (D) batch 64, 224x224, in fp32 and TF32 (PyTorch also in bf16, for scale); the CuPy backend runs
+    every conv+ReLU pair as its fused op (its ``fused_conv_relu`` capability, taken by the layers themselves),
+    and is also timed as one CUDA graph (``capture_step``) and through the reference's im2col instead of
+    cuDNN; VGG-11 (A) and VGG-19 (E) in TF32; dense evaluation (Sect. 3.2, FC layers as convolutions) of D
+    at Q=384, batch 32, TF32.
 
 Each row: images/s (median step time of ``--steps`` steps after warm-up), peak GPU memory of the step,
 and the ratio to PyTorch's best layout at the same precision (target: >= 0.8x, aiming past 1.0x, with no
@@ -28,10 +30,11 @@ import traceback
 import numpy as np
 
 import minivgg
+from minivgg.backend import supports
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 PAPER_EPOCHS = 74
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16")  # PyTorch's rows; minivgg's backends are timed in those they offer
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -82,37 +85,6 @@ def median_ms(step, synchronize, warmup, steps):
 
 # --- minivgg ------------------------------------------------------------------------------------------------
 
-def fuse_conv_relu(model, backend):
-    """A Sequential of ``model``'s layers with each Conv2d + ReLU pair replaced by one fused layer that calls
-    the backend's ``conv2d_relu_forward`` / ``conv2d_relu_backward`` (parameters shared, not copied)."""
-    from minivgg.layers import Conv2d, Layer, ReLU, Sequential
-
-    class ConvReLU(Layer):
-        can_skip_input_gradient = True
-
-        def __init__(self, conv_layer):
-            super().__init__()
-            self.conv, self.params, self.grads = conv_layer, conv_layer.params, conv_layer.grads
-
-        def forward(self, x):
-            c = self.conv
-            out, self.cache = backend.conv2d_relu_forward(x, c.params["W"], c.params["b"], c.stride, c.padding)
-            return out
-
-        def backward(self, dout, input_gradient=True):
-            dx, self.grads["W"], self.grads["b"] = backend.conv2d_relu_backward(dout, self.cache, input_gradient)
-            return dx
-
-    layers, source = [], list(model.layers)
-    while source:
-        layer = source.pop(0)
-        if isinstance(layer, Conv2d) and source and isinstance(source[0], ReLU):
-            source.pop(0)
-            layer = ConvReLU(layer)
-        layers.append(layer)
-    return Sequential(*layers).train(model.training)
-
-
 def minivgg_training_step(backend_name, config, batch, size, precision, variant="eager"):
     """A closure running one training step on ``backend_name``, and a function that synchronises the device."""
     from minivgg.layers import SoftmaxCrossEntropyLoss
@@ -120,15 +92,10 @@ def minivgg_training_step(backend_name, config, batch, size, precision, variant=
     from minivgg.optim import SGD
 
     backend = minivgg.set_backend(backend_name)
-    if hasattr(backend, "set_precision"):
-        backend.set_precision(precision)
-    elif precision != "fp32":
-        raise NotImplementedError(f"backend {backend_name!r} has no set_precision: only fp32 is measured")
-    if hasattr(backend, "set_convolution_route"):
+    _set_precision(backend, precision)
+    if backend_name == "cupy":
         backend.set_convolution_route("im2col" if variant == "im2col" else "auto")
     model = vgg(config, num_classes=1000, input_size=size, seed=0)
-    if variant in ("fused", "graph"):
-        model = fuse_conv_relu(model, backend)
     rng = np.random.default_rng(0)
     x = minivgg.asarray(rng.standard_normal((batch, 3, size, size)).astype(np.float32))
     labels = rng.integers(0, 1000, batch)
@@ -148,14 +115,16 @@ def minivgg_training_step(backend_name, config, batch, size, precision, variant=
 
     synchronize = _synchronizer(backend_name)
     if variant == "graph":
-        from minivgg.backends.cupy.graph_capture import CapturedStep
-        captured = CapturedStep(device_step, warmup_steps=2)
-
-        def replay():
-            captured.replay()
-            captured.synchronize()
-        return replay, synchronize
+        return backend.capture_step(device_step, warmup_steps=2).replay, synchronize  # replay() waits for it
     return eager_step, synchronize
+
+
+def _set_precision(backend, precision):
+    """The backend's precision capability, or fp32 for a backend without it."""
+    if supports("precision", backend):
+        backend.set_precision(precision)
+    elif precision != "fp32":
+        raise NotImplementedError(f"backend {backend.name!r} has no precision capability: only fp32 is measured")
 
 
 def minivgg_dense_evaluation(backend_name, config, batch, size, precision, train_size):
@@ -163,9 +132,8 @@ def minivgg_dense_evaluation(backend_name, config, batch, size, precision, train
     from minivgg.models import vgg
 
     backend = minivgg.set_backend(backend_name)
-    if hasattr(backend, "set_precision"):
-        backend.set_precision(precision)
-    if hasattr(backend, "set_convolution_route"):
+    _set_precision(backend, precision)
+    if backend_name == "cupy":
         backend.set_convolution_route("auto")
     net = vgg(config, num_classes=1000, input_size=train_size, seed=0).eval().to_fully_convolutional()
     x = minivgg.asarray(np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32))
@@ -255,7 +223,8 @@ def measure_torch(torch, make, warmup, steps, batch):
 
 # --- the run ------------------------------------------------------------------------------------------------
 
-FP32_ONLY = {"numba"}  # backends without set_precision: timed in fp32 only
+FP32_ONLY = {"numba"}  # backends without the precision capability: timed in fp32 only
+MINIVGG_PRECISIONS = ("fp32", "tf32")  # the CuPy backend's PRECISIONS
 
 
 def plan(backends, batch, size, dense_batch, dense_size):
@@ -267,10 +236,10 @@ def plan(backends, batch, size, dense_batch, dense_size):
                                                                      channels_last=False)))
         rows.append((f"D train {precision} channels-last", "torch", "train",
                      dict(config="D", precision=precision, channels_last=True)))
-        for backend in backends if precision == "fp32" else any_precision:
+        for backend in backends if precision == "fp32" else any_precision if precision in MINIVGG_PRECISIONS else []:
             rows.append((f"D train {precision}", backend, "train", dict(config="D", precision=precision)))
     for backend in [b for b in backends if b == "cupy"]:  # the variants use the CuPy backend's extras
-        for variant in ("fused", "graph", "im2col"):
+        for variant in ("graph", "im2col"):
             rows.append((f"D train tf32 {variant}", backend, "train", dict(config="D", precision="tf32",
                                                                             variant=variant)))
     for config in ("A", "E"):

@@ -6,7 +6,10 @@
 #   On the GPU machine (carry .whl), all at once or in parts if one call would exceed its time limit:
 #       bash benchmarks/gpu_cupy_checks.sh [all | tests | bench | quick]
 #
-# "tests" runs every test marked gpu (both GPU backends) after installing minivgg and the carried wheels;
+# "tests" runs the backend grid (tests/test_backends.py: every op of cupy and numba, float64 and float32, against
+# the loops; the small-net step; the tests marked gpu: VGG-16's layer shapes against the reference) and the
+# recorded-step tests (tests/test_graph_step.py: a CUDA graph replay against the eager step), after installing
+# minivgg and the carried wheels;
 # "bench" runs benchmarks/bench_gpu.py for cupy and numba beside PyTorch; "quick" runs the benchmark at tiny
 # shapes (a smoke test of the script). Logs: $OUT/environment.txt, $OUT/pytest_gpu.log, $OUT/junit_gpu.xml,
 # $OUT/bench_gpu.log and $OUT/bench_gpu.json.
@@ -21,7 +24,7 @@ if [[ "$part" == "fetch" ]]; then
     mkdir -p .whl
     for version in $versions; do
         "$PYTHON" -m pip download --quiet --no-deps --dest .whl --only-binary=:all: --python-version "$version" \
-            --platform manylinux_2_28_x86_64 "nvidia-cudnn-frontend>=1.10" "ml_dtypes>=0.5" \
+            --platform manylinux_2_28_x86_64 "nvidia-cudnn-frontend>=1.10" \
             || echo "no wheels for Python $version"
     done
     ls -l .whl
@@ -35,26 +38,26 @@ mkdir -p "$OUT"
     date -u
     nvidia-smi || echo "nvidia-smi failed"
     "$PYTHON" --version
-    "$PYTHON" -m pip list 2>/dev/null | grep -i -E "^(cupy|numba|numpy|torch|nvidia-cudnn|ml.dtypes)" || true
+    "$PYTHON" -m pip list 2>/dev/null | grep -i -E "^(cupy|numba|numpy|torch|nvidia-cudnn)" || true
 } > "$OUT/environment.txt" 2>&1
 
 # The GPU machine reaches no package index: install only what was carried, and minivgg itself without deps.
 if compgen -G ".whl/*.whl" > /dev/null; then
-    "$PYTHON" -m pip install --quiet --no-deps --no-index --find-links .whl nvidia-cudnn-frontend ml_dtypes \
+    "$PYTHON" -m pip install --quiet --no-deps --no-index --find-links .whl nvidia-cudnn-frontend \
         >> "$OUT/environment.txt" 2>&1 || echo "installing the carried wheels failed" >> "$OUT/environment.txt"
 fi
 "$PYTHON" -m pip install --quiet --no-deps --no-build-isolation -e . >> "$OUT/environment.txt" 2>&1 \
     || echo "installing minivgg failed" >> "$OUT/environment.txt"
 "$PYTHON" -c "import minivgg.backends.cupy as b; b.check_available(); print(b.frontend_status())" \
     >> "$OUT/environment.txt" 2>&1
-# bf16 mode needs CuPy's bfloat16 (ml_dtypes, and cuda_bf16.h found by NVRTC): say early if it is not there.
-"$PYTHON" -c "import cupy, ml_dtypes; print('cupy bf16 ok', (cupy.ones(4, ml_dtypes.bfloat16) * 2).get())" \
+"$PYTHON" -c "import minivgg.backends.cupy as b; print('cupy overrides', b.OVERRIDES, sorted(b.capabilities))" \
     >> "$OUT/environment.txt" 2>&1
 
 status=0
 if [[ "$part" == "all" || "$part" == "tests" ]]; then
-    timeout 420 "$PYTHON" -m pytest -m gpu -p no:cacheprovider -ra --durations=20 \
-        --junitxml="$OUT/junit_gpu.xml" tests > "$OUT/pytest_gpu.log" 2>&1 || status=1
+    timeout 420 "$PYTHON" -m pytest -p no:cacheprovider -ra --durations=20 -k "cupy or numba or gpu" \
+        --junitxml="$OUT/junit_gpu.xml" tests/test_backends.py tests/test_graph_step.py tests/test_backend_registry.py \
+        > "$OUT/pytest_gpu.log" 2>&1 || status=1
     tail -n 40 "$OUT/pytest_gpu.log"
 fi
 if [[ "$part" == "all" || "$part" == "bench" ]]; then

@@ -3,8 +3,9 @@
     python benchmarks/gpu_numba_checks.py [--out DIR]   # an NVIDIA GPU with CuPy and numba-cuda
     python benchmarks/gpu_numba_checks.py --smoke       # anywhere: the same code on tiny sizes, CUDA simulator
 
-1. Runs this backend's GPU tests (``pytest -m gpu tests/test_numba_backend.py``): VGG-16's layer shapes
-   against the NumPy reference, and a small VGG's training steps against the NumPy run.
+1. Runs this backend's part of the backend grid (``pytest -k numba tests/test_backends.py``): every op in
+   float64 and float32 against the loops, VGG-16's layer shapes against the reference (the tests marked gpu),
+   and a small net's training step against the NumPy run.
 2. Times each distinct convolution of VGG-16 (Table 1, column D) at batch 64: the forward kernel, and the
    backward (data-gradient and weight-gradient kernels, bias column sums), in ms and TFLOP/s.
 3. Times a VGG-16 training step at batch 64 (224x224, 1000 classes, SGD with momentum) through the layer API,
@@ -46,9 +47,9 @@ def parse_arguments():
 
 
 def run_gpu_tests():
-    """``pytest -m gpu`` on this backend's tests; returns (exit status, last lines of its output)."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-rs",
-               "tests/test_numba_backend.py"]
+    """This backend's part of the backend grid; returns (exit status, last lines of its output)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "numba", "-rs",
+               "tests/test_backends.py"]
     run = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
     return run.returncode, "\n".join((run.stdout + run.stderr).strip().splitlines()[-25:])
 
@@ -130,7 +131,7 @@ def main():
                "smoke": args.smoke, "batch": batch}
     if not args.skip_tests:
         status, tail = run_gpu_tests()
-        print(f"== pytest -m gpu tests/test_numba_backend.py: exit {status}\n{tail}\n", flush=True)
+        print(f"== pytest -k numba tests/test_backends.py: exit {status}\n{tail}\n", flush=True)
         results["gpu_tests_exit_status"] = status
         results["gpu_tests_output_tail"] = tail
 

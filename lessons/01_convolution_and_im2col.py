@@ -21,8 +21,10 @@
 # 2. **im2col**: unfold every 3×3×C receptive field into a row of a matrix;
 # 3. one matrix product of that matrix with the filters.
 #
-# Everything here is the library's own code (`minivgg.backends.numpy`): the lesson shows it, it does not
-# rewrite it.
+# Everything here is the library's own code: the readable reference `backends/numpy/conv.py` (the maths every
+# backend starts from, and what the CuPy backend runs when cuDNN is not used), the loops of
+# `backends/numpy/loops.py`, and the NumPy backend's engine `backends/numpy/fast_conv.py`, which computes the
+# same numbers faster. The lesson shows them; it does not rewrite them.
 
 # %%
 import time
@@ -30,9 +32,10 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minivgg.backends.numpy import conv2d_forward
-from minivgg.backends.numpy.conv import im2col, output_size
-from minivgg.backends.numpy.loops import conv2d_forward_loops
+from minivgg.backends.numpy import conv2d_forward as engine_conv2d_forward  # what the NumPy backend exports
+from minivgg.backends.numpy.conv import col2im, conv2d_backward, conv2d_forward, im2col
+from minivgg.backends.numpy.loops import conv2d_backward_loops, conv2d_forward_loops
+from minivgg.receptive_field import output_size
 
 rng = np.random.default_rng(0)
 
@@ -57,33 +60,48 @@ print("output size formula:", output_size(8, 3, 1, 1))
 # %% [markdown]
 # ## 2. im2col: every receptive field becomes a row
 #
-# `im2col` works channels-last (N, H, W, C) so that a receptive field is 9 runs of C contiguous numbers.
-# Its result has one row per output pixel and one column per (i, j, c): the 3·3·C numbers that pixel's
-# filter looks at. The loop inside runs over the 9 kernel offsets, never over pixels.
+# `im2col` has one row per output pixel and one column per (c, i, j): the C·3·3 numbers that pixel's
+# filter looks at, in the order of `W[f].reshape(-1)`. The loop inside runs over the 9 kernel offsets,
+# never over pixels: each offset copies one shifted view of the padded batch.
 
 # %%
-x_nhwc = x.transpose(0, 2, 3, 1)
-cols = im2col(x_nhwc, 3, 3, stride=1, padding=1, out_h=8, out_w=8)
-print("cols:", cols.shape, "= (N, Ho, Wo, kh, kw, C)")
-matrix = cols.reshape(-1, 3 * 3 * 3)
-print("as a matrix:", matrix.shape, "= (N*Ho*Wo, kh*kw*C)")
+matrix = im2col(x, 3, 3, stride=1, padding=1)
+print("as a matrix:", matrix.shape, "= (N*Ho*Wo, C*kh*kw)")
 
 # The row of output pixel (n=0, y=0, x=0) holds its 3x3 window, zero padding included:
-print("window of the corner pixel, channel 0:\n", cols[0, 0, 0, :, :, 0])
+print("window of the corner pixel, channel 0:\n", matrix[0].reshape(3, 3, 3)[0])
 print("the same pixels read from the input:\n", np.pad(x[0, 0], 1)[0:3, 0:3])
 
 # %% [markdown]
 # ## 3. One matrix product
 #
-# Reshape the filters into a (kh·kw·C, F) matrix whose rows follow the same (i, j, c) order, and the whole
-# convolution is `matrix @ W_mat + b`.
+# Each filter `W[f]`, flattened, is a row in the same (c, i, j) order, and the whole convolution is
+# `matrix @ W.reshape(F, -1).T + b`: exactly what `conv2d_forward` in `backends/numpy/conv.py` computes.
 
 # %%
-W_mat = W.transpose(2, 3, 1, 0).reshape(27, 4)
-by_product = (matrix @ W_mat + b).reshape(2, 8, 8, 4).transpose(0, 3, 1, 2)
+by_product = (matrix @ W.reshape(4, -1).T + b).reshape(2, 8, 8, 4).transpose(0, 3, 1, 2)
 print("max |loops - im2col|:", np.abs(by_loops - by_product).max())
-fast, _ = conv2d_forward(x, W, b, stride=1, padding=1)
-print("max |loops - library|:", np.abs(by_loops - fast).max())
+reference_out, cache = conv2d_forward(x, W, b, stride=1, padding=1)
+engine_out, _ = engine_conv2d_forward(x, W, b, stride=1, padding=1)
+print("max |loops - reference|:", np.abs(by_loops - reference_out).max())
+print("max |loops - engine|:   ", np.abs(by_loops - engine_out).max())
+
+# %% [markdown]
+# ## The backward pass: the transposed products, and col2im
+#
+# With the output gradient as a matrix `dout_mat` (one row per output pixel, one column per filter), the
+# weight gradient is `dout_mat.T @ cols` and the gradient of the unfolded rows is `dout_mat @ W_mat`;
+# `col2im`, the adjoint of `im2col`, adds each row back onto the 3x3 pixels it was copied from (a pixel
+# inside the image is in 9 windows, so it gets 9 contributions). The loops compute the same by the chain
+# rule, one output at a time.
+
+# %%
+dout = rng.standard_normal(by_loops.shape)
+dx, dW, db = conv2d_backward(dout, cache)
+dx_loops, dW_loops, db_loops = conv2d_backward_loops(dout, x, W, stride=1, padding=1)
+print("max |dx loops - dx|:", np.abs(dx - dx_loops).max(), " max |dW loops - dW|:", np.abs(dW - dW_loops).max())
+hits = col2im(im2col(np.ones((1, 1, 8, 8)), 3, 3, 1, 1), (1, 1, 8, 8), 3, 3, 1, 1)
+print("how many windows each pixel is in (col2im of all ones):\n", hits[0, 0].astype(int))
 
 # %% [markdown]
 # The unfolded matrix, drawn: each row is a receptive field, and neighbouring output pixels share most of
@@ -128,16 +146,18 @@ print(f"8->8 channels at 16x16: loops {flops / t_loops / 1e9:.3f} GFLOP/s, im2co
 
 big = rng.standard_normal((2, 64, 56, 56)).astype(np.float32)
 W_big = (rng.standard_normal((64, 64, 3, 3)) * 0.01).astype(np.float32)
-t_big = seconds(lambda: conv2d_forward(big, W_big, np.zeros(64, np.float32), 1, 1))
 flops_big = 2 * 2 * 64 * 64 * 9 * 56 * 56
-print(f"64->64 channels at 56x56, batch 2: im2col + GEMM {flops_big / t_big / 1e9:.0f} GFLOP/s")
+for label, forward in (("reference: im2col + GEMM", conv2d_forward), ("engine (fast_conv.py)", engine_conv2d_forward)):
+    t_big = seconds(lambda: forward(big, W_big, np.zeros(64, np.float32), 1, 1))
+    print(f"64->64 channels at 56x56, batch 2, {label}: {flops_big / t_big / 1e9:.0f} GFLOP/s")
 
 # %% [markdown]
 # ## Shapes through VGG-16
 #
 # The paper's configuration D applies this to 13 layers. The im2col matrix of each, per image, shows
-# where the memory goes: the first layers have few channels but 224² pixels. minivgg therefore builds the
-# matrix in chunks that fit the cache (see `CHUNK_BYTES` in `backends/numpy/conv.py`), never whole.
+# where the memory goes: the first layers have few channels but 224² pixels. The NumPy backend's engine
+# therefore builds the matrix in chunks that fit the cache (see `CHUNK_BYTES` in
+# `backends/numpy/fast_conv.py`), never whole, and runs the chunks on all cores.
 
 # %%
 layers = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56),

@@ -27,11 +27,17 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
+import minivgg
 from minivgg import gradcheck
+from minivgg.backends.numpy import pool
+from minivgg.backends.numpy.loops import max_pool2d_backward_loops
 from minivgg.layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
                             SoftmaxCrossEntropyLoss)
 
 rng = np.random.default_rng(0)
+# The layers below run on the readable reference: one short file per op pair in backends/numpy/ (conv.py,
+# pool.py, lrn.py, activation.py, linear.py, loss.py), the functions every backend starts from.
+minivgg.set_backend("reference")
 
 # %% [markdown]
 # ## The trick for checking a layer
@@ -86,6 +92,14 @@ for kernel, stride, padding, shape in [(3, 1, 1, (2, 3, 5, 7)), (3, 2, 1, (1, 3,
 distinct = rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 10.0
 print("MaxPool2d(2, 2):", gradcheck.check_layer(MaxPool2d(2, 2), distinct))
 print("MaxPool2d(3, 2), overlapping:", gradcheck.check_layer(MaxPool2d(3, 2), distinct))
+
+# The arg-max mask of backends/numpy/pool.py (index i * k + j of the winner in its window), and its
+# backward against the naive loop of backends/numpy/loops.py, which looks each window's winner up again.
+out, cache = pool.max_pool2d_forward(distinct, 2, 2)
+print("winning offset of each window, image 0, channel 0:\n", cache.argmax[0, :, :, 0])
+dout = rng.standard_normal(out.shape)
+print("max |pool.py - loops|:", np.abs(pool.max_pool2d_backward(dout, cache)
+                                       - max_pool2d_backward_loops(dout, distinct, 2, 2)).max())
 
 # %% [markdown]
 # ## Local Response Normalisation

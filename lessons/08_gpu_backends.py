@@ -16,9 +16,10 @@
 #
 # The paper's nets took "2–3 weeks" each on four NVIDIA Titan Black GPUs (Sect. 3.3). minivgg writes every
 # layer once (`minivgg/layers.py`) and leaves the maths to a **backend**: a module exporting the same ops
-# with the same signatures, `conv2d_forward(x, W, b, stride, padding) -> (out, cache)` and so on. The NumPy
-# backend is the readable reference; the CuPy backend runs the same ops on an NVIDIA GPU (cuDNN for the
-# convolutions, one CUDA kernel for each other op). Switching is one call, `minivgg.set_backend("cupy")`.
+# with the same signatures, `conv2d_forward(x, W, b, stride, padding) -> (out, cache)` and so on. The
+# reference ops (`backends/numpy/`) are written against the array module of their input, so given CuPy arrays
+# they run on an NVIDIA GPU unchanged: the CuPy backend *is* the reference, with only the convolution replaced
+# (by cuDNN's). Switching is one call, `minivgg.set_backend("cupy")`.
 #
 # This lesson runs one small VGG and one batch on both, checks that the numbers agree, and times them. Cells
 # that need a GPU say so and skip when there is none (CI has none).
@@ -38,6 +39,11 @@ from minivgg.models import vgg
 
 print("registered backends:", minivgg.registered_backends())
 print("usable here:        ", minivgg.available_backends())
+# Which ops each backend computes its own way; every other op is the reference's own function (the NumPy
+# backend's two are its CPU engine; the Numba backend of lesson 8b overrides most, as CUDA kernels to read).
+for backend in (numpy_backend, cupy_backend):
+    print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(numpy_backend.OPS)} ops: "
+          f"{', '.join(backend.OVERRIDES) or '-'}; capabilities: {', '.join(sorted(backend.capabilities)) or '-'}")
 try:
     cupy_backend.check_available()
     GPU = True
@@ -108,17 +114,18 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At this toy size the GPU is mostly waiting for Python to launch its ~60 kernels; at VGG-16's real size
+# At this toy size the GPU is mostly waiting for Python to launch its kernels; at VGG-16's real size
 # (batch 64, 224×224, about 93 GFLOP per image and step) it is the other way round, and
 # `benchmarks/bench_gpu.py` measures that against PyTorch.
 #
-# ## Why "agree" has a tolerance: TF32 and bf16
+# ## Why "agree" has a tolerance: TF32 (and bf16)
 #
 # GPUs are fastest on **tensor cores**, which multiply inputs with fewer mantissa bits than float32's 23:
 # TF32 keeps 10, bfloat16 keeps 7 (both keep float32's exponent range), and accumulate in float32. The
-# backend's `set_precision("fp32" | "tf32" | "bf16")` chooses; TF32 is the default, as for PyTorch's
-# convolutions. Most of the error is the rounding of the inputs, which `round_like_tensor_cores` emulates
-# on the host. Here is what it does to one of VGG's convolutions (64 → 64 channels, 3×3), computed by the
+# backend's `set_precision("fp32" | "tf32")` chooses for its cuDNN convolutions; TF32 is the default, as for
+# PyTorch's convolutions. Most of the error is the rounding of the inputs, which `round_like_tensor_cores`
+# emulates on the host (bf16 too, for comparison, though the backend has no bf16 mode). Here is what it
+# does to one of VGG's convolutions (64 → 64 channels, 3×3), computed by the
 # NumPy reference in float64 from rounded inputs:
 
 # %%
@@ -139,7 +146,7 @@ for precision in ("fp32", "tf32", "bf16"):
 # %%
 if GPU:
     measured = {}
-    for precision in ("fp32", "tf32", "bf16"):
+    for precision in cupy_backend.PRECISIONS:
         minivgg.set_backend("cupy")
         cupy_backend.set_precision(precision)
         out, _ = cupy_backend.conv2d_forward(*(minivgg.asarray(a) for a in (x, W, b)), 1, 1)
@@ -155,7 +162,7 @@ plt.figure(figsize=(5, 2.8))
 positions = np.arange(3)
 plt.bar(positions - 0.2, list(emulated.values()), width=0.4, label="emulated on the host")
 if measured:
-    plt.bar(positions + 0.2, list(measured.values()), width=0.4, label="measured on the GPU")
+    plt.bar(positions[:len(measured)] + 0.2, list(measured.values()), width=0.4, label="measured on the GPU")
 plt.xticks(positions, list(emulated))
 plt.yscale("log")
 plt.ylabel("relative error of the output")
@@ -165,20 +172,15 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The tests hold each op to these bounds against the NumPy reference: below 1e-5 in fp32, 3e-3 in TF32 and
-# 2e-2 in bf16. For training, bf16's larger error is harmless where it matters least (activations and
-# their gradients) as long as the weights stay float32: the backend keeps the parameters and the SGD update
-# in float32 ("master weights") and only the products run in bf16.
-#
 # ## One launch per step: CUDA graphs
 #
 # A training step at a fixed shape launches the same kernels on the same buffers every time. The backend can
-# record it once and replay it (`minivgg.backends.cupy.graph_capture.CapturedStep`), which removes the Python
-# and launch overhead that dominated the toy step above.
+# record it once and replay it (its `graph_capture` capability: `capture_step(step)`), which removes the
+# Python and launch overhead that dominated the toy step above. `minivgg.train` uses it when the backend
+# offers it and the step allows it (no dropout: a replay repeats the captured mask).
 
 # %%
 if GPU:
-    from minivgg.backends.cupy.graph_capture import CapturedStep
     from minivgg.optim import SGD
 
     minivgg.set_backend("cupy")
@@ -203,8 +205,8 @@ if GPU:
         return (time.perf_counter() - start) / repeats * 1e3
 
     eager = milliseconds(step)
-    captured = CapturedStep(step)
-    replay = milliseconds(lambda: (captured.replay(), captured.synchronize()))
+    captured = cupy_backend.capture_step(step)
+    replay = milliseconds(captured.replay)
     print(f"eager step {eager:.2f} ms, replayed graph {replay:.2f} ms")
 else:
     print("skipped: CUDA graphs need an NVIDIA GPU with CuPy")

@@ -36,10 +36,11 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from minivgg.backends import numba as backend  # noqa: E402
-from minivgg.backends import numpy as reference  # noqa: E402
+from minivgg.backends.numpy import conv as reference  # noqa: E402  (the readable reference)
 from minivgg.backends.numba import activation, conv  # noqa: E402
 from minivgg.backends.numba.arrays import REDUCTION_BLOCKS, grid_for, on_device, reduction_splits  # noqa: E402
-from minivgg.backends.numpy.conv import im2col, output_size  # noqa: E402
+from minivgg.backends.numpy.conv import im2col  # noqa: E402
+from minivgg.receptive_field import output_size  # noqa: E402
 from minivgg.gradcheck import relative_error  # noqa: E402
 
 backend.speed_up_simulator()  # the simulator's threads take turns faster; nothing else changes
@@ -163,13 +164,15 @@ print(inspect.getsource(conv.input_pixel_read_by.py_func))
 # %% [markdown]
 # Pixels outside the image are the zero padding: the loader writes a 0 into the tile, and the padded input
 # never exists in memory. Below, the A tile block 0 builds at each step, assembled with that function, is
-# compared with the matching piece of lesson 1's im2col matrix (the library's `im2col`): they are the same
-# numbers, but the kernel only ever holds one `rows × depth` piece at a time.
+# compared with the matching piece of lesson 1's im2col matrix (the reference's `im2col` in
+# `backends/numpy/conv.py`, whose columns run (c, i, j); the kernel walks them tap by tap, (i, j, c), so the
+# columns are reordered): they are the same numbers, but the kernel only ever holds one `rows × depth`
+# piece at a time.
 
 # %%
 x = rng.standard_normal((n, channels, height, width)).astype(np.float32)
 x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-unfolded = im2col(x_nhwc, 3, 3, 1, 1, out_h, out_w).reshape(pixels, 9 * channels)
+unfolded = im2col(x, 3, 3, 1, 1).reshape(pixels, channels, 9).transpose(0, 2, 1).reshape(pixels, 9 * channels)
 
 
 def a_tile_of_block_0(i, j, first_channel):

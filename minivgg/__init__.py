@@ -3,6 +3,7 @@
 Layers, models, training and evaluation are written once; the maths runs on the backend chosen with
 ``set_backend("numpy" | "cupy" | "numba")``.
 """
+from . import checkout  # noqa: F401  (a bare checkout: backends/ and data/ as setup.py maps them)
 from .backend import (BackendUnavailableError, asarray, available_backends, get_backend, register_backend,
                       registered_backends, set_backend, to_host)
 from . import class_names, gradcheck, layers, models, receptive_field, summary, weights

@@ -7,7 +7,7 @@ importing minivgg never needs CuPy, Numba or a GPU; choosing one that cannot run
 import importlib
 
 __all__ = ["BackendUnavailableError", "register_backend", "set_backend", "get_backend", "available_backends",
-           "registered_backends", "asarray", "to_host"]
+           "registered_backends", "supports", "asarray", "to_host"]
 
 
 class BackendUnavailableError(ImportError):
@@ -17,6 +17,7 @@ class BackendUnavailableError(ImportError):
 # name -> (module path, how to make it available)
 _REGISTRY = {
     "numpy": ("minivgg.backends.numpy", "NumPy is a dependency of minivgg: reinstall it with `pip install minivgg`."),
+    "reference": ("minivgg.backends.numpy.reference", "It is part of minivgg: reinstall it with `pip install minivgg`."),
     "cupy": ("minivgg.backends.cupy",
              "It needs CuPy and an NVIDIA GPU with CUDA 13: `pip install 'minivgg[cupy]'` "
              "(and `nvidia-cudnn-frontend` for cuDNN convolutions)."),
@@ -31,7 +32,7 @@ _active = None
 def register_backend(name, module_path, install_hint=""):
     """Make a backend module choosable by ``set_backend(name)``.
 
-    The module must export the names in ``minivgg.backends.numpy.OPS``.
+    The module must honour the contract (``minivgg.backends.contract``); ``set_backend`` checks it.
     """
     _REGISTRY[name] = (module_path, install_hint)
     _loaded.pop(name, None)
@@ -53,6 +54,11 @@ def _load(name):
     except ModuleNotFoundError as error:
         raise BackendUnavailableError(
             f"backend {name!r} cannot be imported: module {error.name!r} is missing. {install_hint}") from error
+    from .backends.contract import contract_problems
+    problems = contract_problems(module)
+    if problems:
+        raise TypeError(f"backend {name!r} ({module_path}) does not honour the backend contract: "
+                        + "; ".join(problems))
     try:
         module.check_available()
     except BackendUnavailableError as error:
@@ -96,6 +102,18 @@ def available_backends():
             continue
         names.append(name)
     return names
+
+
+def supports(capability, backend=None):
+    """Whether ``backend`` (default: the active one) offers an optional capability of the contract.
+
+    ``capability`` is one of ``minivgg.backends.contract.CAPABILITIES``: ``"fused_conv_relu"``,
+    ``"graph_capture"``, ``"precision"``; another name is a ValueError.
+    """
+    from .backends.contract import CAPABILITIES
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}; the contract knows {sorted(CAPABILITIES)}")
+    return capability in (backend or get_backend()).capabilities
 
 
 def asarray(array, dtype=None):

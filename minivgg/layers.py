@@ -9,8 +9,9 @@ weights ``(out, in, kh, kw)``, linear weights ``(out, in)``.
 """
 import numpy as np
 
-from .backend import get_backend
+from .backend import get_backend, supports
 from .init import INITIALISERS, as_generator
+from .receptive_field import output_size
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
            "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential"]
@@ -22,8 +23,7 @@ def _check_array(layer, x, what="input"):
     if not isinstance(x, xp.ndarray):
         raise TypeError(f"{layer!r}: expected the {what} as a {xp.__name__}.ndarray (active backend "
                         f"{get_backend().name!r}), got {type(x).__name__}; convert it with minivgg.asarray")
-    # bfloat16 (ml_dtypes, the GPU backends' mixed precision) reports its kind as "V", not "f".
-    if x.dtype.kind != "f" and x.dtype.name != "bfloat16":
+    if x.dtype.kind != "f":
         raise ValueError(f"{layer!r}: expected a floating-point {what} (float32 or float64), got dtype {x.dtype}")
 
 
@@ -91,9 +91,7 @@ class Layer:
         return None if weight is None else weight.dtype
 
     def _check_dtype(self, x):
-        # A mixed-precision backend computes in a narrower activation dtype than its float32 master weights.
-        activation_dtype = getattr(get_backend(), "activation_dtype", lambda dtype: dtype)(self.dtype)
-        if self.params and x.dtype not in (self.dtype, activation_dtype):
+        if self.params and x.dtype != self.dtype:
             raise ValueError(f"{self!r}: input dtype {x.dtype} does not match the parameters' {self.dtype}; "
                              f"cast the input or call .astype({x.dtype}) on the model")
 
@@ -145,6 +143,7 @@ class Conv2d(Layer):
         self.padding = _positive_int(name, "padding", padding, minimum=0)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
         self.params["W"], self.params["b"] = _initial_weights(shape, weight_init, rng, dtype)
+        self.fused_relu = False  # whether the last forward applied the ReLU after it too (Sequential.forward)
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -153,23 +152,29 @@ class Conv2d(Layer):
     def output_shape(self, input_shape):
         n, _, h, w = input_shape
         k, s, p = self.kernel_size, self.stride, self.padding
-        return (n, self.out_channels, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+        return (n, self.out_channels, output_size(h, k, s, p), output_size(w, k, s, p))
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """The convolution of ``x``; with ``relu=True`` (``Sequential`` does it when the backend offers the
+        ``fused_conv_relu`` capability) the ReLU after it too, in the backend's one fused op."""
         _check_image_batch(self, x, self.in_channels)
         self._check_dtype(x)
         padded = (x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding)
         if min(padded) < self.kernel_size:
             raise ValueError(f"{self!r}: the {self.kernel_size}x{self.kernel_size} kernel is larger than the "
                              f"padded input {padded[0]}x{padded[1]} (input shape {x.shape})")
-        out, self.cache = get_backend().conv2d_forward(x, self.params["W"], self.params["b"],
-                                                       self.stride, self.padding)
+        backend = get_backend()
+        self.fused_relu = relu
+        forward = backend.conv2d_relu_forward if relu else backend.conv2d_forward
+        out, self.cache = forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
         return out
 
     def backward(self, dout, input_gradient=True):
         """Parameter gradients into ``.grads``; returns ``dx``, or None with ``input_gradient=False`` (the
         data gradient is then not computed: as the first layer, nobody reads the images' gradient)."""
-        dx, self.grads["W"], self.grads["b"] = get_backend().conv2d_backward(dout, self._cached(), input_gradient)
+        backend = get_backend()
+        backward = backend.conv2d_relu_backward if self.fused_relu else backend.conv2d_backward
+        dx, self.grads["W"], self.grads["b"] = backward(dout, self._cached(), input_gradient)
         return dx
 
 
@@ -192,7 +197,7 @@ class MaxPool2d(Layer):
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
         k, s = self.kernel_size, self.stride
-        return (n, c, (h - k) // s + 1, (w - k) // s + 1)
+        return (n, c, output_size(h, k, s, 0), output_size(w, k, s, 0))
 
     def forward(self, x):
         _check_image_batch(self, x)
@@ -204,6 +209,10 @@ class MaxPool2d(Layer):
 
     def backward(self, dout):
         return get_backend().max_pool2d_backward(dout, self._cached())
+
+
+# What a ReLU holds as its cache when the convolution before it applied it (``Sequential.forward``).
+FUSED_INTO_CONVOLUTION = "fused into the convolution before it"
 
 
 class ReLU(Layer):
@@ -221,6 +230,8 @@ class ReLU(Layer):
         return out
 
     def backward(self, dout):
+        if self._cached() is FUSED_INTO_CONVOLUTION:  # the convolution's fused backward applies the mask
+            return dout
         return get_backend().relu_backward(dout, self._cached())
 
 
@@ -477,8 +488,21 @@ class Sequential(Layer):
         return input_shape
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        """The layers in order. A ``Conv2d`` followed by a ``ReLU`` runs as one fused op when the active backend
+        offers ``fused_conv_relu`` (the same numbers, one pass over the output less); the ReLU then only
+        records that it was applied, so ``backward`` still visits every layer."""
+        fuse = supports("fused_conv_relu")
+        index = 0
+        while index < len(self.layers):
+            layer = self.layers[index]
+            following = self.layers[index + 1] if index + 1 < len(self.layers) else None
+            if fuse and type(layer) is Conv2d and type(following) is ReLU:
+                x = layer.forward(x, relu=True)
+                following.cache = FUSED_INTO_CONVOLUTION
+                index += 2
+            else:
+                x = layer.forward(x)
+                index += 1
         return x
 
     def backward(self, dout, input_gradient=True):

@@ -12,9 +12,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from .backends.numpy.conv import output_size
 from .layers import Conv2d, Flatten, Linear, MaxPool2d
-from .receptive_field import INPUT_PIXEL
+from .receptive_field import INPUT_PIXEL, output_size
 
 __all__ = ["LayerSummary", "summarise", "format_summary", "totals"]
 

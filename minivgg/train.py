@@ -25,6 +25,7 @@ import numpy as np
 from .backend import asarray, get_backend, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
 from .errors import TrainingDiverged, WriteError
+from .graph_step import captured_training_step
 from .layers import SoftmaxCrossEntropyLoss
 from .metrics import top_k_correct
 from .optim import SGD
@@ -142,7 +143,7 @@ def _write_log(run_dir, history):
 
 
 def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
-          extra_state=None, objective=None):
+          objective=None):
     """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
 
     Parameters
@@ -154,7 +155,6 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     run_dir : folder for the checkpoint, the log and the final weights (created)
     resume : continue from ``run_dir``'s checkpoint (FileNotFoundError if there is none)
     stop_after_steps : stop as if interrupted after this many SGD steps in this call (for tests and demos)
-    extra_state : JSON-able dict stored in the checkpoint and returned on resume (e.g. the CLI's arguments)
     objective : None for classification (soft-max loss, top-1 error). Another task passes an object with
         ``loss_layer()`` (a loss whose ``forward(outputs, targets)`` takes the loaders' second item),
         ``correct(outputs, targets)`` (how many of the batch count as right) and ``evaluate(model, loader,
@@ -164,7 +164,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     Returns
     -------
     dict with ``history`` (one entry per epoch), ``finished`` (the schedule ended or max_epochs was
-    reached; False when interrupted) and ``extra_state``.
+    reached; False when interrupted).
     """
     from tqdm.auto import tqdm
 
@@ -190,7 +190,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         restore_model(model, params, state)
         optimizer.load_state_arrays(velocities)
         schedule = ReduceOnPlateau.from_state(dict(state["schedule"], patience=settings.patience))
-        position, history, extra_state = state["position"], state["history"], state.get("extra_state")
+        position, history = state["position"], state["history"]
     last_checkpoint = dict(position) if resume else None
 
     def saved_at(at):
@@ -209,7 +209,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         try:
             save_checkpoint(checkpoint_path, model, optimizer,
                             {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                             "history": history, "extra_state": extra_state})
+                             "history": history})
         except WriteError as error:
             raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
         last_checkpoint = dict(position)
@@ -222,6 +222,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
 
     loss_layer = SoftmaxCrossEntropyLoss() if objective is None else objective.loss_layer()
     model.train()
+    # On a backend that captures CUDA graphs, the whole step is recorded once and replayed (None elsewhere).
+    captured = captured_training_step(model, loss_layer, optimizer) if accumulation == 1 else None
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
     with _StopRequest() as stop, warnings.catch_warnings():
@@ -239,18 +241,23 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                     start = time.perf_counter()
                     for _ in range(accumulation):
                         x, labels = next(batches)
-                        scores = model.forward(asarray(x))
-                        loss = loss_layer.forward(scores, labels)
+                        if captured is not None:  # forward, backward and the SGD step, replayed
+                            scores, loss = captured(x, labels, schedule.learning_rate)
+                        else:
+                            scores = model.forward(asarray(x))
+                            loss = loss_layer.forward(scores, labels)
                         if not math.isfinite(loss):
                             raise diverged(f"the loss is {loss}")
                         running["loss"] += loss * len(labels)
-                        model.backward(loss_layer.backward(), input_gradient=False)
+                        if captured is None:
+                            model.backward(loss_layer.backward(), input_gradient=False)
                         if accumulation > 1:
                             optimizer.accumulate()
                         running["correct"] += (int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
                                                if objective is None else objective.correct(scores, labels))
                         running["images"] += len(labels)
-                    optimizer.step(schedule.learning_rate)
+                    if captured is None:
+                        optimizer.step(schedule.learning_rate)
                     if not _weights_are_finite(model):
                         raise diverged("a gradient or a weight is no longer finite after the update")
                     running["seconds"] += time.perf_counter() - start
@@ -267,7 +274,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                                        and position["global_step"] % settings.checkpoint_every == 0):
                         checkpoint()
                     if interrupted:
-                        return {"history": history, "finished": False, "extra_state": extra_state}
+                        return {"history": history, "finished": False}
             finally:
                 bar.close()
                 batches.close()
@@ -296,5 +303,5 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             except WriteError as error:
                 raise WriteError(f"{error}; {kept()}") from error
             if stop.requested:
-                return {"history": history, "finished": finished, "extra_state": extra_state}
-    return {"history": history, "finished": True, "extra_state": extra_state}
+                return {"history": history, "finished": finished}
+    return {"history": history, "finished": True}

@@ -1,8 +1,18 @@
-"""Shared fixtures: a seeded generator, and the NumPy backend restored around every test."""
-import numpy as np
-import pytest
+"""Shared fixtures: a seeded generator, and the NumPy backend restored around every test.
 
-import minivgg
+Without a GPU the Numba backend's kernels run in Numba's CUDA simulator, so that the backend grid
+(``test_backends.py``) covers them; Numba reads the switch once, on first import, hence here, first.
+"""
+import os
+import shutil
+
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import minivgg  # noqa: E402
 
 
 @pytest.fixture

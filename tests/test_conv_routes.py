@@ -1,10 +1,10 @@
-"""The NumPy convolution's internal routes give the same numbers: the batch unfolded in few large chunks
+"""The NumPy backend's convolution engine (fast_conv.py): its internal routes give the same numbers: the batch unfolded in few large chunks
 or in many one-row ones, the data gradient as a convolution (stride 1) or by col2im (stride 2,
 wide padding), and the backward that skips the data gradient of a network's first layer."""
 import numpy as np
 import pytest
 
-from minivgg.backends.numpy import conv
+from minivgg.backends.numpy import fast_conv as conv
 from minivgg.layers import Conv2d, Linear, ReLU, Sequential, Flatten, SoftmaxCrossEntropyLoss
 
 CASES = [  # (x shape, W shape, stride, padding): which route the data gradient takes
@@ -177,3 +177,37 @@ def test_padded_rows_are_the_rows_of_the_padded_batch(rng, pad_h, pad_w):
         for r1 in range(r0 + 1, height + 1):
             np.testing.assert_array_equal(conv.padded_rows(x, (1, 3), (r0, r1), pad_h, pad_w), padded[1:3, r0:r1],
                                           err_msg=f"rows {r0}..{r1}")
+
+
+# Every convolution shape of the gradient tests (tests/test_gradients.py): (x shape, W shape, stride, padding).
+GRADIENT_TEST_SHAPES = [
+    ((2, 3, 5, 7), (4, 3, 3, 3), 1, 1), ((1, 2, 4, 4), (3, 2, 3, 3), 1, 1), ((2, 3, 7, 6), (2, 3, 3, 3), 2, 1),
+    ((1, 3, 8, 5), (2, 3, 3, 3), 2, 0), ((2, 4, 3, 5), (3, 4, 1, 1), 1, 0), ((2, 2, 6, 5), (3, 2, 5, 5), 1, 2),
+    ((2, 3, 7, 7), (2, 3, 7, 7), 1, 0), ((1, 2, 9, 8), (2, 2, 7, 7), 1, 0), ((1, 2, 3, 3), (3, 2, 3, 3), 1, 2),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", GRADIENT_TEST_SHAPES)
+def test_the_engine_computes_the_readable_references_numbers(rng, x_shape, w_shape, stride, padding):
+    """fast_conv (what the NumPy backend exports) against conv.py (im2col, one product, col2im), float64."""
+    from minivgg.backends.numpy import conv as reference
+    x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    out, cache = conv.conv2d_forward(x, W, b, stride, padding)
+    expected, expected_cache = reference.conv2d_forward(x, W, b, stride, padding)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for name, got, want in zip(("dx", "dW", "db"), conv.conv2d_backward(dout, cache),
+                               reference.conv2d_backward(dout, expected_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_the_engines_fc_layer_computes_the_references_numbers(rng, monkeypatch):
+    from minivgg.backends.numpy import fast_linear, linear, parallel
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_MACS", 0)  # split even this small product over the workers
+    x, W, b = rng.standard_normal((130, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)
+    out, cache = fast_linear.linear_forward(x, W, b)
+    expected, expected_cache = linear.linear_forward(x, W, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(fast_linear.linear_backward(dout, cache), linear.linear_backward(dout, expected_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -1,9 +1,11 @@
 """Every layer's hand-written backward agrees with central differences in float64 (relative error < 1e-6),
 on shapes that catch the usual bugs: odd sizes, batch 1, padded borders, stride 2, 1x1/5x5/7x7 kernels,
-pooling windows that do not tile the input."""
+pooling windows that do not tile the input; for the NumPy backend's engine and for the readable reference.
+(Every backend and dtype is checked along random directions in ``test_backends.py``.)"""
 import numpy as np
 import pytest
 
+import minivgg
 from minivgg import gradcheck
 from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear, LocalResponseNorm, MaxPool2d,
                             ReLU, Sequential, SoftmaxCrossEntropyLoss, EuclideanLoss)
@@ -11,6 +13,11 @@ from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear,
 from conftest import away_from_kinks, distinct_values
 
 TOLERANCE = 1e-6
+
+
+@pytest.fixture(autouse=True, params=["numpy", "reference"])
+def cpu_backend(request):
+    return minivgg.set_backend(request.param)
 
 
 def assert_all_small(errors):

@@ -8,15 +8,16 @@ Three graphs per convolution shape, each built once and cached under a ``GraphKe
     wgrad   dW = correlate(x, dy)          the weight gradient
 
 Tensors are described channels-last (NHWC activations, KRSC weights): cuDNN's tensor-core kernels read
-that layout natively, and it needs by far the smallest workspaces (measured on an H100: up to 3.8 GB for
-fp32 NCHW graphs, 76 MB for bf16 NHWC). The frontend takes raw device pointers, so the CuPy arrays are
-held by the caller until the graph has run (CuPy's memory pool reuses a block only for later work on the
-same stream, so stream order keeps them valid). One workspace buffer, grown to the largest graph's need,
-serves every graph. With TF32 off, plans that use tensor cores on float32 data are deselected.
+that layout natively. The frontend takes raw device pointers, so the CuPy arrays are held by the caller
+until the graph has run (CuPy's memory pool reuses a block only for later work on the same stream, so
+stream order keeps them valid). One workspace buffer, grown to the largest graph's need, serves every
+graph. With TF32 off, plans that use tensor cores on float32 data are deselected. Never run on a GPU yet:
+``benchmarks/gpu_cupy_checks.sh`` is the check to run where one is at hand.
 """
 from collections import namedtuple
 
-from ..numpy.conv import output_size
+from minivgg.receptive_field import output_size
+
 from .device import cupy
 
 GRAPH_KINDS = ("fprop", "dgrad", "wgrad")
@@ -46,19 +47,19 @@ def graph_key(kind, x_shape, w_shape, stride, padding, dtype, tensor_cores, relu
     kind : "fprop", "dgrad" or "wgrad"
     x_shape : (N, C, H, W) of the input; w_shape : (F, C, kh, kw)
     stride, padding : int
-    dtype : "float32" or "bfloat16", the tensors' storage type
+    dtype : "float32", the tensors' storage type (the graphs are built for float32 only)
     tensor_cores : bool, whether float32 plans may use TF32 tensor cores
     relu : bool, whether the fprop graph ends with a ReLU (always False for dgrad and wgrad)
     """
     if kind not in GRAPH_KINDS:
         raise ValueError(f"graph_key: kind must be one of {GRAPH_KINDS}, got {kind!r}")
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"graph_key: cuDNN graphs here are float32 or bfloat16, got {dtype!r}")
+    if dtype != "float32":
+        raise ValueError(f"graph_key: cuDNN graphs here are float32, got {dtype!r}")
     if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
         raise ValueError(f"graph_key: expected x (N, C, H, W) and W (F, C, kh, kw) with one C, got {x_shape} "
                          f"and {w_shape}")
     return GraphKey(kind, tuple(int(d) for d in x_shape), tuple(int(d) for d in w_shape), int(stride), int(padding),
-                    dtype, bool(tensor_cores) or dtype == "bfloat16", bool(relu) and kind == "fprop")
+                    dtype, bool(tensor_cores), bool(relu) and kind == "fprop")
 
 
 def output_shape(key):
@@ -112,7 +113,7 @@ def _handle():
 
 def _build(key, workspace_limit):
     cudnn = frontend()
-    io_type = {"float32": cudnn.data_type.FLOAT, "bfloat16": cudnn.data_type.BFLOAT16}[key.dtype]
+    io_type = cudnn.data_type.FLOAT
     graph = cudnn.pygraph(io_data_type=io_type, intermediate_data_type=cudnn.data_type.FLOAT,
                           compute_data_type=cudnn.data_type.FLOAT, handle=_handle())
     n, c, h, w = key.x_shape
@@ -194,15 +195,3 @@ def execute(key, buffers):
     cudnn.set_stream(handle, cupy.cuda.get_current_stream().ptr)
     pack = {entry.tensors[name]: array.data.ptr for name, array in buffers.items()}
     entry.graph.execute(pack, _workspace_pointer(entry.workspace_bytes), handle=handle)
-
-
-def cache_info():
-    """How many graphs are built, how many shapes fell back to im2col, and the workspace size in bytes."""
-    return {"graphs": len(_graphs), "unsupported": len(_unsupported), "workspace_bytes": _workspace["bytes"]}
-
-
-def clear_cache():
-    """Forget every built graph and the workspace (they are rebuilt on next use)."""
-    _graphs.clear()
-    _unsupported.clear()
-    _workspace.update(bytes=0, buffer=None)

@@ -13,13 +13,6 @@ try:
 except ImportError:  # no CuPy here: the backend is registered but cannot be chosen
     cupy = None
 
-try:  # bfloat16 for NumPy and CuPy arrays comes from ml_dtypes (CuPy 14 uses it when present)
-    import ml_dtypes
-    bfloat16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:
-    ml_dtypes = None
-    bfloat16 = None
-
 CUPY_INSTALL_HINT = "install it with `pip install cupy-cuda13x` (or the wheel matching your CUDA version)"
 
 
@@ -37,12 +30,7 @@ def check_available():
 
 
 def asarray(array, dtype=None):
-    """A host array (or anything NumPy accepts), or a CuPy array, on the current GPU.
-
-    ``dtype`` may be ``"bfloat16"`` (needs the ``ml_dtypes`` package); other dtypes as NumPy spells them.
-    """
-    if isinstance(dtype, str) and dtype == "bfloat16":
-        dtype = require_bfloat16()
+    """A host array (or anything NumPy accepts), or a CuPy array, on the current GPU; cast only if ``dtype`` asks."""
     return cupy.asarray(array, dtype=dtype)
 
 
@@ -54,22 +42,5 @@ def to_host(array):
 
 
 def random_generator(seed):
-    """A CuPy random generator, for dropout masks drawn on the device.
-
-    The masks differ from the NumPy backend's for the same seed (another generator), but a given seed
-    gives the same masks on every run, which is what resuming a run needs.
-    """
+    """A CuPy random generator, for the reference dropout's masks drawn on the device."""
     return cupy.random.default_rng(seed)
-
-
-def require_bfloat16():
-    """The bfloat16 dtype, or an ImportError saying how to get it."""
-    if bfloat16 is None:
-        raise ImportError("bfloat16 arrays need the ml_dtypes package (CuPy 14 reads its dtype): "
-                          "`pip install ml_dtypes`")
-    return bfloat16
-
-
-def is_bfloat16(dtype):
-    """True for the ml_dtypes bfloat16 dtype (NumPy reports its kind as 'V', so test by name)."""
-    return np.dtype(dtype).name == "bfloat16"

@@ -54,7 +54,8 @@ from collections import namedtuple
 import numba
 from numba import cuda
 
-from ..numpy.conv import output_size
+from minivgg.receptive_field import output_size
+
 from .arrays import (REDUCTION_BLOCKS, SIMULATOR, array_module, check_same_dtype, device_function, on_device,
                      reduction_splits)
 from .bias import column_sums

@@ -6,7 +6,8 @@ mode), ties go to the first maximum in row-major window order, and the cache hol
 """
 from numba import cuda
 
-from ..numpy.conv import output_size
+from minivgg.receptive_field import output_size
+
 from ..numpy.pool import PoolCache
 from .arrays import array_module, check_same_dtype, device_function, grid_for, on_device
 

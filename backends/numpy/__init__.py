@@ -1,8 +1,17 @@
-"""The NumPy backend: the readable reference every other backend is tested against.
+"""The NumPy backend: the readable reference every other backend starts from, and the fast CPU engine.
 
-A backend is a module exporting the names in ``OPS`` with these signatures, plus its array module ``xp``
-and the host/device transfers ``asarray`` and ``to_host``. Every op is a pair: a forward that returns
-``(out, cache)`` and a backward that takes ``(dout, cache)``. Ops keep no state; the caller keeps the cache.
+The reference. One file per op pair, each written against ``xp = array_module(x)`` so that it runs
+unchanged on NumPy and CuPy: ``conv.py`` (im2col, one product, col2im), ``pool.py``, ``lrn.py``,
+``activation.py``, ``dropout.py``, ``linear.py``, ``loss.py``, ``pooling_global.py``, ``optimizer.py``;
+``loops.py`` holds the naive loop version of each, forward and backward. ``REFERENCE`` maps every op name
+to its readable function, and ``minivgg.set_backend("reference")`` runs a model on exactly those.
+
+The engine. This backend exports faster versions of two pairs, computing the same numbers (tested equal in
+float64): the convolution (``fast_conv.py``: channels-last, cache-sized chunks on all cores, the stride-1
+data gradient as a convolution) and the FC layer (``fast_linear.py``: products split over the cores).
+
+The contract (``backends/contract.py``): every op is a pair, a forward returning ``(out, cache)`` and a
+backward taking ``(dout, cache)``; ops keep no state, the caller keeps the cache.
 """
 import numpy as xp
 
@@ -20,7 +29,7 @@ from .pooling_global import global_average_pool_backward, global_average_pool_fo
 
 name = "numpy"
 
-# The backend contract: every backend exports these names with these signatures (tests/test_backend_registry.py).
+# The ops every backend exports with these signatures (backends/contract.py, tests/test_backend_registry.py).
 OPS = (
     "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward",
@@ -33,8 +42,17 @@ OPS = (
     "softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
     "euclidean_loss_forward", "euclidean_loss_backward",
     "sgd_momentum_update",
-    "asarray", "to_host", "random_generator", "check_available",
 )
+
+# The reference: each op as its readable, array-module-generic function. Every backend starts from these.
+REFERENCE = {op: globals()[op] for op in OPS}
+
+# This backend's engine replaces two pairs (after REFERENCE has kept the readable ones).
+from .fast_conv import conv2d_backward, conv2d_forward  # noqa: E402,F811
+from .fast_linear import linear_backward, linear_forward  # noqa: E402,F811
+
+OVERRIDES = tuple(op for op in OPS if globals()[op] is not REFERENCE[op])
+capabilities = frozenset()
 
 
 def check_available():

@@ -1,8 +1,6 @@
 """The rectified linear unit, ``max(0, x)``, after every hidden weight layer (Sect. 2.1)."""
 from collections import namedtuple
 
-import numpy as np
-
 ReLUCache = namedtuple("ReLUCache", "positive")
 
 

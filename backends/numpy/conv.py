@@ -1,201 +1,77 @@
 """Convolution as im2col followed by one matrix product (Sect. 2.1: every weight layer of VGG).
 
-Layout. The API is NCHW with weights ``(out, in, kh, kw)``, as Caffe and PyTorch store them. Inside, this
-file works channels-last (NHWC): an im2col row is then ``kh`` contiguous runs of ``kw * C`` numbers, so
-building the matrix is one strided copy of a window view (``unfold``), and the product runs on contiguous
-memory. The output is returned as an NCHW-shaped *view* of an NHWC buffer; the next
-layer's ``transpose(0, 2, 3, 1)`` is then free (PyTorch calls this memory format "channels last").
+The textbook route (Chellapilla, Puri & Simard 2006; Caffe's and Chainer's ``im2col``; CS231n):
 
-Chunks. The unfolded matrix is ``kh * kw`` times larger than the input (9x for 3x3: 3.7 GB for VGG-16's
-first layers at batch 32). So it is built and multiplied one chunk at a time (a few whole images, or a band
-of output rows of one image) small enough to stay in the processor's cache between the copy and the
-product, and the backward pass unfolds again instead of keeping it. Each chunk also pads only the input
-rows it reads, so no padded copy of the whole batch is made. Memory stays bounded by the activations, and
-the products read from cache instead of main memory. The chunks are independent, so they run on all cores
-at once (``parallel.py``).
+    forward    cols = im2col(x)                        (N * Ho * Wo, C * kh * kw): one row per receptive field
+               out  = cols @ W.reshape(F, -1).T + b    one matrix product
+    backward   dW   = dout_mat.T @ cols                the transposed products ...
+               dx   = col2im(dout_mat @ W.reshape(F, -1))   ... and col2im adds each row back where it came from
+               db   = dout_mat summed over its rows
 
-Backward. With stride 1 the data gradient is a convolution too (of the output gradient with the turned
-filters), so it reuses the forward's unfolding and product instead of col2im's kh * kw scattered additions.
+``dout_mat`` is the output gradient as an (N * Ho * Wo, F) matrix, rows in im2col's order. Every function
+takes its array module from its arguments (``array_module``), so this file runs unchanged on NumPy and
+CuPy. The NumPy backend exports a faster engine of the same maths (``fast_conv.py``: channels-last,
+cache-sized chunks on all cores), tested equal to this file.
 """
 from collections import namedtuple
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from minivgg.receptive_field import output_size
 
-from .parallel import WORKERS, one_blas_thread, run_pieces
+from .array_module import array_module
 
-ConvCache = namedtuple("ConvCache", "x_nhwc W_krsc stride padding out_hw")
-
-# One unfolded chunk: stays in cache between its copy and its product. Unfolding again in the backward
-# pass measured faster than keeping the whole unfolded matrix (a large fresh array: page faults the threads
-# contend for).
-CHUNK_BYTES = 4 * 2 ** 20
+ConvCache = namedtuple("ConvCache", "cols x_shape W stride padding")
 
 
-def output_size(size, kernel, stride, padding):
-    """Spatial output size of a convolution or pooling window: floor((size + 2p - k) / s) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _valid_outputs(lo, hi, offset, stride, padding, in_size):
-    """The outputs ``o`` in [lo, hi) whose input ``o * stride + offset - padding`` is inside [0, in_size):
-    the others read the zero padding."""
-    first = max(lo, -(-(padding - offset) // stride))  # ceil((padding - offset) / stride)
-    last = min(hi, (in_size - 1 + padding - offset) // stride + 1)
-    return first, max(first, last)
-
-
-def _input_slice(first, last, offset, stride, padding):
-    """The input indices read by outputs first..last-1 at kernel offset ``offset``."""
-    start = first * stride + offset - padding
-    return slice(start, start + (last - first - 1) * stride + 1, stride)
-
-
-def padded_rows(x_nhwc, images, rows, pad_h, pad_w):
-    """Rows ``rows = (r0, r1)`` of images ``images = (n0, n1)`` of the batch padded by ``pad_h`` rows and
-    ``pad_w`` columns of zeros on each side, rows counted in the padded image; a view when there is no
-    padding, else a new array in which only the borders are zeroed and the interior is written once.
-
-    A worker pads just the rows its chunk reads, in its own cache, instead of one padded copy of the
-    whole batch going through main memory first.
-    """
-    n0, n1 = images
-    r0, r1 = rows
-    _, h, w, c = x_nhwc.shape
-    if pad_h == 0 and pad_w == 0:
-        return x_nhwc[n0:n1, r0:r1]
-    band = np.empty((n1 - n0, r1 - r0, w + 2 * pad_w, c), dtype=x_nhwc.dtype)
-    top = min(max(r0, pad_h), r1)  # the first padded row inside the image ...
-    bottom = max(min(r1, h + pad_h), top)  # ... and the end of them
-    band[:, :top - r0] = 0
-    band[:, bottom - r0:] = 0
-    inside = band[:, top - r0:bottom - r0]
-    inside[:, :, :pad_w] = 0
-    inside[:, :, w + pad_w:] = 0
-    inside[:, :, pad_w:w + pad_w] = x_nhwc[n0:n1, top - pad_h:bottom - pad_h]
-    return band
-
-
-def pad_nhwc(x_nhwc, pad_h, pad_w):
-    """The batch with ``pad_h`` rows and ``pad_w`` columns of zeros around each image (itself when both are 0)."""
-    n, h, _, _ = x_nhwc.shape
-    return padded_rows(x_nhwc, (0, n), (0, h + 2 * pad_h), pad_h, pad_w)
-
-
-def unfold(x_padded, kh, kw, stride, out_h, out_w, rows=None):
-    """im2col of an already padded NHWC batch: one strided copy of a window view, no loop in Python.
-
-    A view with two more axes sees every (kh, kw) window of the padded images without copying: window
-    (y, x) starts at pixel (y * stride, x * stride), and its offset (i, j) is one more pixel step. In
-    im2col's order (channels last) one copy writes the unfolded rows from it. Each window row (kw pixels x
-    C channels) is contiguous on both sides of that copy, so it moves in runs of ``kw * C`` numbers.
-    """
-    y0, y1 = rows or (0, out_h)
-    n, _, _, c = x_padded.shape
-    step_n, step_y, step_x, step_c = x_padded.strides
-    windows = as_strided(x_padded[:, y0 * stride:], (n, y1 - y0, out_w, kh, kw, c),
-                         (step_n, step_y * stride, step_x * stride, step_y, step_x, step_c), writeable=False)
-    cols = np.empty(windows.shape, dtype=x_padded.dtype)
-    cols[...] = windows
-    return cols
-
-
-def im2col(x_nhwc, kh, kw, stride, padding, out_h, out_w, rows=None):
-    """Unfold every receptive field of an NHWC batch into a row, zero padding included.
+def im2col(x, kh, kw, stride, padding):
+    """Unfold every receptive field of a batch into a row, zero padding included.
 
     Parameters
     ----------
-    x_nhwc : (N, H, W, C) array
+    x : (N, C, H, W) array
     kh, kw, stride, padding : int
-    out_h, out_w : int, the output size (``output_size``)
-    rows : optional (y0, y1), unfold only output rows y0..y1-1 (default: all)
 
     Returns
     -------
-    cols : (N, y1 - y0, out_w, kh, kw, C) array; ``cols[n, y, x, i, j, c] = x_pad[n, (y0 + y) * stride + i,
-        x * stride + j, c]``. Reshaped to ``(-1, kh * kw * C)`` it is the left factor of the convolution's
-        matrix product.
+    cols : (N * Ho * Wo, C * kh * kw) array; row ``(n * Ho + y) * Wo + x`` is
+        ``x_pad[n, :, y*s : y*s + kh, x*s : x*s + kw]`` flattened in (c, i, j) order, the order of
+        ``W[f].reshape(-1)``. ``Ho = output_size(H, kh, s, p)``, likewise ``Wo``.
     """
-    return unfold(pad_nhwc(x_nhwc, padding, padding), kh, kw, stride, out_h, out_w, rows)
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = xp.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
+    for i in range(kh):  # a loop over the kernel's offsets, never over pixels
+        for j in range(kw):
+            cols[:, :, i, j] = x_pad[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
+    return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * out_h * out_w, c * kh * kw)
 
 
-def col2im(dcols, dx_nhwc, stride, padding, rows=None):
-    """Adjoint of ``im2col``: add every row's gradient back onto the input pixels it came from.
+def col2im(dcols, x_shape, kh, kw, stride, padding):
+    """Adjoint of ``im2col``: add every row's gradient back onto the input pixels it was copied from.
 
     Parameters
     ----------
-    dcols : (N, y1 - y0, out_w, kh, kw, C) array, gradients of the unfolded rows
-    dx_nhwc : (N, H, W, C) array, accumulated into in place (gradients that fell on padding are dropped)
-    stride, padding : int
-    rows : optional (y0, y1), the output rows ``dcols`` covers
+    dcols : (N * Ho * Wo, C * kh * kw) array, gradients of the unfolded rows
+    x_shape : (N, C, H, W), the shape ``im2col`` was given
+    kh, kw, stride, padding : int
 
     Returns
     -------
-    dx_nhwc. Overlapping windows (stride < kernel) add up, as they must.
+    dx : (N, C, H, W) array. Overlapping windows (stride < kernel) add up; gradients that fell on the
+        padding are dropped.
     """
-    _, band, out_w, kh, kw, _ = dcols.shape
-    _, h, w, _ = dx_nhwc.shape
-    y0, y1 = rows or (0, band)
-    for i in range(kh):
-        ya, yb = _valid_outputs(y0, y1, i, stride, padding, h)
+    xp = array_module(dcols)
+    n, c, h, w = x_shape
+    out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    dcols = dcols.reshape(n, out_h, out_w, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    dx_pad = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype)
+    for i in range(kh):  # within one offset no pixel is hit twice, so += is exact
         for j in range(kw):
-            xa, xb = _valid_outputs(0, out_w, j, stride, padding, w)
-            if ya < yb and xa < xb:
-                dx_nhwc[:, _input_slice(ya, yb, i, stride, padding), _input_slice(xa, xb, j, stride, padding),
-                        :] += dcols[:, ya - y0:yb - y0, xa:xb, i, j, :]
-    return dx_nhwc
+            dx_pad[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride] += dcols[:, :, i, j]
+    return dx_pad[:, :, padding:padding + h, padding:padding + w]
 
 
-def chunks(n, out_h, row_bytes):
-    """Split (images, output rows) into pieces whose unfolded matrix takes about ``CHUNK_BYTES``.
-
-    Yields ``(n0, n1, y0, y1)``: several whole images when one image is small, bands of rows of one
-    image when it is large. Either way the piece of the output is contiguous in NHWC memory.
-    """
-    rows_per_chunk = max(1, CHUNK_BYTES // row_bytes)
-    if rows_per_chunk >= out_h:
-        # Whole images: as many pieces as fit the budget, rounded up to a multiple of the workers, so that
-        # every core gets the same share.
-        pieces = -(-n * out_h // rows_per_chunk)
-        pieces = min(n, -(-pieces // WORKERS) * WORKERS)
-        if pieces == 0:  # an empty batch
-            return
-        bounds = [round(i * n / pieces) for i in range(pieces + 1)]
-        for n0, n1 in zip(bounds, bounds[1:]):
-            yield n0, n1, 0, out_h
-    else:
-        for n0 in range(n):
-            for y0 in range(0, out_h, rows_per_chunk):
-                yield n0, n0 + 1, y0, min(out_h, y0 + rows_per_chunk)
-
-
-def unfold_piece(x_nhwc, piece, kh, kw, stride, pad_h, pad_w, out_w):
-    """The unfolded rows of one chunk ``piece = (n0, n1, y0, y1)`` (``chunks``), padding included:
-    ``im2col(x)[n0:n1, y0:y1]``, but padding only the input rows the chunk reads."""
-    n0, n1, y0, y1 = piece
-    band = padded_rows(x_nhwc, (n0, n1), (y0 * stride, (y1 - 1) * stride + kh), pad_h, pad_w)
-    return unfold(band, kh, kw, stride, y1 - y0, out_w)
-
-
-def correlate(x_nhwc, W_mat, kh, kw, stride, pad_h, pad_w, out, bias=None):
-    """``out = unfold(pad(x_nhwc)) @ W_mat (+ bias)`` into the C-contiguous (N, Ho, Wo, F) ``out``, ``W_mat``
-    being (kh * kw * C, F), in chunks of about ``CHUNK_BYTES`` on all cores; each chunk is padded, unfolded,
-    multiplied and dropped in one go."""
-    n, out_h, out_w, f = out.shape
-    k = W_mat.shape[0]
-
-    def one_chunk(piece):
-        n0, n1, y0, y1 = piece
-        product = out[n0:n1, y0:y1].reshape(-1, f)
-        np.matmul(unfold_piece(x_nhwc, piece, kh, kw, stride, pad_h, pad_w, out_w).reshape(-1, k), W_mat,
-                  out=product)
-        if bias is not None:
-            product += bias  # while the chunk is still in cache, on its worker
-
-    run_pieces(one_chunk, chunks(n, out_h, out_w * k * x_nhwc.itemsize))
-
-
-@one_blas_thread
 def conv2d_forward(x, W, b, stride=1, padding=0):
     """Cross-correlation of a batch with a filter bank, plus bias.
 
@@ -208,28 +84,21 @@ def conv2d_forward(x, W, b, stride=1, padding=0):
 
     Returns
     -------
-    out : (N, F, Ho, Wo) array, ``out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] *
-        x_pad[n, c, y*s + i, x*s + j]`` with ``Ho = (H + 2p - kh) // s + 1`` (likewise ``Wo``);
-        computed as ``im2col(x) @ W_krsc.reshape(F, -1).T + b``, chunk by chunk, with ``W_krsc`` the filters
-        laid out ``(F, kh, kw, C)``: each filter a row, in im2col's (i, j, c) order. BLAS reads the transposed
-        operand as it is, so no transposed copy of the filters is made (a (C, F) transpose of 512x512
-        filters costs 4.7 ms, against 1.2 ms for this layout).
-    cache : ConvCache for ``conv2d_backward``.
+    out : (N, F, Ho, Wo) array, ``out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, y*s + i, x*s + j]``,
+        ``Ho = (H + 2p - kh) // s + 1`` (likewise ``Wo``); computed as ``im2col(x) @ W.reshape(F, -1).T + b``
+        and returned as an NCHW view of the product's (N, Ho, Wo, F) memory
+    cache : ConvCache for ``conv2d_backward``
     """
     n, _, h, w = x.shape
-    f, c, kh, kw = W.shape
+    f, _, kh, kw = W.shape
+    cols = im2col(x, kh, kw, stride, padding)
+    out = cols @ W.reshape(f, -1).T + b
     out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # free when x came from another layer of this backend
-    W_krsc = np.ascontiguousarray(W.transpose(0, 2, 3, 1))  # (F, kh, kw, C)
-    out = np.empty((n, out_h, out_w, f), dtype=np.result_type(x, W))
-    correlate(x_nhwc, W_krsc.reshape(f, -1).T, kh, kw, stride, padding, padding, out, bias=b)
-    cache = ConvCache(x_nhwc, W_krsc, stride, padding, (out_h, out_w))
-    return out.transpose(0, 3, 1, 2), cache
+    return out.reshape(n, out_h, out_w, f).transpose(0, 3, 1, 2), ConvCache(cols, x.shape, W, stride, padding)
 
 
-@one_blas_thread
 def conv2d_backward(dout, cache, input_gradient=True):
-    """Gradients of ``conv2d_forward``, chunk by chunk, unfolding the input again.
+    """Gradients of ``conv2d_forward``.
 
     Parameters
     ----------
@@ -239,53 +108,15 @@ def conv2d_backward(dout, cache, input_gradient=True):
 
     Returns
     -------
-    dx : (N, C, H, W) array. With stride 1 the data gradient is itself a convolution: ``dout`` padded by
-        ``k - 1 - p``, correlated with the filters turned by 180 degrees and with their in and out channels
-        swapped, which costs one unfolding and one product like the forward. Otherwise (stride > 1, or
-        padding beyond ``k - 1``) ``col2im(dout_mat @ W_krsc.reshape(F, -1))``.
-    dW : (F, C, kh, kw) array, ``dout_mat.T @ im2col(x)`` reshaped
+    dx : (N, C, H, W) array, ``col2im(dout_mat @ W.reshape(F, -1))``
+    dW : (F, C, kh, kw) array, ``(dout_mat.T @ cols).reshape(W.shape)``
     db : (F,) array, ``dout`` summed over batch and space
     """
-    x_nhwc, W_krsc, stride, padding, (out_h, out_w) = cache
-    f, kh, kw, c = W_krsc.shape
-    k = kh * kw * c
-    n = x_nhwc.shape[0]
-    dout_nhwc = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # free when dout came from this backend
-    dout_mat = dout_nhwc.reshape(-1, f)
-    # The bias gradient as a matrix-vector product: one BLAS pass, 3-12x faster than sum(axis=0) here.
-    db = np.ones(len(dout_mat), dtype=dout_mat.dtype) @ dout_mat
-    pieces = list(chunks(n, out_h, out_w * k * x_nhwc.itemsize))
-
-    def share_dW(share):
-        partial = None
-        for n0, n1, y0, y1 in share:
-            cols = unfold_piece(x_nhwc, (n0, n1, y0, y1), kh, kw, stride, padding, padding, out_w)
-            product = dout_nhwc[n0:n1, y0:y1].reshape(-1, f).T @ cols.reshape(-1, k)
-            partial = product if partial is None else np.add(partial, product, out=partial)
-        return partial
-
-    # One partial dW per worker's share of the chunks, the shares in parallel, then summed in a fixed order,
-    # so the result does not depend on which thread ran what. Faster even for 512x512 filters than one
-    # accumulator with a multi-threaded BLAS (VGG-16's 14x14 layers: 55 ms against 75 ms).
-    shares = [pieces[i * len(pieces) // WORKERS:(i + 1) * len(pieces) // WORKERS] for i in range(WORKERS)]
-    partials = [partial for partial in run_pieces(share_dW, shares) if partial is not None]
-    dW_krsc = partials[0] if partials else np.zeros((f, k), dtype=W_krsc.dtype)
-    for partial in partials[1:]:
-        dW_krsc += partial
-    dW = np.ascontiguousarray(dW_krsc.reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
-
+    cols, x_shape, W, stride, padding = cache
+    f, _, kh, kw = W.shape
+    dout_mat = dout.transpose(0, 2, 3, 1).reshape(-1, f)
+    dW = (dout_mat.T @ cols).reshape(W.shape)
+    db = dout_mat.sum(axis=0)
     if not input_gradient:
         return None, dW, db
-    dx_nhwc = np.empty(x_nhwc.shape, dtype=dout.dtype)
-    if stride == 1 and padding <= min(kh, kw) - 1:
-        # Row (i, j, f) of the turned filters is W[f, :, kh-1-i, kw-1-j]: in im2col's (i, j, c) order for dout.
-        W_turned = np.ascontiguousarray(W_krsc[:, ::-1, ::-1].transpose(1, 2, 0, 3))
-        correlate(dout_nhwc, W_turned.reshape(kh * kw * f, c), kh, kw, 1, kh - 1 - padding, kw - 1 - padding,
-                  dx_nhwc)
-    else:
-        dx_nhwc[...] = 0
-        W_rows = W_krsc.reshape(f, k)
-        for n0, n1, y0, y1 in pieces:
-            dcols = dout_nhwc[n0:n1, y0:y1].reshape(-1, f) @ W_rows
-            col2im(dcols.reshape(n1 - n0, y1 - y0, out_w, kh, kw, c), dx_nhwc[n0:n1], stride, padding, rows=(y0, y1))
-    return dx_nhwc.transpose(0, 3, 1, 2), dW, db
+    return col2im(dout_mat @ W.reshape(f, -1), x_shape, kh, kw, stride, padding), dW, db

@@ -1,12 +1,9 @@
 """Fully-connected layer, ``out = x W^T + b`` (the three FC layers of Table 1)."""
 from collections import namedtuple
 
-from .parallel import matmul, one_blas_thread
-
 LinearCache = namedtuple("LinearCache", "x W")
 
 
-@one_blas_thread
 def linear_forward(x, W, b):
     """Affine map of a batch of vectors.
 
@@ -21,12 +18,9 @@ def linear_forward(x, W, b):
     out : (N, out) array, ``x @ W.T + b``
     cache : LinearCache
     """
-    out = matmul(x, W.T)
-    out += b
-    return out, LinearCache(x, W)
+    return x @ W.T + b, LinearCache(x, W)
 
 
-@one_blas_thread
 def linear_backward(dout, cache):
     """Gradients of ``linear_forward``.
 
@@ -37,4 +31,4 @@ def linear_backward(dout, cache):
     db : (out,) array, ``dout`` summed over the batch
     """
     x, W = cache
-    return matmul(dout, W), matmul(dout.T, x), dout.sum(axis=0)
+    return dout @ W, dout.T @ x, dout.sum(axis=0)

@@ -1,7 +1,7 @@
 """Losses: the multinomial logistic regression objective of Sect. 3.1 and the Euclidean loss of Appendix A."""
 from collections import namedtuple
 
-import numpy as np
+from .array_module import array_module
 
 SoftmaxCrossEntropyCache = namedtuple("SoftmaxCrossEntropyCache", "probabilities labels")
 EuclideanCache = namedtuple("EuclideanCache", "difference")
@@ -20,7 +20,7 @@ def softmax(scores):
     probabilities : (N, K) array, rows summing to one
     """
     shifted = scores - scores.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
+    e = array_module(scores).exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -38,11 +38,12 @@ def softmax_cross_entropy_forward(scores, labels):
         ``logsumexp(scores[n]) - scores[n, labels[n]]`` so it stays finite for any scores
     cache : SoftmaxCrossEntropyCache
     """
+    xp = array_module(scores)
     n = scores.shape[0]
     shifted = scores - scores.max(axis=1, keepdims=True)
-    log_normaliser = np.log(np.exp(shifted).sum(axis=1))
-    loss = (log_normaliser - shifted[np.arange(n), labels]).mean()
-    probabilities = np.exp(shifted - log_normaliser[:, None])
+    log_normaliser = xp.log(xp.exp(shifted).sum(axis=1))
+    loss = (log_normaliser - shifted[xp.arange(n), labels]).mean()
+    probabilities = xp.exp(shifted - log_normaliser[:, None])
     return loss, SoftmaxCrossEntropyCache(probabilities, labels)
 
 
@@ -60,7 +61,7 @@ def softmax_cross_entropy_backward(dloss, cache):
     probabilities, labels = cache
     n = probabilities.shape[0]
     dscores = probabilities.copy()
-    dscores[np.arange(n), labels] -= 1
+    dscores[array_module(dscores).arange(n), labels] -= 1
     dscores *= dloss / n
     return dscores
 

@@ -8,7 +8,7 @@ AlexNet paper's formula, ``alpha' = alpha / size`` in Caffe's and PyTorch's: the
 """
 from collections import namedtuple
 
-import numpy as np
+from .array_module import array_module
 
 LRNCache = namedtuple("LRNCache", "x scale y size alpha_eff beta")
 
@@ -23,7 +23,7 @@ def _window_sum(a, size, reverse=False):
     if reverse:
         before, after = after, before
     channels = a.shape[-1]
-    total = np.zeros_like(a)
+    total = array_module(a).zeros_like(a)
     for shift in range(-before, after + 1):  # a loop over the window, not over channels or pixels
         lo, hi = max(0, -shift), min(channels, channels - shift)
         total[..., lo:hi] += a[..., lo + shift:hi + shift]

@@ -1,14 +1,16 @@
 """Max-pooling (Sect. 2.1: "max-pooling is performed over a 2x2 pixel window, with stride 2").
 
-Works channels-last inside, like ``conv.py``, and loops over the ``k * k`` window offsets, never over pixels.
+Loops over the ``k * k`` window offsets, never over pixels, keeping the index of the winning offset (the
+"argmax mask" the backward routes the gradient through). Works channels-last inside, so that the output of a
+channels-last convolution (``fast_conv.py``) stays channels-last for the next one. Array-module generic.
 Windows that do not tile the input are handled as PyTorch's default (floor) mode: the rows and columns that
 no full window covers are dropped, and receive zero gradient.
 """
 from collections import namedtuple
 
-import numpy as np
+from minivgg.receptive_field import output_size
 
-from .conv import output_size
+from .array_module import array_module
 
 PoolCache = namedtuple("PoolCache", "argmax x_shape kernel_size stride")
 
@@ -33,18 +35,19 @@ def max_pool2d_forward(x, kernel_size=2, stride=2):
         offset. On ties the *first* maximum in row-major window order wins (as in Caffe), and the whole
         gradient goes to it.
     """
+    xp = array_module(x)
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, kernel_size, stride, 0), output_size(w, kernel_size, stride, 0)
     x_nhwc = x.transpose(0, 2, 3, 1)
     out = _window(x_nhwc, 0, 0, stride, out_h, out_w).copy()
-    argmax = np.zeros(out.shape, dtype=np.int8 if kernel_size ** 2 < 128 else np.int32)
+    argmax = xp.zeros(out.shape, dtype=xp.int8 if kernel_size ** 2 < 128 else xp.int32)
     for offset in range(1, kernel_size * kernel_size):
         i, j = divmod(offset, kernel_size)
         candidate = _window(x_nhwc, i, j, stride, out_h, out_w)
         better = candidate > out  # strict: an equal later value does not take a tie
         # argmax = offset where better: arithmetic, several times faster than a masked write.
         argmax += better * (offset - argmax)
-        np.maximum(out, candidate, out=out)
+        xp.maximum(out, candidate, out=out)
     return out.transpose(0, 3, 1, 2), PoolCache(argmax, x.shape, kernel_size, stride)
 
 
@@ -60,16 +63,17 @@ def max_pool2d_backward(dout, cache):
     -------
     dx : (N, C, H, W) array; overlapping windows (stride < kernel) add their gradients.
     """
+    xp = array_module(dout)
     argmax, (n, c, h, w), kernel_size, stride = cache
     dout_nhwc = dout.transpose(0, 2, 3, 1)
     _, out_h, out_w, _ = dout_nhwc.shape
-    dx = np.zeros((n, h, w, c), dtype=dout.dtype)
+    dx = xp.zeros((n, h, w, c), dtype=dout.dtype)
     disjoint = stride >= kernel_size  # each input pixel in at most one window: write instead of add
     for offset in range(kernel_size * kernel_size):
         i, j = divmod(offset, kernel_size)
         window = _window(dx, i, j, stride, out_h, out_w)
         if disjoint:
-            np.multiply(dout_nhwc, argmax == offset, out=window)
+            xp.multiply(dout_nhwc, argmax == offset, out=window)
         else:
             window += dout_nhwc * (argmax == offset)
     return dx.transpose(0, 3, 1, 2)

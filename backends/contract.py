@@ -1,0 +1,118 @@
+"""The backend contract: what a backend module exports, and a check that a module does.
+
+A backend is a module with
+
+    name, xp                      its registry name and its array module (numpy, cupy)
+    asarray, to_host              host array -> this backend's array, and back
+    random_generator, check_available
+    every op in ``numpy.OPS``     with the reference's signature (``numpy.REFERENCE``)
+    capabilities                  a frozenset of the optional features below it offers
+    OVERRIDES                     the ops it computes its own way; every other op is the reference's function
+
+Optional capabilities, each with the names a backend offering it must export:
+
+    fused_conv_relu   conv2d_relu_forward / conv2d_relu_backward: a convolution and the ReLU after it in one op
+                      pair, numerically the pair of layers (``numpy/fused.py`` is the yardstick)
+    graph_capture     capture_step(step, warmup_steps): a training step recorded once and replayed
+    precision         PRECISIONS, get_precision(), set_precision(precision): the arithmetic of the products
+
+A new backend starts from the reference with ``install_reference`` and overrides only what its device forces,
+so an op added to the reference appears on every backend at once.
+"""
+import inspect
+
+DEVICE_FUNCTIONS = ("asarray", "to_host", "random_generator", "check_available")
+ATTRIBUTES = ("name", "xp", "capabilities", "OVERRIDES")
+CAPABILITIES = {
+    "fused_conv_relu": ("conv2d_relu_forward", "conv2d_relu_backward"),
+    "graph_capture": ("capture_step",),
+    "precision": ("PRECISIONS", "get_precision", "set_precision"),
+}
+
+
+def capture_step(step, warmup_steps=2):
+    """Record ``step()`` (no arguments; reads its inputs from arrays that stay put) once and return an object
+    whose ``replay()`` runs it again and returns what ``step`` returned; the signature graph capture must have."""
+    raise NotImplementedError("the signature of the graph_capture capability; a backend supplies the function")
+
+
+def get_precision():
+    """The precision in use, one of the backend's ``PRECISIONS``; the signature the precision capability must have."""
+    raise NotImplementedError("the signature of the precision capability; a backend supplies the function")
+
+
+def set_precision(precision):
+    """Choose one of ``PRECISIONS``; returns the previous one; the signature the precision capability must have."""
+    raise NotImplementedError("the signature of the precision capability; a backend supplies the function")
+
+
+def install_reference(namespace):
+    """Complete a backend module's ``namespace`` (its ``globals()``) with every reference op it does not define.
+
+    Returns the tuple of the ops it overrides: those it defines as something other than the reference's
+    function. Called at the end of a backend's ``__init__``: ``OVERRIDES = install_reference(globals())``.
+    """
+    from .numpy import OPS, REFERENCE
+    overrides = tuple(op for op in OPS if op in namespace and namespace[op] is not REFERENCE[op])
+    for op in OPS:
+        namespace.setdefault(op, REFERENCE[op])
+    return overrides
+
+
+def _yardstick(name):
+    """The function whose signature ``name`` must have."""
+    from . import numpy as reference
+    from .numpy import fused
+    if name in reference.REFERENCE:
+        return reference.REFERENCE[name]
+    if hasattr(fused, name):
+        return getattr(fused, name)
+    if name in globals() and callable(globals()[name]):
+        return globals()[name]
+    return getattr(reference, name, None)
+
+
+def _parameters(function):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def _has(module, name):
+    """Whether ``module`` has ``name``; an attribute that needs the device to be computed (the Numba backend's
+    ``xp`` imports CuPy on a GPU) counts as present."""
+    try:
+        getattr(module, name)
+    except AttributeError:
+        return False
+    except ImportError:
+        return True
+    return True
+
+
+def contract_problems(module):
+    """Every way ``module`` breaks the contract, as sentences; an empty list when it honours it.
+
+    Checks the names, and for every function its parameters' names, kinds and defaults against the reference.
+    """
+    from .numpy import OPS, REFERENCE
+    problems = [f"lacks {name!r}" for name in ATTRIBUTES if not _has(module, name)]
+    capabilities = getattr(module, "capabilities", frozenset())
+    unknown = set(capabilities) - set(CAPABILITIES)
+    if unknown:
+        problems.append(f"declares unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+    names = list(OPS) + list(DEVICE_FUNCTIONS)
+    for capability in sorted(set(capabilities) & set(CAPABILITIES)):
+        names += CAPABILITIES[capability]
+    for name in names:
+        if not hasattr(module, name):
+            problems.append(f"lacks {name!r}")
+            continue
+        found, expected = getattr(module, name), _yardstick(name)
+        if callable(expected) and not callable(found):
+            problems.append(f"{name} is not callable")
+        elif callable(expected) and _parameters(found) != _parameters(expected):
+            problems.append(f"{name}{inspect.signature(found)} differs from the reference's {name}"
+                            f"{inspect.signature(expected)}")
+    for op in OPS:
+        if op not in getattr(module, "OVERRIDES", ()) and getattr(module, op, None) is not REFERENCE[op]:
+            problems.append(f"{op} is neither the reference's function nor listed in OVERRIDES")
+    return problems
