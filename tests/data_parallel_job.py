@@ -1,6 +1,7 @@
 """A few SGD steps of the digits' small VGG, on one process or as one rank of ``mpirun`` (tests/test_data_parallel.py).
 
-python tests/data_parallel_job.py RUN_DIR STEPS [--device-batch D] [--resume] [--die-after-loads K]
+python tests/data_parallel_job.py RUN_DIR STEPS [--device-batch D] [--resume] [--checkpoint-every N]
+                                  [--die-after-loads K]
 
 Trains ``STEPS`` steps of 32 images with dropout on (configuration A at width 1/4) and leaves the checkpoint in
 RUN_DIR. ``--die-after-loads K`` makes rank 1 exit abruptly after loading K images, as a crashed process does.
@@ -21,9 +22,11 @@ def main():
     parser.add_argument("--device-batch", type=int, default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--die-after-loads", type=int, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--rank-timeout", type=float, default=60.0)
     args = parser.parse_args()
     job = digits_run(seed=0, max_epochs=1)
+    job.settings.checkpoint_every = args.checkpoint_every
     loader = job.train_loader
     if args.device_batch is not None:
         loader.batch_size = args.device_batch
@@ -37,9 +40,9 @@ def main():
                 os._exit(3)
             return load(*a, **k)
         loader.dataset.load = load_then_die
-    result = train(job.model, loader, job.val_loader, job.settings, args.run_dir, resume=args.resume,
-                   progress=False, stop_after_steps=args.steps, parallel=parallel)
-    return 0 if not result["finished"] else 0
+    train(job.model, loader, job.val_loader, job.settings, args.run_dir, resume=args.resume, progress=False,
+          stop_after_steps=args.steps, parallel=parallel)
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ wheel of ``pip install 'minivgg[mpi]'`` puts it in the virtual environment's ``b
 cluster's own MPI). Across machines, call the launcher yourself:
 ``mpirun -np 16 --hostfile hosts python -m mpi4py -m minivgg train ...``.
 
-Each rank gets ``cores / N`` threads for BLAS and OpenMP unless the environment already says how many, so
-N ranks on one machine do not fight over its cores.
+Each rank gets ``cores / N`` cores of its own (Open MPI binds it to them, and the NumPy backend's thread pool
+sizes itself to them) and as many threads for BLAS and OpenMP unless the environment already says, so N ranks
+on one machine do not fight over its cores.
 """
 import os
 import shutil
@@ -42,8 +43,12 @@ def launch_command(processes, arguments, launcher=None):
     """The command line that runs ``python -m minivgg ARGUMENTS`` on ``processes`` ranks of this machine."""
     launcher = launcher or find_launcher()
     command = [launcher, "-np", str(processes)]
-    if _is_open_mpi(launcher) and processes > (os.cpu_count() or 1):
-        command.append("--oversubscribe")  # Open MPI refuses more ranks than cores unless told
+    cores = os.cpu_count() or 1
+    if _is_open_mpi(launcher):
+        if processes <= cores:  # each rank bound to its own cores; the NumPy backend uses as many threads
+            command += ["--map-by", f"slot:PE={cores // processes}", "--bind-to", "core"]
+        else:  # Open MPI refuses more ranks than cores unless told
+            command += ["--oversubscribe", "--bind-to", "none"]
     return command + [sys.executable, "-m", "mpi4py", "-m", "minivgg", *arguments]
 
 
