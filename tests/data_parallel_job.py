@@ -4,15 +4,20 @@ python tests/data_parallel_job.py RUN_DIR STEPS [--device-batch D] [--resume] [-
                                   [--die-after-loads K]
 
 Trains ``STEPS`` steps of 32 images with dropout on (configuration A at width 1/4) and leaves the checkpoint in
-RUN_DIR. ``--die-after-loads K`` makes rank 1 exit abruptly after loading K images, as a crashed process does.
+RUN_DIR, on one core. ``--die-after-loads K`` makes rank 1 exit abruptly after loading K images, as a crashed process does.
 """
 import argparse
 import os
 import sys
 
-from minivgg.distributed import DataParallel, launched_by_mpi
-from minivgg.recipes import digits_run
-from minivgg.train import train
+# One core, as mpirun binds each rank to one: the NumPy backend sums its threads' partial gradients in a fixed
+# order, so the number of threads is part of the rounding, and a one-process run is compared at the same count.
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+from minivgg.distributed import DataParallel, launched_by_mpi  # noqa: E402
+from minivgg.recipes import digits_run  # noqa: E402
+from minivgg.train import train  # noqa: E402
 
 
 def main():
