@@ -89,3 +89,19 @@ def test_every_backend_drops_the_units_the_reference_drops(backend_name):
         np.testing.assert_array_equal(minivgg.to_host(layer.forward(minivgg.asarray(x))), expected)
     finally:
         minivgg.set_backend("numpy")
+
+
+def test_a_checkpoint_holds_the_seed_alone_and_older_ones_still_load(tmp_path):
+    from minivgg.checkpoint import load_checkpoint, restore_model, save_checkpoint
+    from minivgg.optim import SGD
+
+    net = Sequential(Linear(3, 4, rng=0), Dropout(0.5, seed=5))
+    save_checkpoint(tmp_path / "c.safetensors", net, SGD(net), {})
+    params, _, state = load_checkpoint(tmp_path / "c.safetensors")
+    assert state["dropout"] == [5]
+    other = Sequential(Linear(3, 4, rng=1), Dropout(0.5, seed=9))
+    restore_model(other, params, state)
+    assert dropout_layers(other)[0].seed == 5
+    with pytest.warns(UserWarning, match="different masks"):  # [seed, calls] of the per-layer generator
+        restore_model(other, params, dict(state, dropout=[[6, 40]]))
+    assert dropout_layers(other)[0].seed == 6
