@@ -10,7 +10,7 @@ is bound to, BLAS and OpenMP get one thread. So N ranks have N cores and one ran
 
 with t the time of one step of B images. The communication share is the time a rank
 spends starting, progressing and waiting for the gradient sums (what the backward pass did not hide), over the
-step.
+step. Evaluation (the digits' validation images) is timed on one rank and sharded over N.
 
     python benchmarks/bench_data_parallel.py [--ranks 2] [--batch 64] [--steps 30] [--rounds 3]
 """
@@ -80,9 +80,18 @@ def _worker(args):
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         rounds.append({"step_seconds": elapsed / args.steps, "cpu_seconds": cpu / args.steps,
                        "communication_seconds": communicator.seconds / args.steps})
+    # Evaluation of the digits' validation set: rank 0 alone, or sharded over the ranks and summed.
+    from minivgg.recipes import digits_run
+    val_loader = digits_run(seed=0).val_loader
+    communicator.inner.comm.Barrier()
+    start = time.perf_counter()
+    parallel.evaluate(model, val_loader)
+    evaluation = time.perf_counter() - start
     if rank == 0:
         print(json.dumps({"ranks": ranks, "rounds": rounds, "gradient_bytes": parallel.gradient_bytes(model),
-                          "buckets": len(parallel._buckets), "affinity": sorted(os.sched_getaffinity(0))}))
+                          "buckets": parallel.bucket_count(model), "evaluation_seconds": evaluation,
+                          "evaluation_images": len(val_loader.dataset),
+                          "affinity": sorted(os.sched_getaffinity(0))}))
 
 
 def _launch(ranks, args):
@@ -128,6 +137,10 @@ def main():
     print(f"CPU time per step and rank: 1 rank {cpu[1] * 1e3:.1f} ms, {args.ranks} ranks {cpu[args.ranks] * 1e3:.1f} ms; "
           f"CPU-time efficiency {cpu[1] / (args.ranks * cpu[args.ranks]):.3f} (the work each core does; on a "
           f"loaded machine the wall-clock figure also counts the time the ranks wait for a core)")
+    evaluation = {ranks: min(r["evaluation_seconds"] for r in runs) for ranks, runs in results.items()}
+    images = results[1][0]["evaluation_images"]
+    print(f"evaluation of {images} validation images: rank 0 alone {evaluation[1]:.2f} s, sharded over {args.ranks} "
+          f"ranks {evaluation[args.ranks]:.2f} s")
     print("all rounds (s/step):", {k: [round(r["rounds"][0]["step_seconds"], 4) for r in v] for k, v in results.items()})
 
 

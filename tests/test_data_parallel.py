@@ -201,6 +201,30 @@ def test_buckets_follow_the_backward_order(digits):
     assert buckets.gradient_bytes() == sum(sizes)
 
 
+def _cupy_backend_available():
+    import minivgg
+    return "cupy" in minivgg.available_backends()
+
+
+@needs_mpi
+@pytest.mark.skipif(not _cupy_backend_available(), reason="needs a CUDA GPU and CuPy with NCCL")
+def test_nccl_on_one_gpu_is_single_process_training(tmp_path):
+    minivgg = shutil.which("minivgg", path=BIN)
+    arguments = ["--backend", "cupy", "train", "--epochs", "1", "--quiet", "--run-dir"]
+    single = _run([minivgg, *arguments, str(tmp_path / "single")])
+    assert single.returncode == 0, single.stderr
+    nccl = _run([minivgg, *arguments, str(tmp_path / "nccl"), "--gpus", "1"])
+    assert nccl.returncode == 0, nccl.stderr
+    # One rank: NCCL's sum is the identity, so only cuDNN's own non-deterministic sums may differ over the epoch.
+    _assert_same(_parameters(tmp_path / "single", "model.safetensors"),
+                 _parameters(tmp_path / "nccl", "model.safetensors"), atol=1e-3)
+
+
+def test_gpus_and_processes_must_agree(tmp_path):
+    from minivgg.cli import main
+    assert main(["train", "--processes", "2", "--gpus", "3", "--run-dir", str(tmp_path)]) == 1
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_processes_option_refuses_what_is_not_a_count(value, capsys):
     from minivgg.cli import build_parser

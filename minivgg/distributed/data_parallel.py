@@ -113,6 +113,10 @@ class DataParallel:
         """Bytes of gradient each rank contributes to the sum every step."""
         return self._gradient_buckets(model).gradient_bytes()
 
+    def bucket_count(self, model):
+        """How many buckets ``model``'s gradients are summed in."""
+        return len(self._gradient_buckets(model))
+
     # -- agreement, parameters --------------------------------------------------------------------------------
     def any(self, flag):
         """True on every rank if ``flag`` is true on any (all ranks stop at the same step)."""
