@@ -33,9 +33,11 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from safetensors.numpy import load_file
 
 from minivgg.distributed import shard_training
 from minivgg.distributed.cost_model import layer_costs, ring_allreduce_seconds, simulate_ring_allreduce
+from minivgg.distributed.launch import find_launcher
 from minivgg.layers import Dropout
 from minivgg.recipes import digits_run
 from minivgg.train import train
@@ -150,13 +152,9 @@ with open(script, "w") as handle:
 environment = dict(os.environ)
 if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root, which Open MPI refuses unless told
     environment.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-from minivgg.distributed.launch import find_launcher
-
 start = time.perf_counter()
 subprocess.run([find_launcher(), "-np", "2", sys.executable, "-m", "mpi4py", script], env=environment, check=True)
 two_seconds = time.perf_counter() - start
-
-from safetensors.numpy import load_file
 
 two = {k[len("param/"):]: v for k, v in load_file(os.path.join(run_folder, "two", "checkpoint.safetensors")).items()
        if k.startswith("param/")}
