@@ -12,7 +12,7 @@ with t the time of one step of B images. The communication share is the time a r
 spends starting, progressing and waiting for the gradient sums (what the backward pass did not hide), over the
 step. Evaluation (the digits' validation images) is timed on one rank and sharded over N.
 
-    python benchmarks/bench_data_parallel.py [--ranks 2] [--batch 64] [--steps 30] [--rounds 3]
+    python benchmarks/bench_data_parallel.py [--ranks 2] [--batch 64] [--device-batch D] [--steps 30] [--rounds 3]
 """
 import argparse
 import json
@@ -55,7 +55,7 @@ def _worker(args):
     ranks, rank = parallel.ranks, parallel.rank
     model = vgg("A", num_classes=10, input_size=32, width_multiplier=0.25, fc_width=256, weight_init="glorot", seed=0)
     optimizer, loss_layer = SGD(model), SoftmaxCrossEntropyLoss()
-    device_batch = args.batch // args.ranks  # the same device batch for 1 rank (accumulating) and N ranks
+    device_batch = args.device_batch or args.batch // args.ranks  # the same for 1 rank (accumulating) and N ranks
     accumulation = args.batch // device_batch // ranks
     rng = np.random.default_rng(rank)
     x = rng.standard_normal((device_batch, 3, 32, 32)).astype(np.float32)
@@ -99,7 +99,7 @@ def _launch(ranks, args):
 
     environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     command = [find_launcher(), "-np", str(ranks), "--bind-to", "core", sys.executable, __file__, "--worker",
-               "--ranks", str(args.ranks), "--batch", str(args.batch), "--steps", str(args.steps), "--rounds",
+               "--ranks", str(args.ranks), "--batch", str(args.batch), "--device-batch", str(args.device_batch or 0), "--steps", str(args.steps), "--rounds",
                str(args.rounds), "--bucket-kib", str(args.bucket_kib)]
     output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -109,6 +109,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64, help="global batch B of one SGD step")
+    parser.add_argument("--device-batch", type=int, default=None, help="images per forward pass (default B / N)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of 1 and N ranks")
     parser.add_argument("--bucket-kib", type=int, default=512, help="gradient bucket size")
@@ -123,7 +124,7 @@ def main():
     best = {ranks: min(r["rounds"][0]["step_seconds"] for r in runs) for ranks, runs in results.items()}
     one, many = best[1], best[args.ranks]
     fastest = min(results[args.ranks], key=lambda r: r["rounds"][0]["step_seconds"])["rounds"][0]
-    print(f"global batch {args.batch}, {args.steps} steps per round, {args.rounds} rounds, best round of each")
+    print(f"global batch {args.batch}, device batch {args.device_batch or args.batch // args.ranks}, {args.steps} steps per round, {args.rounds} rounds, best round of each")
     print(f"gradient: {results[args.ranks][0]['gradient_bytes'] / 2 ** 20:.2f} MiB in "
           f"{results[args.ranks][0]['buckets']} buckets of <= {args.bucket_kib} KiB")
     print(f"1 rank (1 core): {one * 1e3:.1f} ms/step, {args.batch / one:.0f} images/s")

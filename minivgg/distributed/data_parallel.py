@@ -8,8 +8,9 @@ The trainer stays the one-process loop; at five points it hands over to this obj
 3. ``backward(model, dout, k, accumulation)``: the backward pass, the gradients summed into buckets and, on the
    last device batch of a step, averaged over the ranks while the backward goes on (``buckets.py``); the
    optimizer then sees the mean gradient of the global batch in ``layer.grads``;
-4. ``evaluate(model, loader)``: each rank evaluates its part of the validation data and the counts are summed
-   (measured faster than rank 0 alone, and no rank idles at a collective meanwhile);
+4. ``evaluate(model, loader)``: each rank evaluates its part of the validation data and the counts are summed,
+   so no rank idles at a collective meanwhile, and the top-1 counts, which drive the learning-rate schedule, are
+   exactly one process's (``benchmarks/RESULTS.md`` has its timing);
 5. ``is_root``: only rank 0 shows progress, logs and writes checkpoints and weights; ``any(flag)`` makes all
    ranks stop at the same step (Ctrl-C, ``stop_after_steps``).
 """
