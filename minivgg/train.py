@@ -187,8 +187,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                     start = time.perf_counter()
                     for k in range(accumulation):
                         x, labels = next(batches)
-                        # Dropout masks keyed by (step, index in the global batch): the same however split.
-                        set_dropout_position(model, position["global_step"], k * device_batch if parallel is None
+                        # Dropout masks keyed by (step t = 1, 2, ..., index in the global batch): the same
+                        # however the batch is split.
+                        set_dropout_position(model, position["global_step"] + 1, k * device_batch if parallel is None
                                              else parallel.first_sample(k, device_batch, settings.batch_size))
                         scores = model.forward(asarray(x))
                         running["loss"] += loss_layer.forward(scores, labels) * len(labels)
