@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 # One core, as mpirun binds each rank to one: the NumPy backend sums its threads' partial gradients in a fixed
 # order, so the number of threads is part of the rounding, and a one-process run is compared at the same count.
 if hasattr(os, "sched_setaffinity"):
@@ -18,6 +20,16 @@ if hasattr(os, "sched_setaffinity"):
 from minivgg.distributed import DataParallel, launched_by_mpi  # noqa: E402
 from minivgg.recipes import digits_run  # noqa: E402
 from minivgg.train import train  # noqa: E402
+
+
+class _Float64:
+    """The loader's preprocessing, then a cast to float64 (in-process loading only)."""
+
+    def __init__(self, preprocessing):
+        self.preprocessing = preprocessing
+
+    def apply(self, *args, **kwargs):
+        return self.preprocessing.apply(*args, **kwargs).astype(np.float64)
 
 
 def main():
@@ -29,9 +41,14 @@ def main():
     parser.add_argument("--die-after-loads", type=int, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--rank-timeout", type=float, default=60.0)
+    parser.add_argument("--float64", action="store_true")
     args = parser.parse_args()
     job = digits_run(seed=0, max_epochs=1)
     job.settings.checkpoint_every = args.checkpoint_every
+    if args.float64:  # rounding 1e-16: no ReLU or max-pool decision flips between two orders of summation
+        job.model.astype(np.float64)
+        job.train_loader.preprocessing = _Float64(job.train_loader.preprocessing)
+        job.val_loader.preprocessing = _Float64(job.val_loader.preprocessing)
     loader = job.train_loader
     if args.device_batch is not None:
         loader.batch_size = args.device_batch
