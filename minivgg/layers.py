@@ -10,11 +10,13 @@ weights ``(out, in, kh, kw)``, linear weights ``(out, in)``.
 import numpy as np
 
 from .backend import get_backend, supports
+from .backends.numpy.dropout import keep_mask
 from .init import INITIALISERS, as_generator
 from .receptive_field import output_size
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
-           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential"]
+           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "dropout_layers",
+           "set_dropout_position"]
 
 
 def _check_array(layer, x, what="input"):
@@ -236,13 +238,15 @@ class ReLU(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout (Sect. 3.1: ratio 0.5 on the first two FC layers). Any shape.
+    """Inverted dropout (Sect. 3.1: ratio 0.5 on the first two FC layers). Shapes: (N, ...) -> (N, ...).
 
-    In training mode each unit is zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``;
-    in evaluation mode the layer is the identity. The mask of the k-th training forward is drawn from a
-    generator seeded with ``(seed, k)``, so the layer's whole random state is two integers: a checkpoint
-    stores them and a resumed run draws the very masks an uninterrupted one would (on the same backend:
-    each backend turns the seed into a mask its own way).
+    In training mode unit ``j`` of sample ``i`` is zeroed when ``counter_random.uniform(seed, step, i, j) < p``
+    and survivors are scaled by ``1 / (1 - p)``; in evaluation mode the layer is the identity. ``i`` is the
+    sample's index in the SGD step's *global* batch: the trainer calls ``set_dropout_position(model, step,
+    first_sample)`` before each device batch, so a batch of 256 in one piece, accumulated device batches and
+    N data-parallel processes (Sect. 3.3) drop the very same units, on every backend. The layer's random
+    state is its seed alone. Without a trainer, each training forward moves on to the next step, so
+    successive calls draw fresh masks.
     Setting ``fixed_mask`` (a boolean array, True = keep) makes training mode deterministic, for
     gradient checks.
     """
@@ -252,9 +256,9 @@ class Dropout(Layer):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = float(p)
-        # No seed: draw one, so the state is still two integers that a checkpoint can hold.
+        # No seed: draw one, so the state is still an integer that a checkpoint can hold.
         self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
-        self.calls = 0
+        self.step, self.first_sample = 0, 0
         self.fixed_mask = None
 
     def __repr__(self):
@@ -262,6 +266,10 @@ class Dropout(Layer):
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def set_position(self, step, first_sample):
+        """Key the next forward's mask: SGD step ``step``, first sample at ``first_sample`` of the global batch."""
+        self.step, self.first_sample = int(step), int(first_sample)
 
     def forward(self, x):
         _check_array(self, x)
@@ -271,16 +279,31 @@ class Dropout(Layer):
         if self.fixed_mask is not None and self.fixed_mask.shape != x.shape:
             raise ValueError(f"{self!r}: fixed_mask has shape {self.fixed_mask.shape}, input has {x.shape}")
         backend = get_backend()
-        mask_seed = int(np.random.SeedSequence([self.seed, self.calls]).generate_state(1)[0])
-        self.calls += 1
-        out, self.cache = backend.dropout_forward(x, self.p, backend.random_generator(mask_seed),
-                                                  mask=self.fixed_mask)
+        mask = self.fixed_mask
+        if mask is None:
+            mask = keep_mask(backend.xp, self.p, self.seed, self.step, self.first_sample, x.shape)
+            self.step += 1
+        out, self.cache = backend.dropout_forward(x, self.p, None, mask=mask)
         return out
 
     def backward(self, dout):
         if self.cache is None:  # evaluation mode, or p == 0: the identity
             return dout
         return get_backend().dropout_backward(dout, self.cache)
+
+
+def dropout_layers(model):
+    """The ``Dropout`` layers of ``model`` (nested ``Sequential``s included), in forward order."""
+    if isinstance(model, Dropout):
+        return [model]
+    return [found for layer in getattr(model, "layers", []) for found in dropout_layers(layer)]
+
+
+def set_dropout_position(model, step, first_sample):
+    """Key every dropout mask of ``model``'s next forward by SGD step ``step`` and the global index
+    ``first_sample`` of the device batch's first sample (Sect. 3.3: the same masks however a batch is split)."""
+    for layer in dropout_layers(model):
+        layer.set_position(step, first_sample)
 
 
 class Linear(Layer):

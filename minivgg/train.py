@@ -26,7 +26,7 @@ from .backend import asarray, get_backend, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
 from .errors import TrainingDiverged, WriteError
 from .graph_step import captured_training_step
-from .layers import SoftmaxCrossEntropyLoss
+from .layers import SoftmaxCrossEntropyLoss, set_dropout_position
 from .metrics import top_k_correct
 from .optim import SGD
 from .schedule import ReduceOnPlateau
@@ -143,7 +143,7 @@ def _write_log(run_dir, history):
 
 
 def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
-          objective=None):
+          objective=None, parallel=None):
     """Train ``model`` with the paper's recipe until the schedule finishes or ``settings.max_epochs``.
 
     Parameters
@@ -160,6 +160,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         ``correct(outputs, targets)`` (how many of the batch count as right) and ``evaluate(model, loader,
         progress)`` (a dict as ``evaluate_loader``'s, whose ``top1_error`` drives the schedule); e.g.
         ``minivgg.localisation.BoxRegression`` (Appendix A)
+    parallel : ``minivgg.distributed.DataParallel``, this process's rank in a data-parallel run (Sect. 3.3):
+        the ranks share each step's ``batch_size`` images and average their gradients, and end with the
+        weights of one process; only rank 0 shows progress and writes files. None: one process
 
     Returns
     -------
@@ -169,11 +172,15 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     from tqdm.auto import tqdm
 
     os.makedirs(run_dir, exist_ok=True)
+    is_root = parallel is None or parallel.is_root
+    if parallel is not None:  # each rank takes its share of every step's images
+        train_loader = parallel.shard(train_loader, settings.batch_size)
+        progress = progress and is_root
     device_batch = train_loader.batch_size
     if settings.batch_size % device_batch:
         raise ValueError(f"batch_size {settings.batch_size} is not a multiple of the loader's device batch "
                          f"{device_batch}")
-    accumulation = settings.batch_size // device_batch
+    accumulation = settings.batch_size // device_batch // (1 if parallel is None else parallel.ranks)
     steps_per_epoch = len(train_loader) // accumulation
     if steps_per_epoch == 0:
         raise ValueError(f"the training set gives {len(train_loader)} device batches, fewer than the "
@@ -206,13 +213,19 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
 
     def checkpoint():
         nonlocal last_checkpoint
-        try:
-            save_checkpoint(checkpoint_path, model, optimizer,
-                            {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                             "history": history})
-        except WriteError as error:
-            raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
+        if parallel is not None:
+            parallel.check_same_parameters(model)
+        if is_root:
+            try:
+                save_checkpoint(checkpoint_path, model, optimizer,
+                                {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
+                                 "history": history})
+            except WriteError as error:
+                raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
         last_checkpoint = dict(position)
+
+    if parallel is not None:
+        parallel.broadcast_parameters(model)
 
     def diverged(what, when=None):
         when = when or (f"in epoch {position['epoch'] + 1} at step {position['step'] + 1} of {steps_per_epoch} "
@@ -223,7 +236,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     loss_layer = SoftmaxCrossEntropyLoss() if objective is None else objective.loss_layer()
     model.train()
     # On a backend that captures CUDA graphs, the whole step is recorded once and replayed (None elsewhere).
-    captured = captured_training_step(model, loss_layer, optimizer) if accumulation == 1 else None
+    captured = (captured_training_step(model, loss_layer, optimizer)
+                if accumulation == 1 and parallel is None else None)
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
     with _StopRequest() as stop, warnings.catch_warnings():
@@ -239,8 +253,12 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             try:
                 while position["step"] < steps_per_epoch:
                     start = time.perf_counter()
-                    for _ in range(accumulation):
+                    for k in range(accumulation):
                         x, labels = next(batches)
+                        # Dropout masks keyed by (step t = 1, 2, ..., index in the global batch): the same
+                        # however the batch is split.
+                        set_dropout_position(model, position["global_step"] + 1, k * device_batch if parallel is None
+                                             else parallel.first_sample(k, device_batch, settings.batch_size))
                         if captured is not None:  # forward, backward and the SGD step, replayed
                             scores, loss = captured(x, labels, schedule.learning_rate)
                         else:
@@ -249,10 +267,12 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                         if not math.isfinite(loss):
                             raise diverged(f"the loss is {loss}")
                         running["loss"] += loss * len(labels)
-                        if captured is None:
+                        if parallel is not None:
+                            parallel.backward(model, loss_layer.backward(), k, accumulation)
+                        elif captured is None:
                             model.backward(loss_layer.backward(), input_gradient=False)
-                        if accumulation > 1:
-                            optimizer.accumulate()
+                            if accumulation > 1:
+                                optimizer.accumulate()
                         running["correct"] += (int(top_k_correct(np.asarray(to_host(scores)), labels, 1).sum())
                                                if objective is None else objective.correct(scores, labels))
                         running["images"] += len(labels)
@@ -270,6 +290,8 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                                     img_s=f"{running['images'] / running['seconds']:.0f}")
                     interrupted = stop.requested or (stop_after_steps is not None
                                                      and steps_this_call >= stop_after_steps)
+                    if parallel is not None:
+                        interrupted = parallel.any(interrupted)
                     if interrupted or (settings.checkpoint_every
                                        and position["global_step"] % settings.checkpoint_every == 0):
                         checkpoint()
@@ -278,8 +300,13 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             finally:
                 bar.close()
                 batches.close()
-            validation = (evaluate_loader if objective is None else objective.evaluate)(model, val_loader,
-                                                                                        progress=progress)
+            if parallel is not None:
+                running["loss"], running["correct"], running["images"] = parallel.sum(
+                    [running["loss"], running["correct"], running["images"]])
+                validation = parallel.evaluate(model, val_loader, progress=progress, objective=objective)
+            else:
+                validation = (evaluate_loader if objective is None else objective.evaluate)(model, val_loader,
+                                                                                            progress=progress)
             if not math.isfinite(validation["loss"]):
                 raise diverged(f"the validation loss is {validation['loss']}", when=f"in epoch {epoch + 1}")
             entry = {"epoch": epoch + 1, "learning_rate": schedule.learning_rate,
@@ -298,10 +325,11 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
             finished = stop_now or position["epoch"] >= settings.max_epochs
             checkpoint()
-            try:
-                _write_log(run_dir, history)
-            except WriteError as error:
-                raise WriteError(f"{error}; {kept()}") from error
-            if stop.requested:
+            if is_root:
+                try:
+                    _write_log(run_dir, history)
+                except WriteError as error:
+                    raise WriteError(f"{error}; {kept()}") from error
+            if stop.requested if parallel is None else parallel.any(stop.requested):
                 return {"history": history, "finished": finished}
     return {"history": history, "finished": True}

@@ -1,9 +1,36 @@
-"""Inverted dropout, applied to the first two FC layers with ratio 0.5 (Sect. 3.1)."""
+"""Inverted dropout, applied to the first two FC layers with ratio 0.5 (Sect. 3.1).
+
+The mask is keyed by position: unit ``j`` of sample ``i`` (its index in the SGD step's global batch) at step
+``t`` is kept iff ``counter_random.uniform(seed, t, i, j) >= p``. So the mask of a sample does not depend on
+how the batch was split -- one batch of 256, accumulated device batches, or shards on N processes -- and it is
+the same on every backend, since the uniform numbers are integer hashes every array module computes alike.
+"""
 from collections import namedtuple
 
 import numpy as np
 
+from .counter_random import uniform
+
 DropoutCache = namedtuple("DropoutCache", "scaled_mask")
+
+
+def keep_mask(xp, p, seed, step, first_sample, shape):
+    """The units dropout keeps, keyed by position.
+
+    Parameters
+    ----------
+    xp : the array module (numpy or cupy) the mask is made with
+    p : float in [0, 1), the probability of dropping a unit
+    seed : int, the layer's seed
+    step : int, the SGD step
+    first_sample : int, the index of the batch's first sample in the step's global batch
+    shape : (N, ...) the input's shape
+
+    Returns
+    -------
+    boolean array of ``shape``: ``mask[n, ...]`` is ``uniform(seed, step, first_sample + n, unit) >= p``
+    """
+    return uniform(xp, seed, step, first_sample, shape) >= xp.float32(p)
 
 
 def dropout_forward(x, p, rng, mask=None):
@@ -16,9 +43,9 @@ def dropout_forward(x, p, rng, mask=None):
     ----------
     x : array of any shape
     p : float in [0, 1), the probability of dropping a unit
-    rng : numpy.random.Generator, draws the mask (ignored when ``mask`` is given)
-    mask : optional boolean array of ``x``'s shape, True where a unit is kept; a fixed mask makes the
-        layer deterministic, which gradient checks need
+    rng : numpy.random.Generator, draws a mask when ``mask`` is None (the ``Dropout`` layer always passes
+        the position-keyed ``keep_mask`` instead, and None here)
+    mask : optional boolean array of ``x``'s shape, True where a unit is kept
 
     Returns
     -------
@@ -26,8 +53,10 @@ def dropout_forward(x, p, rng, mask=None):
     cache : DropoutCache
     """
     if mask is None:
+        if rng is None:
+            raise ValueError("dropout_forward: give a mask (keep_mask) or a generator to draw one")
         mask = rng.random(x.shape, dtype=np.float32) >= p
-    scaled_mask = mask * np.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+    scaled_mask = mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # a scalar: any array module
     return x * scaled_mask, DropoutCache(scaled_mask)
 
 

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-WORKERS = max(1, min(os.cpu_count() or 1, 16))
+# The cores this process may run on: one each for N data-parallel ranks that mpirun bound to a core apiece.
+WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 16))
 
 # Products below this many multiply-adds run in the calling thread: handing them over costs more.
 PARALLEL_MIN_MACS = 2 ** 22

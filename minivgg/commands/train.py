@@ -16,6 +16,8 @@ width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues a
 it may change only how long it goes on and how it shows it (``--epochs``, ``--patience``, ``--workers``,
 ``--quiet``, ``--checkpoint-every``); any other option that differs from the saved one is refused. A run
 folder holding another run's files is never written into.
+``--processes N`` (or ``mpirun -np N minivgg train ...``) trains on N data-parallel processes with the result
+of one (Sect. 3.3, ``minivgg.distributed``); a run can be resumed on another number of processes.
 """
 import argparse
 import json
@@ -29,7 +31,8 @@ ARGUMENTS_FILE = "arguments.json"
 # given with --resume must equal the saved one: a different value would make it another run.
 CHANGEABLE_ON_RESUME = ("epochs", "patience", "workers", "quiet", "checkpoint_every")
 # Not options of the run: the top-level ones (the backend may change between sessions) and --resume itself.
-NOT_SAVED = ("func", "resume", "command", "backend", "debug")
+# The number of processes is not part of a run: it may resume on another.
+NOT_SAVED = ("func", "resume", "command", "backend", "debug", "processes", "gpus", "rank_timeout")
 # Recorded beside the options when the run starts from weights: the preprocessing those weights expect.
 PREPROCESSING_KEY = "starting_weights_preprocessing"
 _OPTION_TYPES = {}
@@ -71,6 +74,8 @@ def register(subparsers):
                        "S scales with it unless --scale is given")
     small.add_argument("--scale", type=scale, help="training scale S, or S_MIN-S_MAX to jitter it "
                        "(default: the preset's)")
+    from minivgg.distributed.command import add_arguments as add_data_parallel_arguments
+    add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
     _OPTION_TYPES.update({action.dest: action.type for action in parser._actions if action.type is not None})
 
@@ -357,42 +362,60 @@ def _save_final_weights(model, path, settings, result, job, run_dir):
 
 
 def run(args):
+    from minivgg.distributed.command import as_rank, start_ranks_if_asked, this_rank
+
+    code = start_ranks_if_asked(args)
+    if code is not None:  # this process started the ranks, and they have finished
+        return code
+    parallel = this_rank(args)
+    return as_rank(parallel, lambda: _run(args, parallel))
+
+
+def _run(args, parallel):
+    """One process's run; on several ranks (``parallel``) only rank 0 writes files and prints."""
     import minivgg
     from minivgg.errors import WriteError
-    from minivgg.train import FINAL_WEIGHTS, train
+    from minivgg.train import FINAL_WEIGHTS, evaluate_loader, train
 
+    root = parallel is None or parallel.is_root
     resume = args.resume is not None
     run_dir, saved_preprocessing = _run_folder(args)
-    _remove_stale_temporaries(args, run_dir)
+    if root:
+        _remove_stale_temporaries(args, run_dir)
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing)
     if resume:
         _check_resumable(run_dir, settings)
     model.to_backend()
-    try:
-        os.makedirs(run_dir, exist_ok=True)
-    except OSError as error:
-        raise WriteError(f"could not create the run folder {run_dir} ({error})") from error
-    _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
-    passes = settings.batch_size // loader.batch_size
-    per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})"
-                                                           if passes > 1 else "")
-    print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} images, "
-          f"backend {minivgg.get_backend().name}, {per_step}; run folder {run_dir}")
+    if root:
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except OSError as error:
+            raise WriteError(f"could not create the run folder {run_dir} ({error})") from error
+        _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
+        passes = settings.batch_size // loader.batch_size
+        per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})"
+                                                               if passes > 1 else "")
+        ranks = "" if parallel is None else f" on {parallel.ranks} processes"
+        print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} "
+              f"images{ranks}, backend {minivgg.get_backend().name}, {per_step}; run folder {run_dir}")
     final = os.path.join(run_dir, FINAL_WEIGHTS)
     try:
-        result = train(model, loader, job.val_loader, settings, run_dir, resume=resume, progress=not args.quiet)
-        if result["finished"]:
+        result = train(model, loader, job.val_loader, settings, run_dir, resume=resume, progress=not args.quiet,
+                       parallel=parallel)
+        if result["finished"] and root:
             _save_final_weights(model, final, settings, result, job, run_dir)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
     if not result["finished"]:
         raise KeyboardInterrupt(f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`")
+    if job.test_loader is not None:  # every rank takes part in a sharded evaluation
+        errors = evaluate_loader(model, job.test_loader) if parallel is None else parallel.evaluate(model,
+                                                                                                    job.test_loader)
+    if not root:
+        return 0
     print(f"weights written to {final}")
     if job.test_loader is not None:
-        from minivgg.train import evaluate_loader
-
-        errors = evaluate_loader(model, job.test_loader)
         print(f"test top-1 accuracy: {1 - errors['top1_error']:.2%} ({len(job.test_loader.dataset)} images)")
     return 0
