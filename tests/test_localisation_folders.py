@@ -110,15 +110,31 @@ def test_ilsvrc_layout_pairs_by_path_in_class_subfolders(tmp_path):
 
 
 def test_unreadable_images_are_left_out_with_a_warning(data, tmp_path):
+    from minivgg.localisation import BoxCropLoader
+
     image, label, boxes = data["scenes"]["val"].load(0)
-    _write(tmp_path, "good", image, ["3"], boxes)
-    _write(tmp_path, "truncated", image, ["3"], boxes)
+    for name in ("good", "truncated", "not_an_image"):
+        _write(tmp_path, name, image, ["3"], boxes)
     path = tmp_path / "JPEGImages" / "truncated.jpg"
-    path.write_bytes(path.read_bytes()[:300])
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    (tmp_path / "JPEGImages" / "not_an_image.jpg").write_text("not a JPEG")
     pairs = pair_annotations(tmp_path / "Annotations", tmp_path / "JPEGImages")
+    names = data["scenes"]["val"].class_names
+    with pytest.warns(BadImageWarning, match="skipped 2 unreadable images"):
+        assert len(read_box_folder(pairs, names)) == 1
+    # Read lazily, the header tells the file that is no image at once; the truncated one fails when it is
+    # cropped, and is left out of its batch.
+    with pytest.warns(BadImageWarning, match="not_an_image.jpg"):
+        lazy = read_box_folder(pairs, names, smallest_side=SCALE, lazy=True)
+    assert len(lazy) == 2
+    loader = BoxCropLoader(lazy, 2, SCALE, 32, Preprocessing(), train=False)
     with pytest.warns(BadImageWarning, match="truncated.jpg"):
-        dataset = read_box_folder(pairs, data["scenes"]["val"].class_names)
-    assert len(dataset) == 1
+        batches = list(loader.epoch(0))
+    assert len(batches) == 1 and len(batches[0][1]) == 1
+    # The image read lazily is the one read at once, the boxes alike.
+    eager = read_box_folder(pairs[:1], names, smallest_side=SCALE)
+    np.testing.assert_array_equal(lazy.load(0)[0], eager.images[0])
+    np.testing.assert_allclose(lazy.load(0)[2], eager.boxes[0])
 
 
 def test_held_out_images_are_seeded_and_disjoint():

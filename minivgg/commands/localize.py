@@ -337,7 +337,7 @@ def _write_arguments(args, digest):
 
 def _read_folders(args, class_names):
     """``(train set, validation set)``: one training sample per object, one validation sample per class an
-    image holds (``localisation.folders``), every image rescaled to S."""
+    image holds (``localisation.folders``), every image rescaled to S when it is read."""
     from minivgg.errors import UsageError
     from minivgg.localisation.folders import UnannotatedImagesError, pair_annotations, read_box_folder, split_pairs
 
@@ -357,8 +357,10 @@ def _read_folders(args, class_names):
         train_pairs, val_pairs = split_pairs(train_pairs, args.val_fraction, seed=args.seed)
         described = f"{len(val_pairs)} images held out (--val-fraction {args.val_fraction:g}, seed {args.seed})"
     progress = not args.quiet
-    train_set = read_box_folder(train_pairs, class_names, args.scale, samples="object", progress=progress)
-    val_set = read_box_folder(val_pairs, class_names, args.scale, samples="class", progress=progress)
+    # Only the headers now; each image is decoded when a crop is taken, so the set may be of any size.
+    train_set, val_set = (read_box_folder(pairs, class_names, args.scale, samples=samples, lazy=True,
+                                          progress=progress)
+                          for pairs, samples in ((train_pairs, "object"), (val_pairs, "class")))
     if len(train_set) < args.batch_size:
         objects = f"{len(train_set)} training object{'s' if len(train_set) != 1 else ''}"
         raise UsageError(f"--batch-size {args.batch_size} is more than the {objects} of {args.annotations}: give "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.images import UNREADABLE, skip_record, warn_skipped
 from ..data.loader import epoch_order, sample_generator
 from ..data.transforms import ScaleJitter, center_position, rescale_smallest_side
 from .boxes import as_boxes, encode_boxes, intersection_areas
@@ -137,8 +138,9 @@ class BoxCropLoader:
 
     def __init__(self, dataset, batch_size, scale, crop_size, preprocessing, train=True, targets="boxes",
                  min_object_fraction=0.5, flip=False, seed=0):
-        if not isinstance(dataset, BoxDataset):
-            raise TypeError(f"BoxCropLoader: expected a BoxDataset, got {type(dataset).__name__}")
+        if not all(hasattr(dataset, name) for name in ("load", "class_names", "__len__")):
+            raise TypeError(f"BoxCropLoader: expected a BoxDataset (or a set with load, class_names and len, such "
+                            f"as folders.AnnotatedImages), got {type(dataset).__name__}")
         if targets not in ("boxes", "classes"):
             raise ValueError(f"BoxCropLoader: targets must be 'boxes' or 'classes', got {targets!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -197,15 +199,29 @@ class BoxCropLoader:
 
     def _epoch(self, epoch_index, start_batch):
         order = epoch_order(len(self.dataset), self.seed, epoch_index, shuffle=self.train)
-        for number in range(start_batch, len(self)):
-            samples = [self.sample(int(i), epoch_index)
-                       for i in order[number * self.batch_size:(number + 1) * self.batch_size]]
-            x = self.preprocessing.apply(np.stack([s[0] for s in samples]))
-            labels = np.array([s[1] for s in samples], dtype=np.int64)
-            if self.targets == "classes":
-                yield x, labels
-            else:
-                yield x, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
+        self.skipped = []
+        try:
+            for number in range(start_batch, len(self)):
+                samples = []
+                for i in order[number * self.batch_size:(number + 1) * self.batch_size]:
+                    # As DataLoader's "leave_out": a file that cannot be decoded (images read from disk as
+                    # they are cropped) is left out of its batch, named in a warning when the epoch ends.
+                    try:
+                        samples.append(self.sample(int(i), epoch_index))
+                    except UNREADABLE as error:
+                        describe = getattr(self.dataset, "describe", lambda index: f"image {index}")
+                        self.skipped.append(skip_record(describe(int(i)), error))
+                if not samples:
+                    continue
+                x = self.preprocessing.apply(np.stack([s[0] for s in samples]))
+                labels = np.array([s[1] for s in samples], dtype=np.int64)
+                if self.targets == "classes":
+                    yield x, labels
+                else:
+                    yield x, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
+        finally:
+            warn_skipped(self.skipped, f"epoch {epoch_index} of {self.dataset!r}", "unreadable image (left out)",
+                         "unreadable images (left out)")
 
     def __repr__(self):
         return (f"BoxCropLoader({self.dataset!r}, batch_size={self.batch_size}, scale={self.scale!r}, "

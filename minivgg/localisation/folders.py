@@ -28,7 +28,8 @@ import numpy as np
 
 from .annotations import AnnotationError
 
-__all__ = ["UnannotatedImagesError", "pair_annotations", "split_pairs", "read_box_folder", "class_index"]
+__all__ = ["UnannotatedImagesError", "AnnotatedImages", "pair_annotations", "split_pairs", "read_box_folder",
+           "class_index"]
 
 SAMPLES = ("object", "class", "first class")
 
@@ -131,8 +132,70 @@ def class_index(class_names):
     return lookup
 
 
-def read_box_folder(pairs, class_names, smallest_side=None, samples="object", progress=False):
-    """A ``BoxDataset`` of ``pair_annotations``' pairs.
+def _declared_size(path):
+    """``(width, height)`` from the file's header, nothing decoded; BadImageError if Pillow cannot read it.
+    (The pixels are decoded later by ``decode_image``, which refuses what it cannot decode.)"""
+    import warnings
+
+    from PIL import Image
+
+    from ..data.images import BadImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                return image.size
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise BadImageError(f"{path}: cannot read the image: {error}") from error
+
+
+class AnnotatedImages:
+    """Annotated images decoded when a crop is taken from them, so a set of any size can be trained on.
+
+    The interface of ``BoxDataset`` that ``BoxCropLoader`` reads: ``len``, ``load(index) -> (image (H, W, 3)
+    uint8 with smallest side S, label, boxes (K, 4) in its pixels)``, ``class_names``, ``labels``, and
+    ``describe(index)``, the file, for the loader's warning about unreadable images. JPEGs are decoded at
+    reduced size where that still leaves S (``decode_image``'s draft mode).
+
+    Parameters
+    ----------
+    paths : N image files (several samples may share one)
+    sizes : (N, 2) the ``(width, height)`` the annotations give, which the boxes refer to
+    labels : (N,) int
+    boxes : N arrays (K_i, 4) in the annotations' pixels
+    class_names : list of str
+    smallest_side : the scale S
+    """
+
+    def __init__(self, paths, sizes, labels, boxes, class_names, smallest_side):
+        self.paths, self.sizes = list(paths), np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+        self.labels, self.boxes = np.asarray(labels, dtype=np.int64), list(boxes)
+        self.class_names, self.smallest_side = list(class_names), int(smallest_side)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def describe(self, index):
+        return self.paths[index]
+
+    def load(self, index):
+        from ..data.images import decode_image
+        from ..data.transforms import rescale_smallest_side
+
+        image = rescale_smallest_side(decode_image(self.paths[index], self.smallest_side), self.smallest_side)
+        # Multiplying before dividing keeps a box on the image's edge exactly on the rescaled one's.
+        scaled = self.boxes[index] * np.tile(image.shape[1::-1], 2) / np.tile(self.sizes[index], 2)
+        return image, int(self.labels[index]), scaled
+
+    def __repr__(self):
+        return f"AnnotatedImages({len(self)} samples, {len(self.class_names)} classes, S = {self.smallest_side})"
+
+
+def read_box_folder(pairs, class_names, smallest_side=None, samples="object", lazy=False, progress=False):
+    """The samples of ``pair_annotations``' pairs: a ``BoxDataset`` in memory, or ``AnnotatedImages``.
 
     Parameters
     ----------
@@ -141,9 +204,11 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", pr
     smallest_side : rescale each image to this smallest side S (its boxes with it); None keeps the size
     samples : "object" (one sample per object, its box), "class" (one per class in the image, all that class's
         boxes) or "first class" (one per image: its first object's class, as ILSVRC's one-class images)
+    lazy : read only the headers now (the size must be the annotation's) and decode each image when it is
+        cropped (``AnnotatedImages``; needs ``smallest_side``); else decode every image now
     progress : a tqdm bar
 
-    Images that cannot be decoded are left out with a ``BadImageWarning``. Raises ``AnnotationError`` naming
+    Images that cannot be read are left out with a ``BadImageWarning``. Raises ``AnnotationError`` naming
     the file for an unknown class or an image whose size differs from its annotation's, ValueError if no
     image could be read.
     """
@@ -155,9 +220,11 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", pr
 
     if samples not in SAMPLES:
         raise ValueError(f"read_box_folder: samples must be one of {list(SAMPLES)}, got {samples!r}")
+    if lazy and smallest_side is None:
+        raise ValueError("read_box_folder: lazy reading rescales to a smallest side; give smallest_side")
     class_names = [str(name) for name in class_names]
     lookup = class_index(class_names)
-    images, labels, boxes, skipped = [], [], [], []
+    images, sizes, labels, boxes, skipped = [], [], [], [], []
     for xml_path, image_path, annotation in tqdm(pairs, disable=not progress, desc="reading images", unit="image"):
         # "first class" reads ILSVRC's convention: only the first object's class is checked and used.
         names = annotation.names[:1] if samples == "first class" else annotation.names
@@ -168,19 +235,20 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", pr
                 raise AnnotationError(f"{xml_path}: class {name!r} is not one of the {len(class_names)} classes "
                                       f"of the classifier ({shown})")
         try:
-            image = decode_image(image_path)
+            image = _declared_size(image_path) if lazy else decode_image(image_path)
         except UNREADABLE as error:
             skipped.append(skip_record(image_path, error))
             continue
-        if image.shape[:2] != (annotation.height, annotation.width):
+        width, height = image if lazy else image.shape[1::-1]
+        if (height, width) != (annotation.height, annotation.width):
             raise AnnotationError(f"{xml_path} describes a {annotation.width}x{annotation.height} image, but "
-                                  f"{image_path} is {image.shape[1]}x{image.shape[0]}")
+                                  f"{image_path} is {width}x{height}")
         image_boxes = annotation.boxes
-        if smallest_side is not None:
+        if smallest_side is not None and not lazy:
             rescaled = rescale_smallest_side(image, smallest_side)
             # Multiplying before dividing keeps a box on the image's edge exactly on the rescaled one's.
-            new, old = np.array(rescaled.shape[1::-1] * 2), np.array(image.shape[1::-1] * 2)
-            image, image_boxes = rescaled, image_boxes * new / old
+            image_boxes = image_boxes * np.tile(rescaled.shape[1::-1], 2) / np.tile(image.shape[1::-1], 2)
+            image = rescaled
         if samples == "first class":
             image_boxes = image_boxes[[name == names[0] for name in annotation.names]]
             found = found * len(image_boxes)
@@ -193,10 +261,14 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", pr
                 classes = classes[:1]
             groups = [(label, image_boxes[found == label]) for label in classes]
         for label, group in groups:
-            images.append(image)  # one array shared by the image's samples
+            images.append(image_path if lazy else image)  # one array shared by the image's samples
+            sizes.append((width, height))
             labels.append(label)
             boxes.append(group)
     warn_skipped(skipped, "reading the annotated images")
     if not images:
         raise ValueError(f"none of the {len(pairs)} annotated images could be read")
-    return BoxDataset(images, np.array(labels, dtype=np.int64), boxes, class_names)
+    labels = np.array(labels, dtype=np.int64)
+    if lazy:
+        return AnnotatedImages(images, sizes, labels, boxes, class_names, smallest_side)
+    return BoxDataset(images, labels, boxes, class_names)
