@@ -216,6 +216,7 @@ def _remove(path):
     (lambda f: _remove(f / "JPEGImages" / "scene_1.jpg"), [], "scene_1.xml: its image (scene_1 or scene_1.jpg"),
     (lambda f: _remove(f / "Annotations" / "scene_1.xml"), [], "1 image(s) in "),
     (lambda f: [_remove(p) for p in (f / "Annotations").iterdir()], [], "no .xml annotation files in"),
+    (lambda f: [_remove(p) for p in (f / "JPEGImages").iterdir()], [], "no images in"),
     (lambda f: (f / "Annotations" / "scene_1.xml").write_text(
         format_annotation("scene_1.jpg", 64, 64, ["cat"], [[1, 1, 9, 9]])), [],
      "scene_1.xml: class 'cat' is not one of the 10 classes of the classifier"),

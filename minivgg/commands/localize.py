@@ -24,11 +24,8 @@ import argparse
 import json
 import os
 
-from minivgg.localisation.recipe import SCENES
-from minivgg.localisation.training import FINE_TUNE_LEARNING_RATE
 from minivgg.options import choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int, \
     positive_int_list, probability
-from minivgg.train import TrainSettings
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
@@ -62,13 +59,13 @@ def register(subparsers):
     train.add_argument("--fine-tune", type=choice_of("all", "fc"), default=None,
                        help="fine-tune all layers or only the FC ones (default all)")
     train.add_argument("--epochs", type=positive_int, default=None,
-                       help=f"localisation epochs (default: the embedded run's, {TrainSettings.max_epochs} with "
-                       f"--annotations, fewer if the schedule ends first)")
+                       help="localisation epochs (default: the embedded run's; with --annotations the paper's "
+                       "74, fewer if the schedule ends first)")
     train.add_argument("--classifier-epochs", type=positive_int, default=None,
                        help="epochs of the classifier trained first on the embedded scenes")
     train.add_argument("--learning-rate", type=positive_float, default=None,
-                       help=f"localisation learning rate (default {FINE_TUNE_LEARNING_RATE:g} with --annotations, "
-                       f"Appendix A.1; the embedded run's {SCENES['localisation_learning_rate']:g})")
+                       help="localisation learning rate (default with --annotations 1e-3, Appendix A.1; the "
+                       "embedded run's 2e-2)")
     train.add_argument("--seed", type=nonnegative_int, default=None, help="data order, crops, held-out images, "
                        "the new box layer (default 0)")
     train.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
@@ -137,7 +134,11 @@ def _default_scales(paths):
             continue
         if isinstance(training, dict) and training.get("annotations") is not None:
             recorded.add(int(training["scale"]))
-    return tuple(sorted(recorded)) if recorded else SCENES["test_scales"]
+    if recorded:
+        return tuple(sorted(recorded))
+    from minivgg.localisation.recipe import SCENES
+
+    return SCENES["test_scales"]
 
 
 def _load(args):
@@ -253,6 +254,8 @@ def _sha256(path):
 def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
     from minivgg.errors import RunFolderError, UsageError
+    from minivgg.localisation.training import FINE_TUNE_LEARNING_RATE
+    from minivgg.train import TrainSettings
 
     missing = [name for name in ("images", "classifier") if getattr(args, name) is None]
     if missing:
@@ -375,7 +378,7 @@ def _train_on_folder(args):
     from minivgg.checkpoint import read_checkpoint_state
     from minivgg.errors import RunFolderError, UsageError
     from minivgg.localisation import fine_tune_localisation, localisation_net, save_localisation_net
-    from minivgg.train import CHECKPOINT, check_resumable
+    from minivgg.train import CHECKPOINT, TrainSettings, check_resumable
 
     resume = args.resume is not None
     saved_digest = _apply_saved(args) if resume else _check_new_run(args)

@@ -132,6 +132,12 @@ def class_index(class_names):
     return lookup
 
 
+def _rescaled_boxes(boxes, size, image):
+    """(K, 4) ``boxes`` of an image of ``size`` (width, height) in the pixels of its rescaled ``image``."""
+    # Multiplying before dividing keeps a box on the image's edge exactly on the rescaled one's.
+    return boxes * np.tile(image.shape[1::-1], 2) / np.tile(np.asarray(size, dtype=np.float64), 2)
+
+
 def _declared_size(path):
     """``(width, height)`` from the file's header, nothing decoded; BadImageError if Pillow cannot read it.
     (The pixels are decoded later by ``decode_image``, which refuses what it cannot decode.)"""
@@ -186,9 +192,7 @@ class AnnotatedImages:
         from ..data.transforms import rescale_smallest_side
 
         image = rescale_smallest_side(decode_image(self.paths[index], self.smallest_side), self.smallest_side)
-        # Multiplying before dividing keeps a box on the image's edge exactly on the rescaled one's.
-        scaled = self.boxes[index] * np.tile(image.shape[1::-1], 2) / np.tile(self.sizes[index], 2)
-        return image, int(self.labels[index]), scaled
+        return image, int(self.labels[index]), _rescaled_boxes(self.boxes[index], self.sizes[index], image)
 
     def __repr__(self):
         return f"AnnotatedImages({len(self)} samples, {len(self.class_names)} classes, S = {self.smallest_side})"
@@ -245,10 +249,8 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", la
                                   f"{image_path} is {width}x{height}")
         image_boxes = annotation.boxes
         if smallest_side is not None and not lazy:
-            rescaled = rescale_smallest_side(image, smallest_side)
-            # Multiplying before dividing keeps a box on the image's edge exactly on the rescaled one's.
-            image_boxes = image_boxes * np.tile(rescaled.shape[1::-1], 2) / np.tile(image.shape[1::-1], 2)
-            image = rescaled
+            image = rescale_smallest_side(image, smallest_side)
+            image_boxes = _rescaled_boxes(image_boxes, (width, height), image)
         if samples == "first class":
             image_boxes = image_boxes[[name == names[0] for name in annotation.names]]
             found = found * len(image_boxes)
