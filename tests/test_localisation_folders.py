@@ -135,6 +135,17 @@ def test_unreadable_images_are_left_out_with_a_warning(data, tmp_path):
     eager = read_box_folder(pairs[:1], names, smallest_side=SCALE)
     np.testing.assert_array_equal(lazy.load(0)[0], eager.images[0])
     np.testing.assert_allclose(lazy.load(0)[2], eager.boxes[0])
+    # A photo four times S on its smallest side is decoded at a quarter of its size (JPEG draft mode): the
+    # same pixels in the end, to within the resampling, and the same boxes.
+    large = np.asarray(Image.fromarray(image).resize((320, 256), Image.BILINEAR))
+    _write(tmp_path / "large", "large", large, ["3"], [[40, 20, 200, 180]])
+    pairs = pair_annotations(tmp_path / "large" / "Annotations", tmp_path / "large" / "JPEGImages")
+    (lazy_image, _, lazy_boxes), (eager_image, _, eager_boxes) = (
+        read_box_folder(pairs, names, smallest_side=SCALE, lazy=lazy_read).load(0) for lazy_read in (True, False))
+    assert lazy_image.shape == eager_image.shape == (64, 80, 3)
+    np.testing.assert_allclose(lazy_boxes, [[10, 5, 50, 45]])
+    np.testing.assert_allclose(eager_boxes, lazy_boxes)
+    assert np.abs(lazy_image.astype(int) - eager_image).mean() < 8
 
 
 def test_held_out_images_are_seeded_and_disjoint():
@@ -163,9 +174,18 @@ def test_fine_tune_on_annotated_folder_resume_and_evaluate(data, tmp_path, capsy
     assert conv and all(np.array_equal(tuned[name], classifier[name]) for name in conv)
     assert not np.array_equal(tuned[fc1], classifier[fc1])
 
-    # Stopped after one epoch and resumed for the other two: the same weights, bit for bit.
+    # Interrupted in the second epoch (as Ctrl-C does: at a step boundary, with a checkpoint), then resumed
+    # and given a third epoch: the same weights, bit for bit.
+    import minivgg.localisation
+
     parts = tmp_path / "parts"
-    assert main(_train_argv(data, parts, "--fine-tune", "fc", "--epochs", "1")) == 0
+    fine_tune = minivgg.localisation.fine_tune_localisation
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(minivgg.localisation, "fine_tune_localisation",
+                      lambda *a, **k: fine_tune(*a, **dict(k, stop_after_steps=4)))  # 3 steps an epoch
+        assert main(_train_argv(data, parts, "--fine-tune", "fc", "--epochs", "2")) == 130
+    assert f"checkpoint written: continue with `minivgg localize train --resume {parts}`" in capsys.readouterr().err
+    assert not (parts / "localisation.safetensors").exists()
     assert main(["localize", "train", "--resume", str(parts), "--epochs", "3", "--quiet"]) == 0
     assert "resuming a PCR localisation net" in capsys.readouterr().out
     resumed = _parameters(parts / "localisation.safetensors")
@@ -196,6 +216,19 @@ def test_seeded_fraction_held_out_when_no_validation_folder(data, tmp_path, caps
     saved = json.loads((run_dir / "arguments.json").read_text())
     assert saved["val_fraction"] == 0.25 and saved["regression"] == "SCR" and saved["learning_rate"] == 1e-3
     assert load_localisation_net(run_dir / "localisation.safetensors").regression == "SCR"
+
+
+def test_resume_refuses_a_classifier_file_that_changed(data, tmp_path, capsys):
+    classifier = tmp_path / "classifier.safetensors"
+    classifier.write_bytes(open(data["classifier"], "rb").read())
+    argv = _train_argv(data, tmp_path / "run", "--fine-tune", "fc", "--epochs", "1")
+    argv[argv.index("--classifier") + 1] = str(classifier)
+    assert main(argv) == 0
+    model = weights.load(classifier)
+    next(model.named_parameters())[1].params["W"] *= 2  # the same architecture, another first conv layer
+    weights.save(model, classifier)
+    assert main(["localize", "train", "--resume", str(tmp_path / "run"), "--epochs", "2"]) == 1
+    assert "is not the file the run started from" in capsys.readouterr().err
 
 
 def _folder_with(tmp_path, data, change):
