@@ -23,8 +23,8 @@ from .scenes import load_digit_scenes
 from .training import BoxRegression, BoxRegressionLoss, fine_tune_localisation, train_classifier_on_boxes
 
 __all__ = ["Annotation", "AnnotationError", "parse_annotation", "read_annotation", "areas", "decode_boxes",
-           "encode_boxes", "intersection_areas", "iou", "BoxCropLoader", "BoxDataset", "BoxTargets", "read_annotated_images",
-           "AnnotatedImages", "pair_annotations", "read_box_folder", "DenseBoxes",
+           "encode_boxes", "intersection_areas", "iou", "BoxCropLoader", "BoxDataset", "BoxTargets",
+           "read_annotated_images", "AnnotatedImages", "pair_annotations", "read_box_folder", "DenseBoxes",
            "dense_boxes", "greedy_merge", "match_scores", "centre_boxes", "image_is_localised", "localisation_error",
            "whole_image_boxes", "LocalisationNet", "load_localisation_net", "localisation_net",
            "save_localisation_net", "Localisation", "centre_crop_boxes", "evaluate_localisation",

@@ -13,12 +13,14 @@ comes first because some ILSVRC files carry a placeholder ``<filename>%s</filena
 an image, and an image without an XML file (ILSVRC has boxes for fewer than half of its training images:
 ``unannotated="skip"`` leaves those out), are errors naming the file.
 
-``read_box_folder`` decodes the paired images (``minivgg.data.images.decode_image``: any pixel format,
-truncated and corrupt files skipped with a ``BadImageWarning``, decompression bombs refused) and makes a
-``BoxDataset`` of them, rescaled once to the fixed training scale S (Appendix A.1 trains "each on a single
-scale"), so a set of photographs is held at the size it is cropped from. Its samples are either one per
-object (training: the paper's training crops are taken around one object each, and the regression target is
-that object's box) or one per class an image holds, with all that class's boxes (validation: the ILSVRC
+``read_box_folder`` makes the pairs a set of samples at the fixed training scale S (Appendix A.1 trains
+"each on a single scale"): either decoded at once into a ``BoxDataset`` (what evaluation needs), or, for
+training, ``AnnotatedImages``, which checks each file's header now (its size must be the annotation's) and
+decodes the image only when a crop is taken from it, so a set of any size trains in little memory. Decoding
+is the project's (``minivgg.data.images.decode_image``: any pixel format, JPEG draft mode for large photos,
+decompression bombs refused); a file that cannot be decoded is left out with a ``BadImageWarning``. The
+samples are either one per object (training: each crop is built around one object, and the regression target
+is that object's box) or one per class an image holds, with all that class's boxes (validation: the ILSVRC
 criterion accepts any ground-truth box of the class). Every class must be one of the classifier's: the box
 net's outputs are the classifier's classes.
 """
