@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.images import UNREADABLE, skip_record, warn_skipped
 from ..data.loader import epoch_order, sample_generator
 from ..data.transforms import ScaleJitter, center_position, rescale_smallest_side
 from .boxes import as_boxes, encode_boxes, intersection_areas
@@ -137,8 +138,9 @@ class BoxCropLoader:
 
     def __init__(self, dataset, batch_size, scale, crop_size, preprocessing, train=True, targets="boxes",
                  min_object_fraction=0.5, flip=False, seed=0):
-        if not isinstance(dataset, BoxDataset):
-            raise TypeError(f"BoxCropLoader: expected a BoxDataset, got {type(dataset).__name__}")
+        if not all(hasattr(dataset, name) for name in ("load", "class_names", "__len__")):
+            raise TypeError(f"BoxCropLoader: expected a BoxDataset (or a set with load, class_names and len, such "
+                            f"as folders.AnnotatedImages), got {type(dataset).__name__}")
         if targets not in ("boxes", "classes"):
             raise ValueError(f"BoxCropLoader: targets must be 'boxes' or 'classes', got {targets!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -197,15 +199,29 @@ class BoxCropLoader:
 
     def _epoch(self, epoch_index, start_batch):
         order = epoch_order(len(self.dataset), self.seed, epoch_index, shuffle=self.train)
-        for number in range(start_batch, len(self)):
-            samples = [self.sample(int(i), epoch_index)
-                       for i in order[number * self.batch_size:(number + 1) * self.batch_size]]
-            x = self.preprocessing.apply(np.stack([s[0] for s in samples]))
-            labels = np.array([s[1] for s in samples], dtype=np.int64)
-            if self.targets == "classes":
-                yield x, labels
-            else:
-                yield x, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
+        self.skipped = []
+        try:
+            for number in range(start_batch, len(self)):
+                samples = []
+                for i in order[number * self.batch_size:(number + 1) * self.batch_size]:
+                    # As DataLoader's "leave_out": a file that cannot be decoded (images read from disk as
+                    # they are cropped) is left out of its batch, named in a warning when the epoch ends.
+                    try:
+                        samples.append(self.sample(int(i), epoch_index))
+                    except UNREADABLE as error:
+                        describe = getattr(self.dataset, "describe", lambda index: f"image {index}")
+                        self.skipped.append(skip_record(describe(int(i)), error))
+                if not samples:
+                    continue
+                x = self.preprocessing.apply(np.stack([s[0] for s in samples]))
+                labels = np.array([s[1] for s in samples], dtype=np.int64)
+                if self.targets == "classes":
+                    yield x, labels
+                else:
+                    yield x, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
+        finally:
+            warn_skipped(self.skipped, f"epoch {epoch_index} of {self.dataset!r}", "unreadable image (left out)",
+                         "unreadable images (left out)")
 
     def __repr__(self):
         return (f"BoxCropLoader({self.dataset!r}, batch_size={self.batch_size}, scale={self.scale!r}, "
@@ -217,9 +233,10 @@ def read_annotated_images(annotations_dir, images_dir, class_names=None, pixel_o
 
     Parameters
     ----------
-    annotations_dir : folder of ``*.xml`` annotations (read in sorted order)
-    images_dir : folder holding each annotation's ``<filename>``; ILSVRC's names have no extension, so
-        ``filename + ext`` is tried for the usual image extensions (``.JPEG`` included, any case)
+    annotations_dir : folder of ``*.xml`` annotations (read in sorted order, subfolders too)
+    images_dir : folder of the images, paired with the XML files as ``folders.pair_annotations`` does (the
+        same relative path, any image extension, or the ``<filename>`` the XML gives); images without an
+        XML file are left out here
     class_names : the classes in label order (e.g. the 1000 ILSVRC WordNet ids); default: the names found,
         sorted
     pixel_origin : see ``annotations.parse_annotation``
@@ -229,37 +246,8 @@ def read_annotated_images(annotations_dir, images_dir, class_names=None, pixel_o
     (a validation subset, a small custom set). Raises FileNotFoundError for a missing folder or image,
     ``AnnotationError`` naming the file for a bad annotation or an image whose size differs from it.
     """
-    import glob
-    import os
+    from .folders import pair_annotations, read_box_folder
 
-    from ..data.images import IMAGE_EXTENSIONS, decode_image
-    from .annotations import AnnotationError, read_annotation
-
-    for folder in (annotations_dir, images_dir):
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"no folder at {folder}")
-    paths = sorted(glob.glob(os.path.join(os.fspath(annotations_dir), "*.xml")))
-    if not paths:
-        raise FileNotFoundError(f"no .xml annotation files in {annotations_dir}")
-    annotations = [read_annotation(path, pixel_origin) for path in paths]
-    names = sorted({a.names[0] for a in annotations}) if class_names is None else [str(n) for n in class_names]
-    index = {name: i for i, name in enumerate(names)}
-    images, labels, boxes = [], [], []
-    for path, annotation in zip(paths, annotations):
-        name = annotation.names[0]
-        if name not in index:
-            raise AnnotationError(f"{path}: class {name!r} is not one of the {len(names)} class names given")
-        candidates = [annotation.filename] + [annotation.filename + ext for extension in IMAGE_EXTENSIONS
-                                              for ext in (extension, extension.upper())]
-        found = next((os.path.join(images_dir, c) for c in candidates if os.path.isfile(os.path.join(images_dir, c))),
-                     None)
-        if found is None:
-            raise FileNotFoundError(f"{path} names the image {annotation.filename!r}, which is not in {images_dir}")
-        image = decode_image(found)
-        if image.shape[:2] != (annotation.height, annotation.width):
-            raise AnnotationError(f"{path} describes a {annotation.width}x{annotation.height} image, but {found} is "
-                                  f"{image.shape[1]}x{image.shape[0]}")
-        images.append(image)
-        labels.append(index[name])
-        boxes.append(annotation.boxes[[n == name for n in annotation.names]])
-    return BoxDataset(images, np.array(labels, dtype=np.int64), boxes, names)
+    pairs = pair_annotations(annotations_dir, images_dir, unannotated="skip", pixel_origin=pixel_origin)
+    names = sorted({a.names[0] for _, _, a in pairs}) if class_names is None else [str(n) for n in class_names]
+    return read_box_folder(pairs, names, samples="first class")
