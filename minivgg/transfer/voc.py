@@ -81,6 +81,31 @@ def _read_flags(path):
     return entries
 
 
+def read_split_columns(folder, files, split, read, kind, rows):
+    """The rows and the flag columns of one split's per-class (or per-action) files, checked to agree.
+
+    ``files`` maps each class to its ``<class>_<split>.txt``; ``read(path)`` returns ``[(row key, flag), ...]``.
+    Returns ``(row keys, [flags of each class])``. FileNotFoundError names the missing files; ValueError a file
+    that lists other ``rows`` (or another order) than the first.
+    """
+    missing = [os.path.basename(path) for path in files.values() if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f"{folder}: missing {len(missing)} of {len(files)} {kind} files for split "
+                                f"{split!r}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    keys, columns = None, []
+    first = next(iter(files.values()))
+    for path in files.values():
+        entries = read(path)
+        these = [key for key, _ in entries]
+        if keys is None:
+            keys = these
+        elif these != keys:
+            raise ValueError(f"{path} lists other {rows} (or another order) than {os.path.basename(first)}: the "
+                             f"{kind} files of a split must agree")
+        columns.append([flag for _, flag in entries])
+    return keys, columns
+
+
 def read_voc_split(root, split, year="2007", class_names=VOC_CLASSES):
     """The images and flags of one VOC split, every file checked before anything is computed.
 
@@ -99,20 +124,7 @@ def read_voc_split(root, split, year="2007", class_names=VOC_CLASSES):
     folder = find_voc_folder(root, year)
     main = os.path.join(folder, "ImageSets", "Main")
     files = {name: os.path.join(main, f"{name}_{split}.txt") for name in class_names}
-    missing = [os.path.basename(path) for path in files.values() if not os.path.isfile(path)]
-    if missing:
-        raise FileNotFoundError(f"{main}: missing {len(missing)} of {len(files)} class files for split "
-                                f"{split!r}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    image_ids, columns = None, []
-    for name, path in files.items():
-        entries = _read_flags(path)
-        ids = [image_id for image_id, _ in entries]
-        if image_ids is None:
-            image_ids = ids
-        elif ids != image_ids:
-            raise ValueError(f"{path} lists other images (or another order) than "
-                             f"{os.path.basename(files[class_names[0]])}: the class files of a split must agree")
-        columns.append([flag for _, flag in entries])
+    image_ids, columns = read_split_columns(main, files, split, _read_flags, "class", "images")
     images = os.path.join(folder, "JPEGImages")
     paths = [os.path.join(images, f"{image_id}.jpg") for image_id in image_ids]
     absent = [os.path.basename(path) for path in paths if not os.path.isfile(path)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .voc import find_voc_folder
+from .voc import find_voc_folder, read_split_columns
 
 __all__ = ["VOC_ACTIONS", "ActionSplit", "read_action_split", "read_person_boxes"]
 
@@ -89,20 +89,7 @@ def read_action_split(root, split):
     folder = find_voc_folder(root, "2012", task="Action")
     action_sets = os.path.join(folder, "ImageSets", "Action")
     files = {name: os.path.join(action_sets, f"{name}_{split}.txt") for name in VOC_ACTIONS}
-    missing = [os.path.basename(path) for path in files.values() if not os.path.isfile(path)]
-    if missing:
-        raise FileNotFoundError(f"{action_sets}: missing {len(missing)} of {len(files)} action files for split "
-                                f"{split!r}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    keys, columns = None, []
-    for name, path in files.items():
-        entries = _read_action_file(path)
-        these = [key for key, _ in entries]
-        if keys is None:
-            keys = these
-        elif these != keys:
-            raise ValueError(f"{path} lists other persons (or another order) than "
-                             f"{os.path.basename(files[VOC_ACTIONS[0]])}")
-        columns.append([flag for _, flag in entries])
+    keys, columns = read_split_columns(action_sets, files, split, _read_action_file, "action", "persons")
     paths, boxes, annotations = [], [], {}
     for image_id, person in keys:
         image = os.path.join(folder, "JPEGImages", f"{image_id}.jpg")
