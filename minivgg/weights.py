@@ -250,7 +250,8 @@ def set_parameters(model, arrays, source="the arrays"):
     """Replace every parameter of ``model`` by ``arrays[name]`` (names as ``model.named_parameters()``), and
     every batch-norm running statistic (``model.named_buffers()``).
 
-    Checks everything first: the set of names, then each shape, dtype and that every value is finite;
+    Checks everything first: the set of names, then each shape, dtype and that every value is finite (and
+    that no running variance or batch counter is negative);
     raises ValueError naming ``source`` and the first mismatching tensor, and changes nothing then. Used by
     ``load_into`` and by the converters of published weights.
     """
@@ -267,6 +268,9 @@ def set_parameters(model, arrays, source="the arrays"):
             raise ValueError(f"{source}: tensor {name!r} is {new.dtype}, the model's is {have.dtype}; "
                              f"load into a model of that dtype and call .astype() after")
         _check_finite(new, name, source)
+        if key in _NEVER_NEGATIVE and bool((new < 0).any()):
+            raise ValueError(f"{source}: tensor {name!r} holds {int((new < 0).sum())} negative values (smallest "
+                             f"{new.min()}); {_NEVER_NEGATIVE[key]} is never negative")
     backend = get_backend()
     for name, (store, key) in expected.items():
         # num_batches_tracked is a host counter; everything else lives on the backend's device.
@@ -274,6 +278,11 @@ def set_parameters(model, arrays, source="the arrays"):
     for _, layer, _ in model.named_parameters():
         layer.grads = {}
     return model
+
+
+# Batch-norm statistics that cannot be negative: a negative running variance makes every evaluation-mode output
+# NaN (the square root of var + eps), a negative counter a division by zero in the cumulative average.
+_NEVER_NEGATIVE = {"running_var": "a variance", "num_batches_tracked": "a count of batches"}
 
 
 def _check_finite(array, name, source):

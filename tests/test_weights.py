@@ -260,3 +260,65 @@ def test_a_record_nested_200000_deep_is_a_clear_error(tmp_path):
               metadata={"minivgg": "[" * 200_000 + "]" * 200_000})
     with pytest.raises(ValueError, match="deep.safetensors: the minivgg record in the header nests too deep"):
         weights.load(tmp_path / "deep.safetensors")
+
+
+# Batch-normalised nets: the running statistics and the int64 counter travel with the weights, checked as strictly
+
+def _bn_file(tmp_path, change=None):
+    """A weight file of a tiny batch-normalised A after two training batches, its arrays edited by ``change``."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    net = vgg("A", batch_norm=True, seed=0, **TINY)
+    for _ in range(2):
+        net.forward(np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32))
+    path = tmp_path / "bn.safetensors"
+    weights.save(net, path)
+    if change is not None:
+        with safe_open(str(path), framework="np") as handle:
+            header = handle.metadata()
+        arrays = load_file(str(path))
+        change(arrays)
+        save_file(arrays, str(path), metadata=header)
+    return net, path
+
+
+def test_a_batch_norm_weight_file_loads_with_its_statistics_and_counter(tmp_path):
+    net, path = _bn_file(tmp_path)
+    loaded = weights.load(path)
+    assert loaded.batch_norm
+    norm = loaded.layers[1]
+    assert norm.buffers["num_batches_tracked"].dtype == np.int64 and int(norm.buffers["num_batches_tracked"]) == 2
+    np.testing.assert_array_equal(norm.buffers["running_var"], net.layers[1].buffers["running_var"])
+
+
+def _set(name, value):
+    def change(arrays):
+        arrays[name] = np.asarray(value)  # a NumPy scalar: a 0-d array of its dtype
+    return change
+
+
+def _first(name, value):
+    def change(arrays):
+        arrays[name] = arrays[name].copy()
+        arrays[name][0] = value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set("features.1.num_batches_tracked", np.float32(2)), r"'features.1.num_batches_tracked' is F32; a batch-norm "
+                                                            r"counter is int64"),
+    (_set("features.1.num_batches_tracked", np.int32(2)), r"'features.1.num_batches_tracked' is I32"),
+    (lambda arrays: arrays.pop("features.1.running_var"), r"missing tensors \['features.1.running_var'\]"),
+    (_first("features.1.running_var", np.nan), r"'features.1.running_var' holds 1 non-finite values \(1 NaN"),
+    (_first("features.1.running_mean", np.inf), r"'features.1.running_mean' holds 1 non-finite values \(0 NaN, 1 inf"),
+    (_first("features.1.running_var", -1.0), r"'features.1.running_var' holds 1 negative values .* a variance is "
+                                             r"never negative"),
+    (_set("features.1.num_batches_tracked", np.int64(-1)), r"'features.1.num_batches_tracked' holds 1 negative "
+                                                           r"values .* a count of batches is never negative"),
+])
+def test_a_damaged_batch_norm_file_is_refused_naming_the_statistic(tmp_path, change, message):
+    _, path = _bn_file(tmp_path, change)
+    for read in (weights.load, lambda p: weights.load_into(vgg("A", batch_norm=True, seed=1, **TINY), p)):
+        with pytest.raises(ValueError, match=f"bn.safetensors.*{message}"):
+            read(path)
