@@ -265,8 +265,11 @@ def set_parameters(model, arrays, source="the arrays"):
         if new.shape != have.shape:
             raise ValueError(f"{source}: tensor {name!r} has shape {new.shape}, the model expects {have.shape}")
         if new.dtype != have.dtype:
-            raise ValueError(f"{source}: tensor {name!r} is {new.dtype}, the model's is {have.dtype}; "
-                             f"load into a model of that dtype and call .astype() after")
+            # Only another float dtype is a model of that dtype; a float counter or integer weights are damage.
+            advice = ("a batch-norm counter is int64" if key == "num_batches_tracked" else
+                      "load into a model of that dtype and call .astype() after" if new.dtype.kind == "f" else
+                      "minivgg weights are float32 or float64")
+            raise ValueError(f"{source}: tensor {name!r} is {new.dtype}, the model's is {have.dtype}; {advice}")
         _check_finite(new, name, source)
         if key in _NEVER_NEGATIVE and bool((new < 0).any()):
             raise ValueError(f"{source}: tensor {name!r} holds {int((new < 0).sum())} negative values (smallest "

@@ -283,6 +283,23 @@ def test_other_content_is_refused_with_a_reason(tmp_path):
         from_torchvision(tmp_path / "half-bn.pth")
 
 
+def _bn_state_dict(model):
+    return dict(_state_dict(model), **{name: np.array(layer.buffers[key]) for name, layer, key in model.named_buffers()})
+
+
+def test_a_float_counter_or_integer_weights_are_refused_as_damage_not_as_another_dtype(tmp_path):
+    arrays = _bn_state_dict(vgg("A", batch_norm=True, seed=0, **TINY))
+    write_torch_zip(tmp_path / "float-counter.pth", dict(arrays, **{"features.1.num_batches_tracked": np.float32(3)}))
+    with pytest.raises(ValueError, match=r"'features.1.num_batches_tracked' is float32, the model's is int64; a "
+                                         r"batch-norm counter is int64$"):
+        from_torchvision(tmp_path / "float-counter.pth")
+    integer = {"features.0.weight": arrays["features.0.weight"].astype(np.int64)}
+    write_torch_zip(tmp_path / "int-weights.pth", dict(arrays, **integer))
+    with pytest.raises(ValueError, match=r"'features.0.weight' is int64, the model's is float32; minivgg weights are "
+                                         r"float32 or float64$"):
+        from_torchvision(tmp_path / "int-weights.pth")
+
+
 def test_truncated_files_are_named(source, tmp_path):
     write_torch_legacy(tmp_path / "legacy.pth", _state_dict(source))
     data = (tmp_path / "legacy.pth").read_bytes()
