@@ -13,10 +13,12 @@ This is what ``torch.hub.download_url_to_file`` and ``keras.utils.get_file`` do,
 start again from zero after an interruption, and a VGG file is half a gigabyte.
 """
 import hashlib
+import http.client
 import os
-import socket
 import urllib.error
 import urllib.request
+
+from .errors import WriteError
 
 __all__ = ["DownloadError", "ChecksumError", "download", "sha256_of", "checked_digest"]
 
@@ -131,22 +133,31 @@ def download(url, path, sha256=None, progress=True, timeout=60):
                                 f"{content_range!r}; the partial file was removed: run again to start afresh")
         total = _total_size(response, start)
         received = start
-        try:
-            with open(partial, "ab" if start else "wb") as handle, \
-                    tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=os.path.basename(path), disable=not progress) as bar:
-                for block in iter(lambda: response.read(CHUNK), b""):
+        with open(partial, "ab" if start else "wb") as handle, \
+                tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                     desc=os.path.basename(path), disable=not progress) as bar:
+            while block := _read(response, url, received, partial):
+                try:
                     handle.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-        except (OSError, socket.timeout) as error:  # connection reset, timed out, http.client.IncompleteRead
-            raise DownloadError(f"{url}: the connection broke after {received:,} bytes ({error}); they are kept in "
-                                f"{partial}: run again to resume") from error
+                except OSError as error:  # disk full, not the connection: say so
+                    raise WriteError(f"cannot write {partial} after {received:,} bytes ({error}); they are kept: "
+                                     f"make room and run again to resume") from error
+                received += len(block)
+                bar.update(len(block))
     if total is not None and received < total:
         # http.client ends a body the server cut short with an empty read, not an error: count the bytes.
         raise DownloadError(f"{url}: the server closed the connection after {received:,} of {total:,} bytes; "
                             f"they are kept in {partial}: run again to resume")
     return _check_and_place(partial, path, sha256, url)
+
+
+def _read(response, url, received, partial):
+    """The next block of the body (empty at its end); DownloadError when the connection breaks."""
+    try:
+        return response.read(CHUNK)
+    except (OSError, http.client.HTTPException) as error:  # reset, timed out; a chunked body cut short
+        raise DownloadError(f"{url}: the connection broke after {received:,} bytes ({error}); they are kept in "
+                            f"{partial}: run again to resume") from error
 
 
 def _check_and_place(partial, path, sha256, what):

@@ -24,7 +24,8 @@ TINY = dict(width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``server.files``; ``server.mode`` says how: "normal" (honours Range), "cut" (stops halfway
     through the body and drops the connection), "ignore-range" (always the whole file), "corrupt" (one byte
-    changed), "wrong-range" (answers a Range request with a 206 of the whole file)."""
+    changed), "wrong-range" (answers a Range request with a 206 of the whole file), "cut-chunked" (sends the
+    whole file as one chunk of HTTP/1.1 chunked encoding, stops halfway through it and drops the connection)."""
 
     def do_GET(self):
         server = self.server
@@ -32,6 +33,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server.requests.append((self.path, self.headers.get("Range")))
         if body is None:
             self.send_error(404)
+            return
+        if server.mode == "cut-chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(f"{len(body):x}\r\n".encode() + body[:len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
         if server.mode == "corrupt":
             body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
@@ -148,6 +157,44 @@ def test_a_download_cut_off_midway_resumes_with_a_range_request(server, publishe
     _same_outputs(pretrained(entry, cache=tmp_path, progress=False), source, rng)
     assert server.requests[-1] == ("/tiny16.pth", f"bytes={half}-")
     assert server.bytes_sent == len(published_file) - half, "only the missing bytes are fetched again"
+
+
+def test_a_chunked_body_cut_off_midway_is_a_download_error_and_resumes(server, published_file, source, tmp_path,
+                                                                      rng):
+    entry = _serve(server, published_file, "tiny16.pth", hashlib.sha256(published_file).hexdigest())
+    server.mode = "cut-chunked"  # http.client raises IncompleteRead, not an OSError, for a chunk cut short
+    with pytest.raises(DownloadError, match=r"the connection broke after 0 bytes .* run again to resume"):
+        pretrained(entry, cache=tmp_path, progress=False)
+    assert (tmp_path / "downloads" / "tiny16.pth.partial").exists()
+    server.mode = "normal"
+    _same_outputs(pretrained(entry, cache=tmp_path, progress=False), source, rng)
+
+
+def test_a_full_disk_is_a_write_error_naming_the_file_not_a_broken_connection(server, published_file, tmp_path,
+                                                                              monkeypatch):
+    import builtins
+    import errno
+
+    from minivgg import download as download_module
+    from minivgg.errors import WriteError
+
+    class Full:
+        def __init__(self, path, mode):
+            self.handle = builtins.open(path, mode)
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception):
+            self.handle.close()
+
+    entry = _serve(server, published_file, "tiny16.pth", hashlib.sha256(published_file).hexdigest())
+    monkeypatch.setattr(download_module, "open", Full, raising=False)
+    with pytest.raises(WriteError, match=r"cannot write .*tiny16.pth.partial after 0 bytes \(.*No space left"):
+        pretrained(entry, cache=tmp_path, progress=False)
 
 
 def test_a_server_that_ignores_range_is_read_from_the_start(server, published_file, source, tmp_path, rng):
