@@ -172,7 +172,11 @@ def _respond(url, start, partial, timeout):
         return _open(url, start, timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and start:
-            # "Range not satisfiable": the partial file holds every byte, or more than the file has.
+            # "Range not satisfiable": the partial file holds every byte, or more than the file has ("bytes */N"
+            # says how many it has). More is not this file: without a digest it would be taken, so start again.
+            total = (error.headers.get("Content-Range") or "").rpartition("/")[2].strip()
+            if total.isdigit() and int(total) != start:
+                return _respond(url, 0, partial, timeout)
             return None
         raise DownloadError(f"{url}: the server answered HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, OSError) as error:

@@ -235,6 +235,16 @@ def test_a_corrupted_download_is_refused_never_used_then_fetched_again(server, p
     assert [r for _, r in server.requests[-2:]] == [f"bytes={len(published_file)}-", None]
 
 
+def test_a_partial_file_longer_than_the_published_one_is_fetched_again_even_without_a_digest(server, published_file,
+                                                                                           tmp_path):
+    entry = _serve(server, published_file, "tiny16.pth", None)
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "tiny16.pth.partial").write_bytes(published_file + b"left over")
+    pretrained(entry, cache=tmp_path, progress=False)
+    assert [r for _, r in server.requests] == [f"bytes={len(published_file) + 9}-", None]
+    assert (tmp_path / "downloads" / "tiny16.pth").read_bytes() == published_file
+
+
 def test_offline_is_a_clear_error_and_keeps_what_arrived(tmp_path, published_file):
     with socket.socket() as closed:  # a port nobody listens on: connection refused, as when offline
         closed.bind(("127.0.0.1", 0))
