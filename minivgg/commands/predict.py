@@ -8,11 +8,12 @@ def register(subparsers):
 
     parser = subparsers.add_parser("predict", help="top-5 classes of images, with names")
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
-    parser.add_argument("--weights", required=True)
+    parser.add_argument("--weights", required=True, help="a minivgg weight file (minivgg convert, minivgg download)")
     parser.add_argument("--method", default="dense", choices=METHODS, help="evaluation method (default: dense)")
     parser.add_argument("--scales", default=None, type=positive_int_list,
                         help="test scales Q, e.g. 256,384,512 (default 8/7 of the input size)")
-    parser.add_argument("--top", type=positive_int, default=5, help="classes shown per image (at most all of them)")
+    parser.add_argument("--top", type=positive_int, default=5,
+                        help="classes shown per image (default 5); more than the model has shows all of them")
     parser.set_defaults(func=run)
 
 
@@ -21,7 +22,7 @@ def run(args):
     from minivgg.prediction import predict
 
     model = weights.load(args.weights)
-    scales = tuple(args.scales) if args.scales is not None else (int(round(model.input_size * 8 / 7)),)
+    scales = tuple(args.scales) if args.scales is not None else None  # None: prediction.default_scales
     top = min(args.top, model.num_classes)  # documented: --top larger than the class count shows every class
     for path, ranked in zip(args.images, predict(model, args.images, top, args.method, scales)):
         print(path)
