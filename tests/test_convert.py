@@ -424,6 +424,26 @@ def test_a_legacy_file_declaring_a_trillion_elements_is_refused_before_reading(t
         read_state_dict(tmp_path / "legacy.pth")
 
 
+
+def test_int64_storages_are_bounded_by_eight_bytes_an_element(tmp_path):
+    """A LongStorage of n counters needs 8 n bytes: 4 n (a float's size) is a short file in either layout."""
+    counters = {"c": np.arange(3, dtype=np.int64)}
+    write_torch_zip(tmp_path / "ok.pth", counters)
+    assert read_state_dict(tmp_path / "ok.pth")["c"].tolist() == [0, 1, 2]
+    with zipfile.ZipFile(tmp_path / "ok.pth") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    entries["archive/data/0"] = entries["archive/data/0"][:12]
+    with zipfile.ZipFile(tmp_path / "short.pth", "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"short.pth: archive/data/0 holds 12 bytes, expected 3 elements of 8 bytes"):
+        read_state_dict(tmp_path / "short.pth")
+    write_torch_legacy(tmp_path / "legacy.pth", counters)
+    (tmp_path / "legacy.pth").write_bytes((tmp_path / "legacy.pth").read_bytes()[:-12])
+    with pytest.raises(ValueError, match=r"legacy.pth: file ends inside storage '0' \(truncated\?\): it declares 3 "
+                                         r"elements \(24 bytes\), the file has 12 bytes left"):
+        read_state_dict(tmp_path / "legacy.pth")
+
 def _bomb_zip(path, declared_numel, entry_bytes):
     """A PyTorch zip whose storage entry is ``entry_bytes`` zeros deflated about 1000:1.
 
