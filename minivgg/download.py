@@ -174,7 +174,7 @@ def _respond(url, start, partial, timeout):
         if error.code == 416 and start:
             # "Range not satisfiable": the partial file holds every byte, or more than the file has ("bytes */N"
             # says how many it has). More is not this file: without a digest it would be taken, so start again.
-            total = (error.headers.get("Content-Range") or "").rpartition("/")[2].strip()
+            total = ((error.headers or {}).get("Content-Range") or "").rpartition("/")[2].strip()
             if total.isdigit() and int(total) != start:
                 return _respond(url, 0, partial, timeout)
             return None
