@@ -15,6 +15,7 @@ pieces, 86 ms with it held to one thread, the whole process using 265 ms and 135
 import functools
 import itertools
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,18 +29,26 @@ PARALLEL_MIN_MACS = 2 ** 22
 
 _pool = None
 _blas = None
+_blas_modules = 0  # len(sys.modules) when the controller scanned the libraries
 _lock = threading.Lock()
 _PREFIX = "minivgg-numpy"  # the pool's thread names: a piece that runs pieces itself runs them serially
 
 
 def _executor_and_blas():
-    """The worker pool and the BLAS controller, made on first use (the controller scans loaded libraries)."""
-    global _pool, _blas
+    """The worker pool and the BLAS controller, made on first use.
+
+    The controller knows the BLAS libraries loaded when it scanned them; one loaded later (SciPy's or
+    scikit-learn's OpenBLAS, imported after the first convolution) would keep its threads spinning beside the
+    pool's. A new library only arrives with an imported extension module, so the scan is redone whenever
+    ``sys.modules`` has grown, which costs nothing on the hot path otherwise.
+    """
+    global _pool, _blas, _blas_modules
     with _lock:
-        if _blas is None:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController()
+        if _pool is None:
             _pool = ThreadPoolExecutor(max(1, WORKERS - 1), thread_name_prefix=_PREFIX)
+        if _blas is None or len(sys.modules) != _blas_modules:
+            from threadpoolctl import ThreadpoolController
+            _blas, _blas_modules = ThreadpoolController(), len(sys.modules)
     return _pool, _blas
 
 
