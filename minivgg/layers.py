@@ -15,8 +15,8 @@ from .init import INITIALISERS, as_generator
 from .receptive_field import output_size
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
-           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "dropout_layers",
-           "set_dropout_position"]
+           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "layers_of_type",
+           "dropout_layers", "set_dropout_position"]
 
 
 def _check_array(layer, x, what="input"):
@@ -292,11 +292,17 @@ class Dropout(Layer):
         return get_backend().dropout_backward(dout, self.cache)
 
 
+def layers_of_type(model, kind):
+    """The layers of ``model`` (nested ``Sequential``s included, ``model`` itself too) that are ``kind``
+    instances, in forward order."""
+    if isinstance(model, kind):
+        return [model]
+    return [found for layer in getattr(model, "layers", []) for found in layers_of_type(layer, kind)]
+
+
 def dropout_layers(model):
     """The ``Dropout`` layers of ``model`` (nested ``Sequential``s included), in forward order."""
-    if isinstance(model, Dropout):
-        return [model]
-    return [found for layer in getattr(model, "layers", []) for found in dropout_layers(layer)]
+    return layers_of_type(model, Dropout)
 
 
 def set_dropout_position(model, step, first_sample):
