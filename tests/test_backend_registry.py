@@ -4,6 +4,7 @@ override with the reference's own function; so a missing op fails here rather th
 and an op added to the reference appears on every backend at once."""
 import importlib
 import os
+import pathlib
 import subprocess
 import sys
 import types
@@ -18,6 +19,7 @@ from minivgg.backends import numpy as reference
 from minivgg.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 
 REGISTERED = registry.registered_backends()
+REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
 # What each backend computes its own way; everything else is the reference's function.
 EXPECTED_OVERRIDES = {
     "numpy": {"conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward"},
@@ -251,16 +253,29 @@ def test_cupy_convolution_route_choice():
         conv.choose_route("float32", "fastest", True)
 
 
+def _run_in_a_checkout_never_installed(code):
+    """``code`` run by ``python -S`` in the repository: site-packages' install hooks skipped, numpy & co. found
+    without minivgg's mapping, so minivgg comes from the repository's folders. Returns the child's stdout."""
+    site_packages = pathlib.Path(np.__file__).resolve().parent.parent
+    child = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path.insert(0, '.'); " + code],
+                           cwd=REPOSITORY, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=str(site_packages)))
+    assert child.returncode == 0, child.stderr
+    return child.stdout
+
+
 def test_minivgg_imports_from_a_checkout_that_was_never_installed():
     """``python -S`` skips site-packages' install hooks: minivgg then comes from the repository's folders."""
-    import pathlib
-    site_packages = pathlib.Path(np.__file__).resolve().parent.parent  # numpy & co., without minivgg's mapping
-    repository = pathlib.Path(__file__).resolve().parent.parent
-    code = ("import sys; sys.path.insert(0, '.'); import minivgg; from minivgg import backend, class_names; "
-            "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))")
-    child = subprocess.run([sys.executable, "-S", "-c", code], cwd=repository, capture_output=True, text=True,
-                           timeout=120, env=dict(os.environ, PYTHONPATH=str(site_packages)))
-    assert child.returncode == 0, child.stderr
-    module_file, classes = child.stdout.split()
-    assert pathlib.Path(module_file).resolve() == repository / "backends" / "numpy" / "reference.py"
+    module_file, classes = _run_in_a_checkout_never_installed(
+        "import minivgg; from minivgg import backend, class_names; "
+        "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))").split()
+    assert pathlib.Path(module_file).resolve() == REPOSITORY / "backends" / "numpy" / "reference.py"
     assert classes == "1000"
+
+
+def test_a_checkout_s_folders_are_attributes_of_the_package_too():
+    """``import minivgg.backends as b`` reads the attribute ``minivgg.backends``: it must be set as an installed
+    package's would be."""
+    stdout = _run_in_a_checkout_never_installed(
+        "import minivgg; import minivgg.backends as b; print(b.__name__, minivgg.resources.__name__)")
+    assert stdout.split() == ["minivgg.backends", "minivgg.resources"]
