@@ -283,7 +283,7 @@ class Dropout(Layer):
         if mask is None:
             mask = keep_mask(backend.xp, self.p, self.seed, self.step, self.first_sample, x.shape)
             self.step += 1
-        out, self.cache = backend.dropout_forward(x, self.p, None, mask=mask)
+        out, self.cache = backend.dropout_forward(x, self.p, mask)
         return out
 
     def backward(self, dout):

@@ -66,7 +66,7 @@ def test_the_contract_check_names_what_is_wrong():
     broken.__dict__.update({op: reference.REFERENCE[op] for op in reference.OPS if op != "lrn_backward"})
     broken.__dict__.update(name="broken", xp=np, capabilities=frozenset({"fused_conv_relu", "teleport"}),
                            OVERRIDES=("relu_forward",), asarray=reference.asarray, to_host=reference.to_host,
-                           random_generator=reference.random_generator, check_available=reference.check_available)
+                           check_available=reference.check_available)
     broken.relu_forward = lambda x, inplace: x
     broken.max_pool2d_forward = lambda x, kernel_size=3, stride=2: x  # another default than the reference's
     problems = "\n".join(contract.contract_problems(broken))
