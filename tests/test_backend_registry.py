@@ -168,27 +168,43 @@ def fusing_backend(monkeypatch):
     registry._loaded.pop("fusing", None)
 
 
-def test_a_fused_conv_relu_gives_the_numbers_of_the_pair(rng, fusing_backend):
-    _, calls = fusing_backend
+def _loss_and_gradients(backend_name, build, x):
+    """One forward and backward on ``backend_name`` of the float64 net ``build(init)`` returns."""
+    minivgg.set_backend(backend_name)
+    net = build(dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot"))
+    loss = SoftmaxCrossEntropyLoss()
+    value = loss.forward(net.forward(x), np.array([0, 4]))
+    dx = net.backward(loss.backward())
+    return value, [dx] + [layer.grads[key] for _, layer, key in net.named_parameters()]
 
-    def run(backend_name):
-        minivgg.set_backend(backend_name)
-        init = dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot")
-        net = Sequential(Conv2d(3, 4, 3, padding=1, **init), ReLU(), MaxPool2d(2, 2),
-                         Sequential(Conv2d(4, 4, 3, padding=1, **init), ReLU()), Flatten(), Linear(4 * 3 * 3, 5, **init))
-        loss = SoftmaxCrossEntropyLoss()
-        value = loss.forward(net.forward(x), np.array([0, 4]))
-        dx = net.backward(loss.backward())
-        return value, dx, [layer.grads[key] for _, layer, key in net.named_parameters()]
 
-    x = rng.standard_normal((2, 3, 6, 7))
-    pair = run("numpy")
-    fused = run("fusing")
-    assert len(calls) == 2  # both conv+ReLU pairs, the nested one too, went through the fused op
+def _assert_fusing_changes_no_number(build, x):
+    pair, fused = (_loss_and_gradients(name, build, x) for name in ("numpy", "fusing"))
     assert fused[0] == pytest.approx(pair[0], rel=1e-12)
-    for a, b in zip([pair[1]] + pair[2], [fused[1]] + fused[2]):
+    for a, b in zip(pair[1], fused[1]):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
 
+
+def test_a_fused_conv_relu_gives_the_numbers_of_the_pair(rng, fusing_backend):
+    _, calls = fusing_backend
+    _assert_fusing_changes_no_number(
+        lambda init: Sequential(Conv2d(3, 4, 3, padding=1, **init), ReLU(), MaxPool2d(2, 2),
+                                Sequential(Conv2d(4, 4, 3, padding=1, **init), ReLU()), Flatten(),
+                                Linear(4 * 3 * 3, 5, **init)),
+        rng.standard_normal((2, 3, 6, 7)))
+    assert len(calls) == 2  # both conv+ReLU pairs, the nested one too, went through the fused op
+
+
+def test_a_batch_norm_between_conv_and_relu_is_not_fused_over(rng, fusing_backend):
+    """Conv, BN, ReLU (``vgg*_bn``): the ReLU rectifies the normalised map, so the convolution is not fused with
+    it; the numbers are the NumPy backend's, in training mode."""
+    from minivgg.layers import BatchNorm2d
+    _, calls = fusing_backend
+    _assert_fusing_changes_no_number(
+        lambda init: Sequential(Conv2d(3, 4, 3, padding=1, **init), BatchNorm2d(4, dtype=np.float64), ReLU(),
+                                MaxPool2d(2, 2), Flatten(), Linear(4 * 3 * 3, 5, **init)),
+        rng.standard_normal((2, 3, 6, 7)))
+    assert calls == []
 
 # --- the CuPy backend's own parts, checked without a GPU ---------------------------------------------------------
 
