@@ -7,6 +7,9 @@ gradients, after ``backward``, in ``layer.grads`` (both dicts keyed ``"W"`` and 
 Conventions follow Caffe and PyTorch so published weights map one to one: inputs NCHW, convolution
 weights ``(out, in, kh, kw)``, linear weights ``(out, in)``.
 """
+import math
+import numbers
+
 import numpy as np
 
 from .backend import get_backend, supports
@@ -113,6 +116,11 @@ def _initial_weights(shape, weight_init, rng, dtype):
     W = backend.asarray(host, dtype=dtype)
     b = backend.asarray(np.zeros(shape[0]), dtype=dtype)
     return W, b
+
+
+def _is_real(value):
+    """A real number (NumPy's scalars too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _positive_int(layer_name, name, value, minimum=1):
@@ -603,10 +611,9 @@ class BatchNorm2d(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         self.num_features = _positive_int("BatchNorm2d", "num_features", num_features)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"BatchNorm2d: eps must be a positive number, got {eps!r}")
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                                     or not 0 < momentum <= 1):
+        if not _is_real(eps) or not 0 < eps < math.inf:  # inf would normalise every map to beta
+            raise ValueError(f"BatchNorm2d: eps must be a positive finite number, got {eps!r}")
+        if momentum is not None and (not _is_real(momentum) or not 0 < momentum <= 1):
             raise ValueError(f"BatchNorm2d: momentum must be in (0, 1] or None (cumulative average), got {momentum!r}")
         self.eps, self.momentum = float(eps), None if momentum is None else float(momentum)
         backend = get_backend()
