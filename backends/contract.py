@@ -4,7 +4,7 @@ A backend is a module with
 
     name, xp                      its registry name and its array module (numpy, cupy)
     asarray, to_host              host array -> this backend's array, and back
-    random_generator, check_available
+    check_available
     every op in ``numpy.OPS``     with the reference's signature (``numpy.REFERENCE``)
     capabilities                  a frozenset of the optional features below it offers
     OVERRIDES                     the ops it computes its own way; every other op is the reference's function
@@ -21,7 +21,7 @@ so an op added to the reference appears on every backend at once.
 """
 import inspect
 
-DEVICE_FUNCTIONS = ("asarray", "to_host", "random_generator", "check_available")
+DEVICE_FUNCTIONS = ("asarray", "to_host", "check_available")
 ATTRIBUTES = ("name", "xp", "capabilities", "OVERRIDES")
 CAPABILITIES = {
     "fused_conv_relu": ("conv2d_relu_forward", "conv2d_relu_backward"),

@@ -25,6 +25,8 @@ def register_checkout_folders():
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)  # as the import system does: ``minivgg.backends`` works
         registered.append(name)
     return registered
 

@@ -7,27 +7,29 @@ for one and falls back to its plain loop when it gets None.
 
 The recorded step reads its batch from two arrays that stay put (each new batch is copied into them), keeps
 the loss on the device (a host copy cannot be recorded), and bakes in the learning rate, so a new rate or
-batch shape records the step again. Dropout draws new masks every step, which a replay cannot, so a model
-with active dropout is not captured.
+batch shape records the step again. A replay runs no Python, so a model whose layers keep per-step state on
+the host is not captured: active dropout (its masks are keyed by the step and sample position, Python ints a
+recording bakes in) and batch normalisation in training (its ``num_batches_tracked`` counter, and with
+``momentum=None`` the weight 1 / k of the running averages, would stay as they were recorded).
 """
 import numpy as np
 
 from .backend import get_backend, supports
-from .layers import Dropout, Sequential, _check_labels
+from .layers import BatchNorm2d, _check_labels, dropout_layers, layers_of_type
 
 __all__ = ["captured_training_step", "CapturedTrainingStep"]
 
 
-def _has_active_dropout(model):
-    layers = model.layers if isinstance(model, Sequential) else [model]
-    return any(_has_active_dropout(layer) if isinstance(layer, Sequential) else
-               isinstance(layer, Dropout) and layer.p > 0 for layer in layers)
+def _keeps_host_state_per_step(model):
+    """Whether a layer of ``model`` changes host-side state in each training step, which a replay would not."""
+    return (any(layer.p > 0 for layer in dropout_layers(model))
+            or any(layer.training for layer in layers_of_type(model, BatchNorm2d)))
 
 
 def captured_training_step(model, loss_layer, optimizer):
     """A ``CapturedTrainingStep`` when the active backend captures graphs and the model can be captured,
     else None (the caller runs its eager step)."""
-    if not supports("graph_capture") or _has_active_dropout(model):
+    if not supports("graph_capture") or _keeps_host_state_per_step(model):
         return None
     return CapturedTrainingStep(model, loss_layer, optimizer)
 

@@ -7,6 +7,9 @@ gradients, after ``backward``, in ``layer.grads`` (both dicts keyed ``"W"`` and 
 Conventions follow Caffe and PyTorch so published weights map one to one: inputs NCHW, convolution
 weights ``(out, in, kh, kw)``, linear weights ``(out, in)``.
 """
+import math
+import numbers
+
 import numpy as np
 
 from .backend import get_backend, supports
@@ -15,8 +18,8 @@ from .init import INITIALISERS, as_generator
 from .receptive_field import output_size
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
-           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "dropout_layers",
-           "set_dropout_position"]
+           "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "layers_of_type",
+           "dropout_layers", "set_dropout_position"]
 
 
 def _check_array(layer, x, what="input"):
@@ -113,6 +116,11 @@ def _initial_weights(shape, weight_init, rng, dtype):
     W = backend.asarray(host, dtype=dtype)
     b = backend.asarray(np.zeros(shape[0]), dtype=dtype)
     return W, b
+
+
+def _is_real(value):
+    """A real number (NumPy's scalars too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _positive_int(layer_name, name, value, minimum=1):
@@ -283,7 +291,7 @@ class Dropout(Layer):
         if mask is None:
             mask = keep_mask(backend.xp, self.p, self.seed, self.step, self.first_sample, x.shape)
             self.step += 1
-        out, self.cache = backend.dropout_forward(x, self.p, None, mask=mask)
+        out, self.cache = backend.dropout_forward(x, self.p, mask)
         return out
 
     def backward(self, dout):
@@ -292,11 +300,17 @@ class Dropout(Layer):
         return get_backend().dropout_backward(dout, self.cache)
 
 
+def layers_of_type(model, kind):
+    """The layers of ``model`` (nested ``Sequential``s included, ``model`` itself too) that are ``kind``
+    instances, in forward order."""
+    if isinstance(model, kind):
+        return [model]
+    return [found for layer in getattr(model, "layers", []) for found in layers_of_type(layer, kind)]
+
+
 def dropout_layers(model):
     """The ``Dropout`` layers of ``model`` (nested ``Sequential``s included), in forward order."""
-    if isinstance(model, Dropout):
-        return [model]
-    return [found for layer in getattr(model, "layers", []) for found in dropout_layers(layer)]
+    return layers_of_type(model, Dropout)
 
 
 def set_dropout_position(model, step, first_sample):
@@ -597,10 +611,9 @@ class BatchNorm2d(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         self.num_features = _positive_int("BatchNorm2d", "num_features", num_features)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"BatchNorm2d: eps must be a positive number, got {eps!r}")
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                                     or not 0 < momentum <= 1):
+        if not _is_real(eps) or not 0 < eps < math.inf:  # inf would normalise every map to beta
+            raise ValueError(f"BatchNorm2d: eps must be a positive finite number, got {eps!r}")
+        if momentum is not None and (not _is_real(momentum) or not 0 < momentum <= 1):
             raise ValueError(f"BatchNorm2d: momentum must be in (0, 1] or None (cumulative average), got {momentum!r}")
         self.eps, self.momentum = float(eps), None if momentum is None else float(momentum)
         backend = get_backend()

@@ -525,18 +525,23 @@ def paper_layer_names(specs):
     ``fc7``, ``fc8``.
     """
     names, block, in_block, fc = {}, 1, 0, 6
+    awaiting_relu = None  # the conv or hidden FC layer whose name means the output of the next ReLU
     for index, spec in enumerate(specs):
         if spec.layer_class is Conv2d:
             in_block += 1
-            names[f"conv{block}_{in_block}"] = index + 1  # its ReLU
+            awaiting_relu = f"conv{block}_{in_block}"  # a batch-normalised net has its BN in between
+        elif spec.layer_class is ReLU and awaiting_relu is not None:
+            names[awaiting_relu], awaiting_relu = index, None
         elif spec.layer_class is LocalResponseNorm:
             names[f"norm{block}"] = index
         elif spec.layer_class is MaxPool2d:
             names[f"pool{block}"] = index
             block, in_block = block + 1, 0
         elif spec.layer_class is Linear:
-            last = index == len(specs) - 1
-            names[f"fc{fc}"] = index if last else index + 1  # hidden FC layers: after their ReLU
+            if index == len(specs) - 1:
+                names[f"fc{fc}"] = index  # the class scores
+            else:
+                awaiting_relu = f"fc{fc}"
             fc += 1
     return names
 

@@ -4,6 +4,7 @@ override with the reference's own function; so a missing op fails here rather th
 and an op added to the reference appears on every backend at once."""
 import importlib
 import os
+import pathlib
 import subprocess
 import sys
 import types
@@ -18,6 +19,7 @@ from minivgg.backends import numpy as reference
 from minivgg.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 
 REGISTERED = registry.registered_backends()
+REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
 # What each backend computes its own way; everything else is the reference's function.
 EXPECTED_OVERRIDES = {
     "numpy": {"conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward"},
@@ -64,7 +66,7 @@ def test_the_contract_check_names_what_is_wrong():
     broken.__dict__.update({op: reference.REFERENCE[op] for op in reference.OPS if op != "lrn_backward"})
     broken.__dict__.update(name="broken", xp=np, capabilities=frozenset({"fused_conv_relu", "teleport"}),
                            OVERRIDES=("relu_forward",), asarray=reference.asarray, to_host=reference.to_host,
-                           random_generator=reference.random_generator, check_available=reference.check_available)
+                           check_available=reference.check_available)
     broken.relu_forward = lambda x, inplace: x
     broken.max_pool2d_forward = lambda x, kernel_size=3, stride=2: x  # another default than the reference's
     problems = "\n".join(contract.contract_problems(broken))
@@ -166,27 +168,43 @@ def fusing_backend(monkeypatch):
     registry._loaded.pop("fusing", None)
 
 
-def test_a_fused_conv_relu_gives_the_numbers_of_the_pair(rng, fusing_backend):
-    _, calls = fusing_backend
+def _loss_and_gradients(backend_name, build, x):
+    """One forward and backward on ``backend_name`` of the float64 net ``build(init)`` returns."""
+    minivgg.set_backend(backend_name)
+    net = build(dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot"))
+    loss = SoftmaxCrossEntropyLoss()
+    value = loss.forward(net.forward(x), np.array([0, 4]))
+    dx = net.backward(loss.backward())
+    return value, [dx] + [layer.grads[key] for _, layer, key in net.named_parameters()]
 
-    def run(backend_name):
-        minivgg.set_backend(backend_name)
-        init = dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot")
-        net = Sequential(Conv2d(3, 4, 3, padding=1, **init), ReLU(), MaxPool2d(2, 2),
-                         Sequential(Conv2d(4, 4, 3, padding=1, **init), ReLU()), Flatten(), Linear(4 * 3 * 3, 5, **init))
-        loss = SoftmaxCrossEntropyLoss()
-        value = loss.forward(net.forward(x), np.array([0, 4]))
-        dx = net.backward(loss.backward())
-        return value, dx, [layer.grads[key] for _, layer, key in net.named_parameters()]
 
-    x = rng.standard_normal((2, 3, 6, 7))
-    pair = run("numpy")
-    fused = run("fusing")
-    assert len(calls) == 2  # both conv+ReLU pairs, the nested one too, went through the fused op
+def _assert_fusing_changes_no_number(build, x):
+    pair, fused = (_loss_and_gradients(name, build, x) for name in ("numpy", "fusing"))
     assert fused[0] == pytest.approx(pair[0], rel=1e-12)
-    for a, b in zip([pair[1]] + pair[2], [fused[1]] + fused[2]):
+    for a, b in zip(pair[1], fused[1]):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
 
+
+def test_a_fused_conv_relu_gives_the_numbers_of_the_pair(rng, fusing_backend):
+    _, calls = fusing_backend
+    _assert_fusing_changes_no_number(
+        lambda init: Sequential(Conv2d(3, 4, 3, padding=1, **init), ReLU(), MaxPool2d(2, 2),
+                                Sequential(Conv2d(4, 4, 3, padding=1, **init), ReLU()), Flatten(),
+                                Linear(4 * 3 * 3, 5, **init)),
+        rng.standard_normal((2, 3, 6, 7)))
+    assert len(calls) == 2  # both conv+ReLU pairs, the nested one too, went through the fused op
+
+
+def test_a_batch_norm_between_conv_and_relu_is_not_fused_over(rng, fusing_backend):
+    """Conv, BN, ReLU (``vgg*_bn``): the ReLU rectifies the normalised map, so the convolution is not fused with
+    it; the numbers are the NumPy backend's, in training mode."""
+    from minivgg.layers import BatchNorm2d
+    _, calls = fusing_backend
+    _assert_fusing_changes_no_number(
+        lambda init: Sequential(Conv2d(3, 4, 3, padding=1, **init), BatchNorm2d(4, dtype=np.float64), ReLU(),
+                                MaxPool2d(2, 2), Flatten(), Linear(4 * 3 * 3, 5, **init)),
+        rng.standard_normal((2, 3, 6, 7)))
+    assert calls == []
 
 # --- the CuPy backend's own parts, checked without a GPU ---------------------------------------------------------
 
@@ -251,16 +269,29 @@ def test_cupy_convolution_route_choice():
         conv.choose_route("float32", "fastest", True)
 
 
+def _run_in_a_checkout_never_installed(code):
+    """``code`` run by ``python -S`` in the repository: site-packages' install hooks skipped, numpy & co. found
+    without minivgg's mapping, so minivgg comes from the repository's folders. Returns the child's stdout."""
+    site_packages = pathlib.Path(np.__file__).resolve().parent.parent
+    child = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path.insert(0, '.'); " + code],
+                           cwd=REPOSITORY, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=str(site_packages)))
+    assert child.returncode == 0, child.stderr
+    return child.stdout
+
+
 def test_minivgg_imports_from_a_checkout_that_was_never_installed():
     """``python -S`` skips site-packages' install hooks: minivgg then comes from the repository's folders."""
-    import pathlib
-    site_packages = pathlib.Path(np.__file__).resolve().parent.parent  # numpy & co., without minivgg's mapping
-    repository = pathlib.Path(__file__).resolve().parent.parent
-    code = ("import sys; sys.path.insert(0, '.'); import minivgg; from minivgg import backend, class_names; "
-            "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))")
-    child = subprocess.run([sys.executable, "-S", "-c", code], cwd=repository, capture_output=True, text=True,
-                           timeout=120, env=dict(os.environ, PYTHONPATH=str(site_packages)))
-    assert child.returncode == 0, child.stderr
-    module_file, classes = child.stdout.split()
-    assert pathlib.Path(module_file).resolve() == repository / "backends" / "numpy" / "reference.py"
+    module_file, classes = _run_in_a_checkout_never_installed(
+        "import minivgg; from minivgg import backend, class_names; "
+        "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))").split()
+    assert pathlib.Path(module_file).resolve() == REPOSITORY / "backends" / "numpy" / "reference.py"
     assert classes == "1000"
+
+
+def test_a_checkout_s_folders_are_attributes_of_the_package_too():
+    """``import minivgg.backends as b`` reads the attribute ``minivgg.backends``: it must be set as an installed
+    package's would be."""
+    stdout = _run_in_a_checkout_never_installed(
+        "import minivgg; import minivgg.backends as b; print(b.__name__, minivgg.resources.__name__)")
+    assert stdout.split() == ["minivgg.backends", "minivgg.resources"]

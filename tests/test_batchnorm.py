@@ -114,9 +114,14 @@ def test_bad_input_and_arguments_are_refused_by_name(rng):
     with pytest.raises(ValueError, match="does not match the parameters"):
         layer.forward(rng.standard_normal((2, 3, 2, 2)))  # float64 into a float32 layer
     for arguments, message in [(dict(num_features=0), "num_features"), (dict(num_features=2, eps=0), "eps"),
-                               (dict(num_features=2, momentum=1.5), "momentum")]:
+                               (dict(num_features=2, momentum=1.5), "momentum"),
+                               (dict(num_features=2, eps=float("inf")), "eps"),
+                               (dict(num_features=2, eps=float("nan")), "eps"),
+                               (dict(num_features=2, momentum=float("nan")), "momentum"),
+                               (dict(num_features=2, eps="1e-5"), "eps")]:
         with pytest.raises(ValueError, match=message):
             BatchNorm2d(**arguments)
+    assert BatchNorm2d(2, eps=np.float32(1e-3), momentum=np.float64(0.2)).eps == pytest.approx(1e-3)  # NumPy scalars
 
 
 def batch_norm_outputs(backend_name):

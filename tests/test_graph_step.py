@@ -12,7 +12,7 @@ from minivgg import backend as registry
 from minivgg.backends import contract
 from minivgg.backends import numpy as reference
 from minivgg.graph_step import captured_training_step
-from minivgg.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
+from minivgg.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 from minivgg.optim import SGD
 
 
@@ -87,6 +87,17 @@ def test_no_recording_without_the_capability_or_with_active_dropout(capturing_ba
     minivgg.set_backend("capturing")
     net = _net(dropout=0.5)
     assert captured_training_step(net, SoftmaxCrossEntropyLoss(), SGD(net)) is None  # a replay repeats masks
+
+
+def test_no_recording_of_batch_norm_in_training(capturing_backend):
+    """A replay runs no Python: BN's host counter of batches (and its cumulative momentum) would stay frozen."""
+    minivgg.set_backend("capturing")
+    init = dict(rng=np.random.default_rng(2), weight_init="glorot")
+    net = Sequential(Conv2d(3, 4, 3, padding=1, **init), BatchNorm2d(4), ReLU(), MaxPool2d(2, 2), Flatten(),
+                     Linear(4 * 3 * 3, 5, **init))
+    assert captured_training_step(net, SoftmaxCrossEntropyLoss(), SGD(net)) is None
+    net.eval()  # evaluation mode: the running statistics are read, nothing on the host changes
+    assert captured_training_step(net, SoftmaxCrossEntropyLoss(), SGD(net)) is not None
 
 
 def test_labels_are_checked_before_the_recorded_step(capturing_backend):

@@ -291,3 +291,17 @@ def test_backward_through_a_whole_configuration_matches_central_differences(rng)
               for i, (name, array) in enumerate(arrays.items())}
     assert len(errors) == 1 + 2 * 11
     assert max(errors.values()) < 1e-6, errors
+
+
+def test_batch_normalised_conv_features_are_taken_after_the_relu(rng):
+    """``convB_I`` means the rectified output (the released models apply ReLU in place), also when a
+    ``BatchNorm2d`` sits between the convolution and its ReLU."""
+    from minivgg.layers import ReLU
+    net = vgg("A", batch_norm=True, seed=0, **TINY).eval()
+    names = net.layer_names()
+    assert names == vgg("A", seed=0, **TINY).layer_names()
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    for name in ("conv1_1", "conv5_2", "fc6", "fc7"):
+        end = models.paper_layer_names(net.specs)[name]
+        assert isinstance(net.layers[end], ReLU), name
+        assert net.features_at(name).forward(x).min() >= 0.0, name

@@ -21,7 +21,7 @@ from ..contract import install_reference
 from .conv import (ROUTES, conv2d_backward, conv2d_forward, conv2d_relu_backward, conv2d_relu_forward,  # noqa: F401
                    get_convolution_route, set_convolution_route)
 from .conv_cudnn import frontend_status  # noqa: F401
-from .device import asarray, check_available, cupy, random_generator, to_host  # noqa: F401
+from .device import asarray, check_available, cupy, to_host  # noqa: F401
 from .graph_capture import capture_step  # noqa: F401
 from .precision import PRECISIONS, get_precision, set_precision  # noqa: F401
 

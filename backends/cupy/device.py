@@ -39,8 +39,3 @@ def to_host(array):
     if cupy is not None and isinstance(array, cupy.ndarray):
         return array.get()
     return np.asarray(array)
-
-
-def random_generator(seed):
-    """A CuPy random generator, for the reference dropout's masks drawn on the device."""
-    return cupy.random.default_rng(seed)

@@ -55,9 +55,4 @@ def to_host(array):
     return np.asarray(array) if xp is np else xp.asnumpy(array)
 
 
-def random_generator(seed):
-    """A random generator of this backend's array module (the reference's dropout draws from it)."""
-    return array_module().random.default_rng(seed)
-
-
 OVERRIDES = install_reference(globals())

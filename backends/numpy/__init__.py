@@ -67,8 +67,3 @@ def asarray(array, dtype=None):
 def to_host(array):
     """This backend's array to a NumPy array."""
     return xp.asarray(array)
-
-
-def random_generator(seed):
-    """A random generator of this backend's array module, for dropout masks."""
-    return xp.random.default_rng(seed)

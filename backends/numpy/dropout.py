@@ -7,8 +7,6 @@ the same on every backend, since the uniform numbers are integer hashes every ar
 """
 from collections import namedtuple
 
-import numpy as np
-
 from .counter_random import uniform
 
 DropoutCache = namedtuple("DropoutCache", "scaled_mask")
@@ -33,8 +31,8 @@ def keep_mask(xp, p, seed, step, first_sample, shape):
     return uniform(xp, seed, step, first_sample, shape) >= xp.float32(p)
 
 
-def dropout_forward(x, p, rng, mask=None):
-    """Zero each unit with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
+def dropout_forward(x, p, mask):
+    """Zero the units ``mask`` drops (each with probability ``p``) and scale the survivors by ``1 / (1 - p)``.
 
     Scaling at training time ("inverted" dropout) keeps the expected activation unchanged, so
     evaluation is the identity and needs no rescaling.
@@ -43,19 +41,14 @@ def dropout_forward(x, p, rng, mask=None):
     ----------
     x : array of any shape
     p : float in [0, 1), the probability of dropping a unit
-    rng : numpy.random.Generator, draws a mask when ``mask`` is None (the ``Dropout`` layer always passes
-        the position-keyed ``keep_mask`` instead, and None here)
-    mask : optional boolean array of ``x``'s shape, True where a unit is kept
+    mask : boolean array of ``x``'s shape, True where a unit is kept: ``keep_mask``, keyed by position, so
+        that it is the same on every backend and however the batch is split
 
     Returns
     -------
     out : array of ``x``'s shape
     cache : DropoutCache
     """
-    if mask is None:
-        if rng is None:
-            raise ValueError("dropout_forward: give a mask (keep_mask) or a generator to draw one")
-        mask = rng.random(x.shape, dtype=np.float32) >= p
     scaled_mask = mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))  # a scalar: any array module
     return x * scaled_mask, DropoutCache(scaled_mask)
 

@@ -3,7 +3,7 @@
 Every op is the textbook function of ``REFERENCE`` (im2col convolution, offset-loop pooling, ...) on NumPy
 arrays, without the NumPy backend's engine: slower, and the one to step through in a debugger or a lesson.
 """
-from . import REFERENCE, asarray, check_available, random_generator, to_host, xp  # noqa: F401
+from . import REFERENCE, asarray, check_available, to_host, xp  # noqa: F401
 
 globals().update(REFERENCE)
 
