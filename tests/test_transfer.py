@@ -287,6 +287,20 @@ def test_second_run_reads_the_cache_instead_of_recomputing(tiny_net, tmp_path, m
     assert sum(calls) == 14 and np.array_equal(again[[0, 2, 3]], first[[0, 2, 3]])
 
 
+def test_cache_key_tells_apart_every_box_and_image():
+    from minivgg.transfer.cache import image_key
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    boxes = [None, (0, 0, 2, 2), (0, 0, 2, 3), (100.0001, 0, 101, 2), (100.0002, 0, 101, 2),
+             (1234567.0, 0, 1234569.0, 2), (1234568.0, 0, 1234569.0, 2)]
+    keys = {image_key(image, box) for box in boxes}
+    assert len(keys) == len(boxes)
+    assert image_key(image, (1, 2, 3, 4)) == image_key(image.copy(), np.array([1.0, 2.0, 3.0, 4.0]))
+    other = image.copy()
+    other[0, 0, 0] = 1
+    assert image_key(other) != image_key(image)
+
+
 # --- the linear SVMs ---------------------------------------------------------------------------------------
 
 def _blobs(count_per_class, classes, dimension=8, seed=0):

@@ -67,7 +67,8 @@ def image_key(image, box=None):
         array = np.ascontiguousarray(image)
         key = f"array|{array.dtype}|{array.shape}|{hashlib.sha256(array.tobytes()).hexdigest()}"
     if box is not None:
-        key += "|box " + ",".join(f"{float(v):g}" for v in box)
+        # repr, not a rounded format: boxes 0.001 pixel apart are other descriptors.
+        key += "|box " + ",".join(repr(float(v)) for v in box)
     return key
 
 
