@@ -119,6 +119,8 @@ def test_caltech_and_folder_layout_errors(tmp_path):
         protocol("folder", make_class_folders(tmp_path / "plain", 2, 3))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         protocol("folder", tmp_path / "absent", train_per_class=2)
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # not "give --train-per-class"
+        protocol("folder", tmp_path / "absent")
 
 
 def test_folder_layouts_random_and_fixed_split(tmp_path):

@@ -134,6 +134,8 @@ def protocol(dataset, root, train_per_class=None, test_per_class=None, num_split
                                       test_per_class if test_per_class is not None else default_test,
                                       num_splits, seed, TABLE_11_COLUMNS[dataset])
     column = f"{dataset} (mean class recall)"
+    if not os.path.isdir(os.fspath(root)):
+        raise FileNotFoundError(f"folder dataset {root} does not exist or is not a folder")
     if has_fixed_split(root):
         train_paths, train_labels, names = read_class_folders(os.path.join(root, "train"))
         test_paths, test_labels, _ = read_class_folders(os.path.join(root, "test"), names)
@@ -143,8 +145,6 @@ def protocol(dataset, root, train_per_class=None, test_per_class=None, num_split
     if train_per_class is None:
         raise ValueError(f"folder dataset {root} has no train/ and test/ folders: give the number of training "
                          f"images per class (--train-per-class) for the random split protocol")
-    if not os.path.isdir(os.fspath(root)):
-        raise FileNotFoundError(f"folder dataset {root} does not exist or is not a folder")
     return _class_folder_protocol(dataset, root, train_per_class, test_per_class, num_splits, seed, column)
 
 
