@@ -433,8 +433,12 @@ def run_evaluate(args):
     print(described)
     print(format_localisation_table(rows))
     if args.json is not None:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        from minivgg.checkpoint import atomic_write
+
+        def write(temporary):
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(rows, handle, indent=1)
+        atomic_write(args.json, write)
     return 0
 
 
