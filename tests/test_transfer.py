@@ -97,6 +97,11 @@ def test_ap_refuses_bad_input():
 def test_mean_class_recall_weighs_classes_not_images():
     # Class 0 has three test images (two right), class 1 one (right): accuracy 3/4, mean class recall 5/6.
     assert mean_class_recall([0, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx((2 / 3 + 1) / 2)
+    # A prediction that is no class (NaN) is never right; labels outside the classes are refused.
+    assert mean_class_recall([np.nan, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx((1 / 3 + 1) / 2)
+    for labels, num_classes in (([0, 0, 0, 2], 2), ([0, 0, 0, -1], None), ([0.0, 0.0, 0.0, 1.0], None)):
+        with pytest.raises(ValueError, match="labels must be class indices"):
+            mean_class_recall([0, 0, 1, 1], labels, num_classes)
     assert mean_and_std([91.0, 92.0, 93.0]) == pytest.approx((92.0, 1.0))
     assert mean_and_std([90.0]) == (90.0, 0.0)
 
