@@ -292,6 +292,18 @@ def test_second_run_reads_the_cache_instead_of_recomputing(tiny_net, tmp_path, m
     assert sum(calls) == 14 and np.array_equal(again[[0, 2, 3]], first[[0, 2, 3]])
 
 
+def test_large_jpegs_are_drafted_no_smaller_than_the_largest_scale(tmp_path):
+    from PIL import Image
+
+    from minivgg.transfer.features import load_source
+
+    path = tmp_path / "large.jpg"
+    Image.fromarray(_images([(256, 320)], seed=1)[0]).save(path, quality=90)
+    image = load_source(str(path), FeatureSettings(scales=(32, 128)))
+    assert min(image.shape[:2]) >= 128  # Q = 128 a downscaling, not an enlargement of a 32-pixel draft
+    assert min(image.shape[:2]) < 256  # and still drafted
+
+
 def test_cache_key_tells_apart_every_box_and_image():
     from minivgg.transfer.cache import image_key
 

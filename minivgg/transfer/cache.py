@@ -26,6 +26,9 @@ from ..checkpoint import atomic_write
 __all__ = ["FeatureCache", "weights_fingerprint", "model_fingerprint", "image_key", "default_cache_folder"]
 
 _CHUNK = 1 << 20
+# Part of every key, raised when the same settings start to give other descriptors, so that none stored
+# before is read back: 2, JPEGs drafted at the largest scale (at the smallest before).
+KEY_VERSION = 2
 
 
 def default_cache_folder():
@@ -92,7 +95,8 @@ class FeatureCache:
     def key(self, net_key, image, settings):
         """The file key of one descriptor: SHA-256 of the net's fingerprint, ``image`` (an ``image_key``
         string) and the settings' JSON."""
-        record = json.dumps({"net": net_key, "image": image, "settings": settings.to_dict()}, sort_keys=True)
+        record = json.dumps({"net": net_key, "image": image, "settings": settings.to_dict(),
+                             "version": KEY_VERSION}, sort_keys=True)
         return hashlib.sha256(record.encode()).hexdigest()
 
     def _path(self, key):
