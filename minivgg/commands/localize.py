@@ -245,16 +245,6 @@ def _train_on_scenes(args):
 
 # --- fine-tuning on an annotated folder ------------------------------------------------------------------------
 
-def _sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
     from minivgg.errors import RunFolderError, UsageError
@@ -345,6 +335,7 @@ def _read_folders(args, class_names):
 def _train_on_folder(args):
     from minivgg import weights
     from minivgg.checkpoint import read_checkpoint_state
+    from minivgg.download import sha256_of
     from minivgg.errors import RunFolderError, UsageError
     from minivgg.localisation import fine_tune_localisation, localisation_net, save_localisation_net
     from minivgg.run_arguments import write_arguments
@@ -353,7 +344,7 @@ def _train_on_folder(args):
     resume = args.resume is not None
     saved_digest = _apply_saved(args) if resume else _check_new_run(args)
     classifier = weights.load(args.classifier)
-    digest = _sha256(args.classifier)
+    digest = sha256_of(args.classifier)
     if resume and digest != saved_digest:
         raise RunFolderError(f"--resume {args.run_dir}: {args.classifier} is not the file the run started from "
                              f"(its contents changed); the frozen and restored layers would not match")

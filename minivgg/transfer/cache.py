@@ -25,7 +25,6 @@ from ..checkpoint import atomic_write
 
 __all__ = ["FeatureCache", "weights_fingerprint", "model_fingerprint", "image_key", "default_cache_folder"]
 
-_CHUNK = 1 << 20
 # Part of every key, raised when the same settings start to give other descriptors, so that none stored
 # before is read back: 2, JPEGs drafted at the largest scale (at the smallest before).
 KEY_VERSION = 2
@@ -39,11 +38,9 @@ def default_cache_folder():
 
 def weights_fingerprint(path):
     """SHA-256 (hex) of a weight file's contents."""
-    digest = hashlib.sha256()
-    with open(os.fspath(path), "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from ..download import sha256_of
+
+    return sha256_of(os.fspath(path))
 
 
 def model_fingerprint(model):
