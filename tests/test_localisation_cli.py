@@ -44,6 +44,13 @@ def test_train_evaluate_predict(tmp_path, capsys):
         assert (run_dir / name).exists(), name
     weights, classifier = str(run_dir / "localisation.safetensors"), str(run_dir / "classifier.safetensors")
     capsys.readouterr()
+    # A second run never writes over the first one's weights, nor into a file.
+    before = (run_dir / "localisation.safetensors").read_bytes()
+    assert main(["localize", "train", "--run-dir", str(run_dir), "--epochs", "1", "--quiet"]) == 1
+    assert "already holds a localisation run" in capsys.readouterr().err
+    assert (run_dir / "localisation.safetensors").read_bytes() == before
+    assert main(["localize", "train", "--run-dir", classifier, "--epochs", "1", "--quiet"]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
 
     assert main(["localize", "evaluate", "--weights", weights, "--classifier", classifier, "--scales", "64",
                  "--json", str(tmp_path / "table.json")]) == 0

@@ -195,6 +195,7 @@ def _train_on_scenes(args):
                                                ("classifier_epochs", args.classifier_epochs),
                                                ("localisation_learning_rate", args.learning_rate))
                  if value is not None}
+    _check_new_run_folder(args.run_dir)
     run = digit_scenes_run(seed=args.seed, **overrides)
     splits, options = run.splits, run.options
     os.makedirs(args.run_dir, exist_ok=True)
@@ -247,7 +248,7 @@ def _train_on_scenes(args):
 
 def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
-    from minivgg.errors import RunFolderError, UsageError
+    from minivgg.errors import UsageError
     from minivgg.localisation.training import FINE_TUNE_LEARNING_RATE
     from minivgg.train import TrainSettings
 
@@ -275,12 +276,21 @@ def _check_new_run(args):
                 "quiet": False}
     for name, value in defaults.items():
         setattr(args, name, _default(getattr(args, name), value))
-    if os.path.lexists(args.run_dir) and not os.path.isdir(args.run_dir):
-        raise RunFolderError(f"--run-dir {args.run_dir} is a file, not a folder: choose another --run-dir")
-    if os.path.exists(os.path.join(args.run_dir, ARGUMENTS_FILE)) or \
-            os.path.exists(os.path.join(args.run_dir, FINE_TUNING_DIR)):
-        raise RunFolderError(f"{args.run_dir} already holds a localisation run: continue it with --resume "
-                             f"{args.run_dir}, or choose another --run-dir")
+    _check_new_run_folder(args.run_dir)
+
+
+def _check_new_run_folder(run_dir):
+    """A new run (embedded or on a folder) never writes over another run's files."""
+    from minivgg.errors import RunFolderError
+
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, ARGUMENTS_FILE)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: continue it with --resume "
+                             f"{run_dir}, or choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, FINE_TUNING_DIR)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: choose another --run-dir, or move it "
+                             f"away (nothing was changed)")
 
 
 def _apply_saved(args):
