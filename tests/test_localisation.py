@@ -468,3 +468,21 @@ def test_box_objective_counts_right_boxes_and_takes_diverged_ones_as_wrong():
     # IoU 1, IoU 0.25 (a quarter of the window), NaN: one right.
     np.testing.assert_array_equal(objective.correct_mask(outputs, targets), [True, False, False])
     assert objective.correct(outputs, targets) == 1
+
+
+def test_a_drawn_box_covers_its_pixels():
+    """The image is drawn on the boxes' continuous coordinates: pixel (r, c) spans [c, c + 1] x [r, r + 1]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from minivgg.localisation.draw import draw_boxes
+
+    figure, axes = plt.subplots()
+    image = np.zeros((4, 6, 3), np.uint8)
+    draw_boxes(axes, image, [[2, 1, 3, 2]], ["one pixel"])
+    assert tuple(axes.images[0].get_extent()) == (0, 6, 4, 0)
+    assert axes.patches[0].get_xy() == (2, 1) and axes.patches[0].get_width() == 1
+    assert axes.get_xlim() == (0, 6) and axes.get_ylim() == (4, 0)
+    plt.close(figure)
