@@ -384,6 +384,20 @@ def test_dense_boxes_refuse_a_classifier_of_another_size():
         dense_boxes(net, other, np.zeros((64, 64, 3), np.uint8), [64])
 
 
+def test_the_classifier_runs_once_for_several_nets(scenes, monkeypatch):
+    """The windows of every net are the classifier's: a second net's boxes take the first one's posteriors."""
+    classifier = _small_classifier()
+    pcr, scr = localisation_net(classifier, "PCR", seed=1), localisation_net(classifier, "SCR", seed=2)
+    image = scenes["test"].images[0]
+    first, alone = (dense_boxes(net, classifier, image, [32, 64]) for net in (pcr, scr))
+    monkeypatch.setattr(classifier, "to_fully_convolutional", lambda: pytest.fail("the classifier ran again"))
+    reused = dense_boxes(scr, classifier, image, [32, 64], posteriors=first.posteriors)
+    np.testing.assert_allclose(reused.posteriors, alone.posteriors, rtol=1e-6)
+    np.testing.assert_array_equal(reused.boxes, alone.boxes)
+    with pytest.raises(ValueError, match="posteriors of 4 positions"):
+        dense_boxes(scr, classifier, image, [32, 64], posteriors=first.posteriors[:4])
+
+
 def test_protocol_2_pools_the_boxes_of_several_nets(scenes):
     from minivgg.localisation import localise
 
@@ -454,3 +468,21 @@ def test_box_objective_counts_right_boxes_and_takes_diverged_ones_as_wrong():
     # IoU 1, IoU 0.25 (a quarter of the window), NaN: one right.
     np.testing.assert_array_equal(objective.correct_mask(outputs, targets), [True, False, False])
     assert objective.correct(outputs, targets) == 1
+
+
+def test_a_drawn_box_covers_its_pixels():
+    """The image is drawn on the boxes' continuous coordinates: pixel (r, c) spans [c, c + 1] x [r, r + 1]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from minivgg.localisation.draw import draw_boxes
+
+    figure, axes = plt.subplots()
+    image = np.zeros((4, 6, 3), np.uint8)
+    draw_boxes(axes, image, [[2, 1, 3, 2]], ["one pixel"])
+    assert tuple(axes.images[0].get_extent()) == (0, 6, 4, 0)
+    assert axes.patches[0].get_xy() == (2, 1) and axes.patches[0].get_width() == 1
+    assert axes.get_xlim() == (0, 6) and axes.get_ylim() == (4, 0)
+    plt.close(figure)

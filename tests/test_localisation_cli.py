@@ -1,5 +1,6 @@
 """``minivgg localize``: bad options refused at parse time, and train -> evaluate -> predict end to end on
 the embedded scenes with one epoch of each stage (the figures themselves are test_localisation_training's)."""
+import json
 import os
 
 import pytest
@@ -43,11 +44,21 @@ def test_train_evaluate_predict(tmp_path, capsys):
         assert (run_dir / name).exists(), name
     weights, classifier = str(run_dir / "localisation.safetensors"), str(run_dir / "classifier.safetensors")
     capsys.readouterr()
+    # A second run never writes over the first one's weights, nor into a file.
+    before = (run_dir / "localisation.safetensors").read_bytes()
+    assert main(["localize", "train", "--run-dir", str(run_dir), "--epochs", "1", "--quiet"]) == 1
+    assert "already holds a localisation run" in capsys.readouterr().err
+    assert (run_dir / "localisation.safetensors").read_bytes() == before
+    assert main(["localize", "train", "--run-dir", classifier, "--epochs", "1", "--quiet"]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
 
-    assert main(["localize", "evaluate", "--weights", weights, "--classifier", classifier, "--scales", "64"]) == 0
+    assert main(["localize", "evaluate", "--weights", weights, "--classifier", classifier, "--scales", "64",
+                 "--json", str(tmp_path / "table.json")]) == 0
     table = capsys.readouterr().out
     for method in ("whole-image box", "centre box", "centre crop, GT class", "dense + merging, top-5"):
         assert method in table
+    assert len(json.loads((tmp_path / "table.json").read_text())) > 0
+    assert not list(tmp_path.glob("table.json.tmp-*"))  # written to a temporary, renamed into place
 
     output = tmp_path / "boxes.png"
     assert main(["localize", "predict", str(run_dir / "example.png"), "--weights", weights, "--classifier",

@@ -301,6 +301,22 @@ def test_options_that_need_annotations_or_a_classifier(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("saved, message", [
+    ({"annotations": "a", "batch_size": -3}, "saved --batch-size -3"),
+    ({"annotations": "a", "val_fraction": "nan"}, "saved --val-fraction 'nan'"),
+    ({"annotations": "a", "regression": "XYZ"}, "saved --regression 'XYZ'"),
+    ({"batch_size": 4}, "does not hold the options of a localisation run"),
+])
+def test_resume_refuses_saved_options_the_command_line_would_refuse(saved, message, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "arguments.json").write_text(json.dumps(saved))
+    assert main(["localize", "train", "--resume", str(run_dir)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1, error
+    assert sorted(p.name for p in run_dir.iterdir()) == ["arguments.json"]
+
+
 @pytest.mark.parametrize("option, value", [("--val-fraction", "1.5"), ("--val-fraction", "nan"), ("--scale", "0"),
                                            ("--batch-size", "-2"), ("--checkpoint-every", "x")])
 def test_bad_numbers_are_refused_at_parse_time(option, value, capsys):

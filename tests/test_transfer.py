@@ -97,6 +97,11 @@ def test_ap_refuses_bad_input():
 def test_mean_class_recall_weighs_classes_not_images():
     # Class 0 has three test images (two right), class 1 one (right): accuracy 3/4, mean class recall 5/6.
     assert mean_class_recall([0, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx((2 / 3 + 1) / 2)
+    # A prediction that is no class (NaN) is never right; labels outside the classes are refused.
+    assert mean_class_recall([np.nan, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx((1 / 3 + 1) / 2)
+    for labels, num_classes in (([0, 0, 0, 2], 2), ([0, 0, 0, -1], None), ([0.0, 0.0, 0.0, 1.0], None)):
+        with pytest.raises(ValueError, match="labels must be class indices"):
+            mean_class_recall([0, 0, 1, 1], labels, num_classes)
     assert mean_and_std([91.0, 92.0, 93.0]) == pytest.approx((92.0, 1.0))
     assert mean_and_std([90.0]) == (90.0, 0.0)
 
@@ -285,6 +290,32 @@ def test_second_run_reads_the_cache_instead_of_recomputing(tiny_net, tmp_path, m
         damaged.write_bytes(damaged.read_bytes()[:40])
     again = features_of(tiny_net, paths, settings, cache)
     assert sum(calls) == 14 and np.array_equal(again[[0, 2, 3]], first[[0, 2, 3]])
+
+
+def test_large_jpegs_are_drafted_no_smaller_than_the_largest_scale(tmp_path):
+    from PIL import Image
+
+    from minivgg.transfer.features import load_source
+
+    path = tmp_path / "large.jpg"
+    Image.fromarray(_images([(256, 320)], seed=1)[0]).save(path, quality=90)
+    image = load_source(str(path), FeatureSettings(scales=(32, 128)))
+    assert min(image.shape[:2]) >= 128  # Q = 128 a downscaling, not an enlargement of a 32-pixel draft
+    assert min(image.shape[:2]) < 256  # and still drafted
+
+
+def test_cache_key_tells_apart_every_box_and_image():
+    from minivgg.transfer.cache import image_key
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    boxes = [None, (0, 0, 2, 2), (0, 0, 2, 3), (100.0001, 0, 101, 2), (100.0002, 0, 101, 2),
+             (1234567.0, 0, 1234569.0, 2), (1234568.0, 0, 1234569.0, 2)]
+    keys = {image_key(image, box) for box in boxes}
+    assert len(keys) == len(boxes)
+    assert image_key(image, (1, 2, 3, 4)) == image_key(image.copy(), np.array([1.0, 2.0, 3.0, 4.0]))
+    other = image.copy()
+    other[0, 0, 0] = 1
+    assert image_key(other) != image_key(image)
 
 
 # --- the linear SVMs ---------------------------------------------------------------------------------------

@@ -119,6 +119,8 @@ def test_caltech_and_folder_layout_errors(tmp_path):
         protocol("folder", make_class_folders(tmp_path / "plain", 2, 3))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         protocol("folder", tmp_path / "absent", train_per_class=2)
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # not "give --train-per-class"
+        protocol("folder", tmp_path / "absent")
 
 
 def test_folder_layouts_random_and_fixed_split(tmp_path):
@@ -128,6 +130,16 @@ def test_folder_layouts_random_and_fixed_split(tmp_path):
     make_class_folders(tmp_path / "fixed" / "test", 2, 2)
     task = protocol("folder", tmp_path / "fixed")
     assert len(task.splits) == 1 and [len(part) for part in task.splits[0]] == [8, 4]
+
+
+def test_a_nan_test_descriptor_is_refused_naming_the_features(tmp_path):
+    from minivgg.transfer import score
+
+    task = protocol("folder", make_class_folders(tmp_path / "plain", 3, 6), train_per_class=4, num_splits=1)
+    features = np.random.default_rng(0).normal(size=(len(task.sources), 8))
+    features[task.splits[0][1][0]] = np.nan  # one test image only: training sees finite features
+    with pytest.raises(ValueError, match="score: the features hold NaN"):
+        score(task, features, C_grid=(1.0,), folds=2)
 
 
 # --- the commands --------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def load_nets(args, default_scales, default_aggregation):
         raise ValueError(f"--scales {','.join(map(str, scales))}: every Q must be at least the nets' input size "
                          f"{input_size}")
     flip = args.flip if args.flip is not None else _flip_default(args.weights)
-    settings = FeatureSettings(args.layer, scales, args.aggregation or default_aggregation, flip)
+    aggregation = args.aggregation if args.aggregation is not None else default_aggregation
+    settings = FeatureSettings(args.layer, scales, aggregation, flip)
     cache = None if args.no_cache else FeatureCache(args.cache if args.cache is not None else default_cache_folder())
     keys = [weights_fingerprint(path) for path in args.weights]
     return models, keys, settings, cache

@@ -26,12 +26,13 @@ import os
 
 from minivgg.options import choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int, \
     positive_int_list, probability
+from minivgg.run_arguments import ARGUMENTS_FILE, option_types
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
 DEFAULT_RUN_DIR = os.path.join("runs", "localize")
 # The fine-tuning run inside the run folder (train()'s checkpoint and log) and the saved options.
-FINE_TUNING_DIR, ARGUMENTS_FILE = "localisation", "arguments.json"
+FINE_TUNING_DIR = "localisation"
 DEFAULT_VAL_FRACTION, DEFAULT_BATCH_SIZE = 0.1, 32
 # Options that only mean something for a run on an annotated folder, and those only the embedded run has.
 FOLDER_OPTIONS = ("images", "val_annotations", "val_images", "val_fraction", "scale", "batch_size", "flip",
@@ -41,6 +42,8 @@ EMBEDDED_OPTIONS = ("classifier_epochs",)
 CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "quiet")
 NOT_SAVED = ("func", "action", "command", "backend", "debug", "resume")
 CLASSIFIER_DIGEST = "classifier_sha256"
+# The type= of each `localize train` option, to check the saved values of a resumed run with.
+_OPTION_TYPES = {}
 
 
 def register(subparsers):
@@ -90,6 +93,7 @@ def register(subparsers):
                      help="also checkpoint every N steps (default 0: at the end of each epoch only)")
     own.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted --annotations run in RUN_DIR")
     train.set_defaults(func=run_train)
+    _OPTION_TYPES.update(option_types(train))
 
     evaluate = actions.add_parser("evaluate", help="Table 8/9 columns on the embedded test scenes")
     _inference_options(evaluate)
@@ -191,6 +195,7 @@ def _train_on_scenes(args):
                                                ("classifier_epochs", args.classifier_epochs),
                                                ("localisation_learning_rate", args.learning_rate))
                  if value is not None}
+    _check_new_run_folder(args.run_dir)
     run = digit_scenes_run(seed=args.seed, **overrides)
     splits, options = run.splits, run.options
     os.makedirs(args.run_dir, exist_ok=True)
@@ -241,19 +246,9 @@ def _train_on_scenes(args):
 
 # --- fine-tuning on an annotated folder ------------------------------------------------------------------------
 
-def _sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
-    from minivgg.errors import RunFolderError, UsageError
+    from minivgg.errors import UsageError
     from minivgg.localisation.training import FINE_TUNE_LEARNING_RATE
     from minivgg.train import TrainSettings
 
@@ -281,61 +276,35 @@ def _check_new_run(args):
                 "quiet": False}
     for name, value in defaults.items():
         setattr(args, name, _default(getattr(args, name), value))
-    if os.path.lexists(args.run_dir) and not os.path.isdir(args.run_dir):
-        raise RunFolderError(f"--run-dir {args.run_dir} is a file, not a folder: choose another --run-dir")
-    if os.path.exists(os.path.join(args.run_dir, ARGUMENTS_FILE)) or \
-            os.path.exists(os.path.join(args.run_dir, FINE_TUNING_DIR)):
-        raise RunFolderError(f"{args.run_dir} already holds a localisation run: continue it with --resume "
-                             f"{args.run_dir}, or choose another --run-dir")
+    _check_new_run_folder(args.run_dir)
+
+
+def _check_new_run_folder(run_dir):
+    """A new run (embedded or on a folder) never writes over another run's files."""
+    from minivgg.errors import RunFolderError
+
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, ARGUMENTS_FILE)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: continue it with --resume "
+                             f"{run_dir}, or choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, FINE_TUNING_DIR)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: choose another --run-dir, or move it "
+                             f"away (nothing was changed)")
 
 
 def _apply_saved(args):
-    """``--resume RUN_DIR``: take the saved options; the command line may change only CHANGEABLE_ON_RESUME."""
-    from minivgg.errors import RunFolderError, UsageError
+    """``--resume RUN_DIR``: take the saved options (``run_arguments``); the command line may change only
+    CHANGEABLE_ON_RESUME. Returns the SHA-256 of the classifier file the run started from."""
+    from minivgg.errors import RunFolderError
+    from minivgg.run_arguments import apply_saved, read_arguments
 
-    run_dir = args.resume
-    path = os.path.join(run_dir, ARGUMENTS_FILE)
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"--resume {run_dir}: no such folder")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--resume {run_dir}: no {ARGUMENTS_FILE}, not a run folder of `minivgg localize "
-                                f"train --annotations`")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunFolderError(f"{path} is damaged ({error}): the run's options cannot be read") from None
-    if not isinstance(saved, dict) or "annotations" not in saved:
-        raise RunFolderError(f"{path} does not hold the options of a localisation run")
-    refused = []
-    for name in vars(args):
-        if name in NOT_SAVED or name == CLASSIFIER_DIGEST:
-            continue
-        given, value = getattr(args, name), saved.get(name)
-        if name in CHANGEABLE_ON_RESUME:
-            setattr(args, name, _default(given, value))
-            continue
-        if given is not None and given != value and not (name == "run_dir" and
-                                                          os.path.abspath(given) == os.path.abspath(run_dir)):
-            refused.append(f"--{name.replace('_', '-')} (saved {value!r}, now {given!r})")
-        setattr(args, name, value)
-    if refused:
-        raise UsageError(f"--resume {run_dir}: {'; '.join(refused)}: a resumed run keeps its options except "
-                         f"{_options(CHANGEABLE_ON_RESUME)}; start a new run (another --run-dir) for other values")
-    args.run_dir = run_dir
+    saved = read_arguments(args.resume, "minivgg localize train --annotations", _OPTION_TYPES)
+    if "annotations" not in saved:
+        raise RunFolderError(f"{os.path.join(args.resume, ARGUMENTS_FILE)} does not hold the options of a "
+                             f"localisation run")
+    apply_saved(args, saved, args.resume, CHANGEABLE_ON_RESUME, NOT_SAVED)
     return saved.get(CLASSIFIER_DIGEST)
-
-
-def _write_arguments(args, digest):
-    from minivgg.checkpoint import atomic_write
-
-    saved = {name: value for name, value in vars(args).items() if name not in NOT_SAVED}
-    saved[CLASSIFIER_DIGEST] = digest
-
-    def write(temporary):
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(saved, handle, indent=1)
-    atomic_write(os.path.join(args.run_dir, ARGUMENTS_FILE), write)
 
 
 def _read_folders(args, class_names):
@@ -376,14 +345,16 @@ def _read_folders(args, class_names):
 def _train_on_folder(args):
     from minivgg import weights
     from minivgg.checkpoint import read_checkpoint_state
+    from minivgg.download import sha256_of
     from minivgg.errors import RunFolderError, UsageError
     from minivgg.localisation import fine_tune_localisation, localisation_net, save_localisation_net
+    from minivgg.run_arguments import write_arguments
     from minivgg.train import CHECKPOINT, TrainSettings, check_resumable
 
     resume = args.resume is not None
     saved_digest = _apply_saved(args) if resume else _check_new_run(args)
     classifier = weights.load(args.classifier)
-    digest = _sha256(args.classifier)
+    digest = sha256_of(args.classifier)
     if resume and digest != saved_digest:
         raise RunFolderError(f"--resume {args.run_dir}: {args.classifier} is not the file the run started from "
                              f"(its contents changed); the frozen and restored layers would not match")
@@ -408,7 +379,7 @@ def _train_on_folder(args):
         except ValueError as error:
             raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
     os.makedirs(args.run_dir, exist_ok=True)
-    _write_arguments(args, digest)
+    write_arguments(args.run_dir, args, NOT_SAVED, {CLASSIFIER_DIGEST: digest})
     net = localisation_net(classifier, args.regression, args.fine_tune, seed=args.seed + 1)
     print(f"{'resuming' if resume else 'fine-tuning'} a {net.regression} localisation net from {args.classifier} "
           f"({args.fine_tune} layers, {net.num_parameters():,} trained parameters) at S = {args.scale}, learning "
@@ -463,8 +434,12 @@ def run_evaluate(args):
     print(described)
     print(format_localisation_table(rows))
     if args.json is not None:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        from minivgg.checkpoint import atomic_write
+
+        def write(temporary):
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(rows, handle, indent=1)
+        atomic_write(args.json, write)
     return 0
 
 

@@ -80,7 +80,7 @@ def run(args):
     print(format_table(rows, [TABLE_12_COLUMN] if task.dataset == "voc2012action" else None))
     if cache is not None:
         print(f"feature cache {cache.folder}: {cache.hits} descriptors read, {cache.misses} computed")
-    if args.json:
+    if args.json is not None:
         from minivgg.checkpoint import atomic_write
 
         record = {"dataset": task.dataset, "settings": settings.to_dict(), "class_names": list(task.class_names),

@@ -69,7 +69,7 @@ def _map(net, preprocessing, image):
     return out.reshape(outputs, rows * columns).T, rows, columns
 
 
-def dense_boxes(localisation_net, classifier, image, scales):
+def dense_boxes(localisation_net, classifier, image, scales, posteriors=None):
     """The boxes of every position of ``localisation_net`` on ``image`` at each test scale Q.
 
     Parameters
@@ -78,6 +78,9 @@ def dense_boxes(localisation_net, classifier, image, scales):
     classifier : ``minivgg.models.VGG`` of the same input size (it rates the boxes)
     image : (H, W, 3) uint8 RGB, any size
     scales : test scales Q (the smallest side after isotropic rescaling), each >= the input size
+    posteriors : optional (P, classes), the ``posteriors`` of an earlier call on the same image, classifier
+        and scales with another localisation net of this input size: its windows are these, so the
+        classifier is not run again
 
     Returns a ``DenseBoxes``.
     """
@@ -96,21 +99,28 @@ def dense_boxes(localisation_net, classifier, image, scales):
     if not scales or min(scales) < side:
         raise ValueError(f"dense_boxes: test scales {scales} must all be at least the input size {side}")
     box_net = localisation_net.to_fully_convolutional().eval()
-    class_net = classifier.to_fully_convolutional().eval()
+    class_net = classifier.to_fully_convolutional().eval() if posteriors is None else None
     softmax = get_backend().softmax
-    parts = []
+    parts, done = [], 0
     for q in scales:
         rescaled = rescale_smallest_side(image, q)
         outputs, rows, columns = _map(box_net, localisation_net.preprocessing, rescaled)
-        scores, _, _ = _map(class_net, classifier.preprocessing, rescaled)
-        posteriors = np.asarray(to_host(softmax(asarray(scores.astype(np.float32)))), dtype=np.float64)
         windows = window_grid(rows, columns, side)
         count = rows * columns
+        if posteriors is None:
+            scores, _, _ = _map(class_net, classifier.preprocessing, rescaled)
+            rated = np.asarray(to_host(softmax(asarray(scores.astype(np.float32)))), dtype=np.float64)
+        else:
+            rated, done = posteriors[done:done + count], done + count
         per_class = outputs.reshape(count, -1, 4)
         boxes = decode_boxes(per_class.reshape(-1, 4), np.repeat(windows, per_class.shape[1], axis=0))
         # Back from the image rescaled to Q to the original's pixels.
         factors = np.array([image.shape[1] / rescaled.shape[1], image.shape[0] / rescaled.shape[0]] * 2)
         boxes = boxes.reshape(count, per_class.shape[1], 4) * factors
         window_boxes = np.concatenate([windows[:, :2], windows[:, :2] + side], axis=1) * factors
-        parts.append(DenseBoxes(boxes, posteriors, window_boxes, np.full(count, q)))
-    return DenseBoxes.union(parts)
+        parts.append(DenseBoxes(boxes, rated, window_boxes, np.full(count, q)))
+    dense = DenseBoxes.union(parts)
+    if posteriors is not None and len(posteriors) != len(dense.boxes):
+        raise ValueError(f"dense_boxes: posteriors of {len(posteriors)} positions given, the scales {scales} "
+                         f"have {len(dense.boxes)}")
+    return dense

@@ -22,7 +22,10 @@ def draw_boxes(axes, image, boxes=(), labels=None, colour="red", truth=(), truth
     """
     from matplotlib.patches import Rectangle
 
-    axes.imshow(image)
+    # Boxes are in continuous coordinates, pixel (r, c) the square [c, c + 1] x [r, r + 1] (``boxes``);
+    # imshow's default centres pixel (r, c) on (c, r), which would draw every box half a pixel off.
+    height, width = image.shape[:2]
+    axes.imshow(image, extent=(0, width, height, 0))
     for box in np.asarray(faint, dtype=float).reshape(-1, 4):
         axes.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="yellow",
                                  linewidth=0.8, alpha=0.6))
@@ -37,8 +40,8 @@ def draw_boxes(axes, image, boxes=(), labels=None, colour="red", truth=(), truth
         if labels is not None:
             axes.text(box[0], box[1], labels[index], color=colour, fontsize=8, va="bottom")
     # Keep the whole image in view even when a predicted box reaches beyond it.
-    axes.set_xlim(-0.5, image.shape[1] - 0.5)
-    axes.set_ylim(image.shape[0] - 0.5, -0.5)
+    axes.set_xlim(0, width)
+    axes.set_ylim(height, 0)
     axes.axis("off")
     if title:
         axes.set_title(title, fontsize=9)

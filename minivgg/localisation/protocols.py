@@ -101,12 +101,14 @@ def localise(localisation_nets, classifier, image, scales, top=5, merge_threshol
     nets = localisation_nets if isinstance(localisation_nets, (list, tuple)) else [localisation_nets]
     if not nets:
         raise ValueError("localise: no localisation net given")
-    dense = DenseBoxes.union([dense_boxes(net, classifier, image, scales) for net in nets])
+    # The classifier's positions are the same for every net: it runs with the first, its posteriors rate the
+    # others' boxes too.
+    first = dense_boxes(nets[0], classifier, image, scales)
+    dense = DenseBoxes.union([first] + [dense_boxes(net, classifier, image, scales, posteriors=first.posteriors)
+                                        for net in nets[1:]])
     # The class posteriors of the image as dense evaluation gives them (Sect. 3.2, 4.2): each scale's map
-    # averaged over its positions, then the scales averaged. The classifier's positions are the same for
-    # every net, so one net's worth is read.
-    first = slice(0, len(dense.posteriors) // len(nets))
-    posteriors, position_scales = dense.posteriors[first], dense.scales[first]
+    # averaged over its positions, then the scales averaged.
+    posteriors, position_scales = first.posteriors, first.scales
     class_posteriors = np.mean([posteriors[position_scales == q].mean(axis=0) for q in np.unique(position_scales)],
                                axis=0)
     top = min(int(top), len(class_posteriors))

@@ -25,7 +25,9 @@ from ..checkpoint import atomic_write
 
 __all__ = ["FeatureCache", "weights_fingerprint", "model_fingerprint", "image_key", "default_cache_folder"]
 
-_CHUNK = 1 << 20
+# Part of every key, raised when the same settings start to give other descriptors, so that none stored
+# before is read back: 2, JPEGs drafted at the largest scale (at the smallest before).
+KEY_VERSION = 2
 
 
 def default_cache_folder():
@@ -36,11 +38,9 @@ def default_cache_folder():
 
 def weights_fingerprint(path):
     """SHA-256 (hex) of a weight file's contents."""
-    digest = hashlib.sha256()
-    with open(os.fspath(path), "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from ..download import sha256_of
+
+    return sha256_of(os.fspath(path))
 
 
 def model_fingerprint(model):
@@ -67,7 +67,8 @@ def image_key(image, box=None):
         array = np.ascontiguousarray(image)
         key = f"array|{array.dtype}|{array.shape}|{hashlib.sha256(array.tobytes()).hexdigest()}"
     if box is not None:
-        key += "|box " + ",".join(f"{float(v):g}" for v in box)
+        # repr, not a rounded format: boxes 0.001 pixel apart are other descriptors.
+        key += "|box " + ",".join(repr(float(v)) for v in box)
     return key
 
 
@@ -91,7 +92,8 @@ class FeatureCache:
     def key(self, net_key, image, settings):
         """The file key of one descriptor: SHA-256 of the net's fingerprint, ``image`` (an ``image_key``
         string) and the settings' JSON."""
-        record = json.dumps({"net": net_key, "image": image, "settings": settings.to_dict()}, sort_keys=True)
+        record = json.dumps({"net": net_key, "image": image, "settings": settings.to_dict(),
+                             "version": KEY_VERSION}, sort_keys=True)
         return hashlib.sha256(record.encode()).hexdigest()
 
     def _path(self, key):

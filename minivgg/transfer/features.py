@@ -17,11 +17,14 @@ __all__ = ["features_of", "stacked_features", "load_source"]
 
 
 def load_source(source, settings, box=None):
-    """An image file (decoded, JPEGs in draft mode when no box needs the full resolution) or an array."""
+    """An image file (decoded, JPEGs in draft mode when no box needs the full resolution) or an array.
+
+    The draft keeps the smallest side at least the *largest* scale Q: every scale is then a downscaling of
+    the decoded image, never an enlargement of a reduced one."""
     from ..data.images import decode_image
 
     if isinstance(source, (str, os.PathLike)):
-        return decode_image(source, draft_smallest_side=min(settings.scales) if box is None else None)
+        return decode_image(source, draft_smallest_side=max(settings.scales) if box is None else None)
     return np.asarray(source)
 
 

@@ -159,6 +159,9 @@ def class_recalls(predictions, labels, num_classes=None):
         raise ValueError(f"class_recalls: predictions and labels must be 1-D of the same length, got "
                          f"{predictions.shape} and {labels.shape}")
     k = int(num_classes if num_classes is not None else labels.max(initial=-1) + 1)
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"class_recalls: labels must be class indices in 0..{k - 1}, got {labels.dtype} values "
+                         f"{labels.min()}..{labels.max()}")
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     correct = np.bincount(labels[predictions == labels], minlength=k).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):

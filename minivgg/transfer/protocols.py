@@ -25,7 +25,7 @@ import numpy as np
 from .caltech import find_category_folder, has_fixed_split, read_class_folders
 from .metrics import mean_and_std, mean_average_precision, mean_class_recall
 from .splits import random_splits
-from .svm import C_GRID, train_multiclass, train_multilabel
+from .svm import C_GRID, _check_features, train_multiclass, train_multilabel
 from .voc import VOC_CLASSES, VOC_SPLITS, read_voc_split
 
 __all__ = ["DATASETS", "TABLE_11_COLUMNS", "Protocol", "protocol", "score", "format_table"]
@@ -134,6 +134,8 @@ def protocol(dataset, root, train_per_class=None, test_per_class=None, num_split
                                       test_per_class if test_per_class is not None else default_test,
                                       num_splits, seed, TABLE_11_COLUMNS[dataset])
     column = f"{dataset} (mean class recall)"
+    if not os.path.isdir(os.fspath(root)):
+        raise FileNotFoundError(f"folder dataset {root} does not exist or is not a folder")
     if has_fixed_split(root):
         train_paths, train_labels, names = read_class_folders(os.path.join(root, "train"))
         test_paths, test_labels, _ = read_class_folders(os.path.join(root, "test"), names)
@@ -143,8 +145,6 @@ def protocol(dataset, root, train_per_class=None, test_per_class=None, num_split
     if train_per_class is None:
         raise ValueError(f"folder dataset {root} has no train/ and test/ folders: give the number of training "
                          f"images per class (--train-per-class) for the random split protocol")
-    if not os.path.isdir(os.fspath(root)):
-        raise FileNotFoundError(f"folder dataset {root} does not exist or is not a folder")
     return _class_folder_protocol(dataset, root, train_per_class, test_per_class, num_splits, seed, column)
 
 
@@ -164,9 +164,8 @@ def score(protocol, features, C_grid=C_GRID, folds=5, seed=0):
     """
     from .metrics import class_recalls
 
-    features = np.asarray(features)
-    if features.ndim != 2 or features.shape[0] != len(protocol.sources):
-        raise ValueError(f"score: expected ({len(protocol.sources)}, D) features, got {features.shape}")
+    # The test images' features too: scikit-learn would refuse a NaN row only with "Input X contains NaN".
+    features = _check_features(features, len(protocol.sources), "score")
     values, chosen, per_class = [], [], None
     for train, test in protocol.splits:
         if protocol.multilabel:
