@@ -236,8 +236,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     loss_layer = SoftmaxCrossEntropyLoss() if objective is None else objective.loss_layer()
     model.train()
     # On a backend that captures CUDA graphs, the whole step is recorded once and replayed (None elsewhere).
+    # The recording is of the soft-max loss's step: another objective's loss runs the eager loop.
     captured = (captured_training_step(model, loss_layer, optimizer)
-                if accumulation == 1 and parallel is None else None)
+                if accumulation == 1 and parallel is None and objective is None else None)
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
     with _StopRequest() as stop, warnings.catch_warnings():
