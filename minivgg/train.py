@@ -211,17 +211,29 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             return "no checkpoint had been written yet"
         return f"the last good checkpoint, {checkpoint_path} ({saved_at(last_checkpoint)}), is kept as it was"
 
+    def on_root(write):
+        """``write()`` on rank 0 only; the WriteError it raises, or None. Every rank waits for the outcome, so
+        none goes on, or ends the run (and with it rank 0, mid-write), before the file is in place, and all
+        stop together when it could not be written."""
+        error = None
+        if is_root:
+            try:
+                write()
+            except WriteError as failure:
+                error = failure
+        if parallel is not None and parallel.any(error is not None) and error is None:
+            error = WriteError(f"rank 0 could not write to {run_dir} (its message says why)")
+        return error
+
     def checkpoint():
         nonlocal last_checkpoint
         if parallel is not None:
             parallel.check_same_parameters(model)
-        if is_root:
-            try:
-                save_checkpoint(checkpoint_path, model, optimizer,
-                                {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                                 "history": history})
-            except WriteError as error:
-                raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
+        error = on_root(lambda: save_checkpoint(checkpoint_path, model, optimizer,
+                                                {"settings": asdict(settings), "schedule": schedule.state(),
+                                                 "position": position, "history": history}))
+        if error is not None:
+            raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
         last_checkpoint = dict(position)
 
     if parallel is not None:
@@ -326,11 +338,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
             finished = stop_now or position["epoch"] >= settings.max_epochs
             checkpoint()
-            if is_root:
-                try:
-                    _write_log(run_dir, history)
-                except WriteError as error:
-                    raise WriteError(f"{error}; {kept()}") from error
+            error = on_root(lambda: _write_log(run_dir, history))
+            if error is not None:
+                raise WriteError(f"{error}; {kept()}") from error
             if stop.requested if parallel is None else parallel.any(stop.requested):
                 return {"history": history, "finished": finished}
     return {"history": history, "finished": True}

@@ -123,6 +123,17 @@ def test_a_rank_that_dies_ends_the_run_and_leaves_the_last_checkpoint(one_proces
     _assert_same(_parameters(tmp_path / "crash"), _parameters(one_process_runs / "accumulated"))
 
 
+@needs_mpi
+def test_a_checkpoint_rank_0_cannot_write_stops_every_rank_with_its_error(tmp_path):
+    # Rank 0 alone writes; the others wait for the outcome instead of going on (or ending the run, and rank 0
+    # with it, before the file is in place).
+    result = _run(_mpi(2, sys.executable, JOB, str(tmp_path / "full"), "2", "--failing-checkpoint"), timeout=90)
+    assert result.returncode != 0
+    assert "rank 0: WriteError: training stopped" in result.stdout and "No space left" in result.stdout
+    assert "rank 1: WriteError: training stopped" in result.stdout, result.stdout + result.stderr
+    assert not os.path.exists(tmp_path / "full" / "checkpoint.safetensors")
+
+
 HANGING_RANK = """
 import time, numpy as np
 from minivgg.distributed import MPICommunicator, RankLostError
