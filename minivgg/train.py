@@ -266,6 +266,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             try:
                 while position["step"] < steps_per_epoch:
                     start = time.perf_counter()
+                    nonfinite_loss = None
                     for k in range(accumulation):
                         x, labels = next(batches)
                         # Dropout masks keyed by (step t = 1, 2, ..., index in the global batch): the same
@@ -278,7 +279,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                             scores = model.forward(asarray(x))
                             loss = loss_layer.forward(scores, labels)
                         if not math.isfinite(loss):
-                            raise diverged(f"the loss is {loss}")
+                            if parallel is None:
+                                raise diverged(f"the loss is {loss}")
+                            nonfinite_loss = loss  # the others are in this step's sums: all stop after it
                         running["loss"] += loss * len(labels)
                         if parallel is not None:
                             parallel.backward(model, loss_layer.backward(), k, accumulation)
@@ -291,6 +294,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                         running["images"] += len(labels)
                     if captured is None:
                         optimizer.step(schedule.learning_rate)
+                    if parallel is not None and parallel.any(nonfinite_loss is not None):
+                        raise diverged(f"the loss is {nonfinite_loss}" if nonfinite_loss is not None else
+                                       "the loss of another rank's images is not finite")
                     if not _weights_are_finite(model):
                         raise diverged("a gradient or a weight is no longer finite after the update")
                     running["seconds"] += time.perf_counter() - start

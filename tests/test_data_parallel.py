@@ -134,6 +134,17 @@ def test_a_checkpoint_rank_0_cannot_write_stops_every_rank_with_its_error(tmp_pa
     assert not os.path.exists(tmp_path / "full" / "checkpoint.safetensors")
 
 
+@needs_mpi
+def test_a_loss_that_stops_being_finite_on_one_rank_stops_every_rank_at_that_step(tmp_path):
+    command = _mpi(2, sys.executable, JOB, str(tmp_path / "nan"), "2", "--nan-images-on-rank-1", "--rank-timeout", "30")
+    result = _run(command, timeout=90)
+    assert result.returncode != 0 and result.seconds < 25, result.stdout + result.stderr
+    assert "rank 1: TrainingDiverged: training diverged in epoch 1 at step 1" in result.stdout
+    assert "the loss is nan" in result.stdout, result.stdout + result.stderr
+    assert "rank 0: TrainingDiverged: training diverged in epoch 1 at step 1" in result.stdout
+    assert "another rank's images" in result.stdout
+
+
 HANGING_RANK = """
 import time, numpy as np
 from minivgg.distributed import MPICommunicator, RankLostError
