@@ -62,17 +62,21 @@ class TrainSettings:
     checkpoint_every: int = 0
 
 
+# Ctrl-C, and SIGUSR1: ``mpirun`` ends its ranks when it gets Ctrl-C (they are not in the terminal's process
+# group), but forwards SIGUSR1 to them, which ``minivgg train --processes`` sends it on Ctrl-C (``launch.py``).
+_STOP_SIGNALS = (signal.SIGINT,) + ((signal.SIGUSR1,) if hasattr(signal, "SIGUSR1") else ())
+
+
 class _StopRequest:
-    """Turns Ctrl-C into a request honoured at the next step boundary, so a checkpoint never holds a
-    half-applied update."""
+    """Turns Ctrl-C (or SIGUSR1) into a request honoured at the next step boundary, so a checkpoint never holds
+    a half-applied update."""
 
     def __init__(self):
         self.requested = False
 
     def __enter__(self):
-        self._previous = signal.getsignal(signal.SIGINT)
         try:
-            signal.signal(signal.SIGINT, self._handle)
+            self._previous = {number: signal.signal(number, self._handle) for number in _STOP_SIGNALS}
         except ValueError:  # not the main thread: Ctrl-C is not ours to catch
             self._previous = None
         return self
@@ -84,8 +88,8 @@ class _StopRequest:
         print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in (self._previous or {}).items():
+            signal.signal(number, previous)
 
 
 def evaluate_loader(model, loader, progress=False):

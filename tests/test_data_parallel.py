@@ -6,6 +6,7 @@ and one with accumulated device batches; checkpoints that move between 2 process
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -143,6 +144,30 @@ def test_a_loss_that_stops_being_finite_on_one_rank_stops_every_rank_at_that_ste
     assert "the loss is nan" in result.stdout, result.stdout + result.stderr
     assert "rank 0: TrainingDiverged: training diverged in epoch 1 at step 1" in result.stdout
     assert "another rank's images" in result.stdout
+
+
+@needs_mpi
+def test_ctrl_c_stops_the_processes_after_a_step_with_a_checkpoint_to_resume(tmp_path):
+    # A terminal's Ctrl-C goes to the foreground process group: here, `minivgg train --processes 2` alone.
+    minivgg, run_dir = shutil.which("minivgg", path=BIN), tmp_path / "run"
+    launched = subprocess.Popen([minivgg, "train", "--epochs", "50", "--quiet", "--run-dir", str(run_dir),
+                                 "--processes", "2"], env=_environment(), start_new_session=True, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "log.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(launched.pid, signal.SIGINT)
+        stdout, stderr = launched.communicate(timeout=60)
+    finally:
+        if launched.poll() is None:
+            os.killpg(launched.pid, signal.SIGKILL)
+    assert launched.returncode == 130, stdout + stderr
+    assert stderr.count("interrupted; checkpoint written") == 1 and "MPI_ABORT" not in stderr, stderr
+    from minivgg.checkpoint import read_checkpoint_state
+    position = read_checkpoint_state(str(run_dir / "checkpoint.safetensors"))["position"]
+    assert position["epoch"] >= 1 and position["step"] > 0  # written at the interruption, mid-epoch
 
 
 HANGING_RANK = """

@@ -409,7 +409,16 @@ def _run(args, parallel):
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
     if not result["finished"]:
-        raise KeyboardInterrupt(f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`")
+        message = f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`"
+        if parallel is None:
+            raise KeyboardInterrupt(message)
+        # Every rank stopped at the same step, after rank 0's checkpoint (``train``): none is left to abort, and
+        # each exits with 0, as a rank exiting with another code makes ``python -m mpi4py`` abort them all.
+        # (``--processes`` reports the Ctrl-C with the usual 130.)
+        if root:
+            from minivgg.cli import interrupted
+            interrupted("minivgg train", message)
+        return 0
     if job.test_loader is not None:  # every rank takes part in a sharded evaluation
         errors = evaluate_loader(model, job.test_loader) if parallel is None else parallel.evaluate(model,
                                                                                                     job.test_loader)
