@@ -282,9 +282,29 @@ def test_gpus_and_processes_must_agree(tmp_path):
     assert main(["train", "--processes", "2", "--gpus", "3", "--run-dir", str(tmp_path)]) == 1
 
 
+def test_a_rank_timeout_without_processes_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
+    from minivgg.cli import main
+    for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["train", "--rank-timeout", "5", "--run-dir", str(tmp_path / "run")]) == 1
+    assert "error: --rank-timeout 5 is how long data-parallel processes wait" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_processes_option_refuses_what_is_not_a_count(value, capsys):
     from minivgg.cli import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--processes", value])
     assert "--processes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value", [("--gpus", "0"), ("--gpus", "-1"), ("--gpus", "one"), ("--gpus", "nan"),
+                                           ("--rank-timeout", "0"), ("--rank-timeout", "-5"),
+                                           ("--rank-timeout", "nan"), ("--rank-timeout", "inf"),
+                                           ("--rank-timeout", "soon")])
+def test_gpus_and_rank_timeout_refuse_what_is_not_a_count_or_a_wait(option, value, capsys):
+    from minivgg.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", option, value])
+    assert f"argument {option}" in capsys.readouterr().err
