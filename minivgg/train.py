@@ -71,8 +71,8 @@ class _StopRequest:
     """Turns Ctrl-C (or SIGUSR1) into a request honoured at the next step boundary, so a checkpoint never holds
     a half-applied update."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, announce=True):
+        self.requested, self.announce = False, announce  # on several ranks, rank 0 alone says it
 
     def __enter__(self):
         try:
@@ -85,7 +85,8 @@ class _StopRequest:
         if self.requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.requested = True
-        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
+        if self.announce:
+            print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
 
     def __exit__(self, *exc):
         for number, previous in (self._previous or {}).items():
@@ -257,7 +258,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                 if accumulation == 1 and parallel is None and objective is None else None)
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
-    with _StopRequest() as stop, warnings.catch_warnings():
+    with _StopRequest(announce=is_root) as stop, warnings.catch_warnings():
         # Non-finite numbers are caught and reported at the step where they appear (``diverged``); NumPy's own
         # warnings (from every thread of the convolution) would only precede that with lines about internal files.
         warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)

@@ -165,6 +165,7 @@ def test_ctrl_c_stops_the_processes_after_a_step_with_a_checkpoint_to_resume(tmp
             os.killpg(launched.pid, signal.SIGKILL)
     assert launched.returncode == 130, stdout + stderr
     assert stderr.count("interrupted; checkpoint written") == 1 and "MPI_ABORT" not in stderr, stderr
+    assert stdout.count("stopping after this step") == 1, stdout  # rank 0 alone speaks
     from minivgg.checkpoint import read_checkpoint_state
     position = read_checkpoint_state(str(run_dir / "checkpoint.safetensors"))["position"]
     assert position["epoch"] >= 1 and position["step"] > 0  # written at the interruption, mid-epoch
