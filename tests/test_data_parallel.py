@@ -207,6 +207,10 @@ def test_mpirun_minivgg_train_and_the_processes_option(tmp_path):
     for result in (under_mpirun, launched):  # rank 0 alone speaks
         assert result.stdout.count("on 2 processes") == 1 and result.stdout.count("test top-1 accuracy") == 1
     _same_final_weights(tmp_path / "mpirun", tmp_path / "processes")
+    weights = str(tmp_path / "processes" / "model.safetensors")
+    second_stage = _run([minivgg, *arguments, str(tmp_path / "second"), "--processes", "2", "--weights", weights])
+    assert second_stage.returncode == 0, second_stage.stderr
+    assert second_stage.stdout.count("starting from the weights of") == 1, second_stage.stdout
 
 
 @pytest.fixture(scope="module")
