@@ -324,9 +324,10 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             finally:
                 bar.close()
                 batches.close()
+            skipped = len(getattr(train_loader, "skipped", []) or [])
             if parallel is not None:
-                running["loss"], running["correct"], running["images"] = parallel.sum(
-                    [running["loss"], running["correct"], running["images"]])
+                running["loss"], running["correct"], running["images"], skipped = parallel.sum(
+                    [running["loss"], running["correct"], running["images"], skipped])
                 validation = parallel.evaluate(model, val_loader, progress=progress, objective=objective)
             else:
                 validation = (evaluate_loader if objective is None else objective.evaluate)(model, val_loader,
@@ -339,7 +340,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                      "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
                      "val_top5_error": validation["top5_error"],
                      "images_per_second": running["images"] / max(running["seconds"], 1e-9),
-                     "skipped_images": len(getattr(train_loader, "skipped", []) or []),
+                     "skipped_images": int(skipped),
                      "val_skipped_images": validation.get("skipped_images", 0)}
             history.append(entry)
             if progress:

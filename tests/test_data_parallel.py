@@ -313,3 +313,22 @@ def test_gpus_and_rank_timeout_refuse_what_is_not_a_count_or_a_wait(option, valu
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", option, value])
     assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_sharded_evaluation_leaves_unreadable_images_out_as_one_process_does(tmp_path):
+    from test_data_loader import bad_image_folder
+
+    from minivgg.data import BadImageWarning, DataLoader, EvalTransform
+    from minivgg.models import vgg
+    from minivgg.train import evaluate_loader
+
+    data = bad_image_folder(tmp_path, np.random.default_rng(0))
+    model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
+    loader = DataLoader(data, 4, EvalTransform(32, 32), shuffle=False)
+    with pytest.warns(BadImageWarning):
+        alone = evaluate_loader(model, loader)
+    with pytest.warns(BadImageWarning):
+        sharded = DataParallel(LocalCommunicator()).evaluate(model, loader)
+    assert alone["skipped_images"] == sharded["skipped_images"] == 2
+    assert sharded["top1_error"] == pytest.approx(alone["top1_error"])
+    assert sharded["loss"] == pytest.approx(alone["loss"])
