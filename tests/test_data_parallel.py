@@ -287,6 +287,13 @@ def test_gpus_and_processes_must_agree(tmp_path):
     assert main(["train", "--processes", "2", "--gpus", "3", "--run-dir", str(tmp_path)]) == 1
 
 
+def test_gpus_on_a_cpu_backend_are_refused_before_anything_starts(tmp_path, capsys):
+    from minivgg.cli import main
+    assert main(["train", "--gpus", "1", "--run-dir", str(tmp_path / "run")]) == 1
+    assert "error: --gpus 1 trains on GPUs and needs --backend cupy" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_rank_timeout_without_processes_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
     from minivgg.cli import main
     for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):

@@ -35,6 +35,11 @@ def start_ranks_if_asked(args, argv=None):
     wanted = args.gpus if args.gpus is not None else args.processes
     if args.gpus is not None and args.processes is not None and args.gpus != args.processes:
         raise UsageError(f"--gpus {args.gpus} and --processes {args.processes} disagree: give one of them")
+    if args.gpus is not None:
+        from ..backend import get_backend
+        if get_backend().name != "cupy":  # NCCL sums the gradients where they are: on the GPUs
+            raise UsageError(f"--gpus {args.gpus} trains on GPUs and needs --backend cupy (before the command: "
+                             f"minivgg --backend cupy train ...); the backend is {get_backend().name}")
     if args.rank_timeout is not None and wanted is None and not launched_by_mpi():
         raise UsageError(f"--rank-timeout {args.rank_timeout:g} is how long data-parallel processes wait for each "
                          f"other: give --processes or --gpus too (or start the run with mpirun)")
