@@ -213,6 +213,16 @@ def test_mpirun_minivgg_train_and_the_processes_option(tmp_path):
     assert second_stage.stdout.count("starting from the weights of") == 1, second_stage.stdout
 
 
+@needs_mpi
+def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_anything_is_written(tmp_path):
+    minivgg = shutil.which("minivgg", path=BIN)
+    result = _run([minivgg, "train", "--batch-size", "8", "--epochs", "1", "--quiet", "--run-dir",
+                   str(tmp_path / "run"), "--processes", "3"])
+    assert result.returncode != 0
+    assert "the batch of 8 images does not split into 3 processes" in result.stderr, result.stderr
+    assert not os.path.exists(tmp_path / "run" / "arguments.json")
+
+
 @pytest.fixture(scope="module")
 def digits():
     from minivgg.recipes import digits_run

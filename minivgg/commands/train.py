@@ -390,6 +390,8 @@ def _run(args, parallel):
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing, root)
     if resume:
         _check_resumable(run_dir, settings)
+    if parallel is not None:  # how each step splits over the ranks, refused before anything is written
+        parallel.shard(loader, settings.batch_size)
     model.to_backend()
     if root:
         try:
