@@ -62,17 +62,21 @@ class TrainSettings:
     checkpoint_every: int = 0
 
 
-class _StopRequest:
-    """Turns Ctrl-C into a request honoured at the next step boundary, so a checkpoint never holds a
-    half-applied update."""
+# Ctrl-C, and SIGUSR1: ``mpirun`` ends its ranks when it gets Ctrl-C (they are not in the terminal's process
+# group), but forwards SIGUSR1 to them, which ``minivgg train --processes`` sends it on Ctrl-C (``launch.py``).
+_STOP_SIGNALS = (signal.SIGINT,) + ((signal.SIGUSR1,) if hasattr(signal, "SIGUSR1") else ())
 
-    def __init__(self):
-        self.requested = False
+
+class _StopRequest:
+    """Turns Ctrl-C (or SIGUSR1) into a request honoured at the next step boundary, so a checkpoint never holds
+    a half-applied update."""
+
+    def __init__(self, announce=True):
+        self.requested, self.announce = False, announce  # on several ranks, rank 0 alone says it
 
     def __enter__(self):
-        self._previous = signal.getsignal(signal.SIGINT)
         try:
-            signal.signal(signal.SIGINT, self._handle)
+            self._previous = {number: signal.signal(number, self._handle) for number in _STOP_SIGNALS}
         except ValueError:  # not the main thread: Ctrl-C is not ours to catch
             self._previous = None
         return self
@@ -81,11 +85,12 @@ class _StopRequest:
         if self.requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.requested = True
-        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
+        if self.announce:
+            print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort at once)")
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in (self._previous or {}).items():
+            signal.signal(number, previous)
 
 
 def evaluate_loader(model, loader, progress=False):
@@ -211,17 +216,29 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             return "no checkpoint had been written yet"
         return f"the last good checkpoint, {checkpoint_path} ({saved_at(last_checkpoint)}), is kept as it was"
 
+    def on_root(write):
+        """``write()`` on rank 0 only; the WriteError it raises, or None. Every rank waits for the outcome, so
+        none goes on, or ends the run (and with it rank 0, mid-write), before the file is in place, and all
+        stop together when it could not be written."""
+        error = None
+        if is_root:
+            try:
+                write()
+            except WriteError as failure:
+                error = failure
+        if parallel is not None and parallel.any(error is not None) and error is None:
+            error = WriteError(f"rank 0 could not write to {run_dir} (its message says why)")
+        return error
+
     def checkpoint():
         nonlocal last_checkpoint
         if parallel is not None:
             parallel.check_same_parameters(model)
-        if is_root:
-            try:
-                save_checkpoint(checkpoint_path, model, optimizer,
-                                {"settings": asdict(settings), "schedule": schedule.state(), "position": position,
-                                 "history": history})
-            except WriteError as error:
-                raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
+        error = on_root(lambda: save_checkpoint(checkpoint_path, model, optimizer,
+                                                {"settings": asdict(settings), "schedule": schedule.state(),
+                                                 "position": position, "history": history}))
+        if error is not None:
+            raise WriteError(f"training stopped ({saved_at(position)}): {error}; {kept()}") from error
         last_checkpoint = dict(position)
 
     if parallel is not None:
@@ -236,11 +253,12 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     loss_layer = SoftmaxCrossEntropyLoss() if objective is None else objective.loss_layer()
     model.train()
     # On a backend that captures CUDA graphs, the whole step is recorded once and replayed (None elsewhere).
+    # The recording is of the soft-max loss's step: another objective's loss runs the eager loop.
     captured = (captured_training_step(model, loss_layer, optimizer)
-                if accumulation == 1 and parallel is None else None)
+                if accumulation == 1 and parallel is None and objective is None else None)
     steps_this_call = 0
     finished = schedule.finished or position["epoch"] >= settings.max_epochs
-    with _StopRequest() as stop, warnings.catch_warnings():
+    with _StopRequest(announce=is_root) as stop, warnings.catch_warnings():
         # Non-finite numbers are caught and reported at the step where they appear (``diverged``); NumPy's own
         # warnings (from every thread of the convolution) would only precede that with lines about internal files.
         warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
@@ -253,6 +271,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             try:
                 while position["step"] < steps_per_epoch:
                     start = time.perf_counter()
+                    nonfinite_loss = None
                     for k in range(accumulation):
                         x, labels = next(batches)
                         # Dropout masks keyed by (step t = 1, 2, ..., index in the global batch): the same
@@ -265,7 +284,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                             scores = model.forward(asarray(x))
                             loss = loss_layer.forward(scores, labels)
                         if not math.isfinite(loss):
-                            raise diverged(f"the loss is {loss}")
+                            if parallel is None:
+                                raise diverged(f"the loss is {loss}")
+                            nonfinite_loss = loss  # the others are in this step's sums: all stop after it
                         running["loss"] += loss * len(labels)
                         if parallel is not None:
                             parallel.backward(model, loss_layer.backward(), k, accumulation)
@@ -278,6 +299,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                         running["images"] += len(labels)
                     if captured is None:
                         optimizer.step(schedule.learning_rate)
+                    if parallel is not None and parallel.any(nonfinite_loss is not None):
+                        raise diverged(f"the loss is {nonfinite_loss}" if nonfinite_loss is not None else
+                                       "the loss of another rank's images is not finite")
                     if not _weights_are_finite(model):
                         raise diverged("a gradient or a weight is no longer finite after the update")
                     running["seconds"] += time.perf_counter() - start
@@ -300,9 +324,10 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             finally:
                 bar.close()
                 batches.close()
+            skipped = len(getattr(train_loader, "skipped", []) or [])
             if parallel is not None:
-                running["loss"], running["correct"], running["images"] = parallel.sum(
-                    [running["loss"], running["correct"], running["images"]])
+                running["loss"], running["correct"], running["images"], skipped = parallel.sum(
+                    [running["loss"], running["correct"], running["images"], skipped])
                 validation = parallel.evaluate(model, val_loader, progress=progress, objective=objective)
             else:
                 validation = (evaluate_loader if objective is None else objective.evaluate)(model, val_loader,
@@ -315,7 +340,7 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
                      "val_loss": validation["loss"], "val_top1_error": validation["top1_error"],
                      "val_top5_error": validation["top5_error"],
                      "images_per_second": running["images"] / max(running["seconds"], 1e-9),
-                     "skipped_images": len(getattr(train_loader, "skipped", []) or []),
+                     "skipped_images": int(skipped),
                      "val_skipped_images": validation.get("skipped_images", 0)}
             history.append(entry)
             if progress:
@@ -325,11 +350,9 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
             position = {"epoch": epoch + 1, "step": 0, "global_step": position["global_step"]}
             finished = stop_now or position["epoch"] >= settings.max_epochs
             checkpoint()
-            if is_root:
-                try:
-                    _write_log(run_dir, history)
-                except WriteError as error:
-                    raise WriteError(f"{error}; {kept()}") from error
+            error = on_root(lambda: _write_log(run_dir, history))
+            if error is not None:
+                raise WriteError(f"{error}; {kept()}") from error
             if stop.requested if parallel is None else parallel.any(stop.requested):
                 return {"history": history, "finished": finished}
     return {"history": history, "finished": True}

@@ -1,10 +1,13 @@
 """A few SGD steps of the digits' small VGG, on one process or as one rank of ``mpirun`` (tests/test_data_parallel.py).
 
 python tests/data_parallel_job.py RUN_DIR STEPS [--device-batch D] [--resume] [--checkpoint-every N]
-                                  [--die-after-loads K]
+                                  [--die-after-loads K] [--failing-checkpoint]
+                                  [--nan-images-on-rank-1]
 
 Trains ``STEPS`` steps of 32 images with dropout on (configuration A at width 1/4) and leaves the checkpoint in
 RUN_DIR, on one core. ``--die-after-loads K`` makes rank 1 exit abruptly after loading K images, as a crashed process does.
+``--failing-checkpoint`` makes rank 0's checkpoint writes fail, as on a full disk; each rank then prints the
+error it stopped with; so does ``--nan-images-on-rank-1``, which feeds rank 1 images of NaN (a diverged run).
 """
 import argparse
 import os
@@ -18,6 +21,7 @@ if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 from minivgg.distributed import DataParallel, launched_by_mpi  # noqa: E402
+from minivgg.errors import TrainingDiverged, WriteError  # noqa: E402
 from minivgg.recipes import digits_run  # noqa: E402
 from minivgg.train import train  # noqa: E402
 
@@ -32,6 +36,13 @@ class _Float64:
         return self.preprocessing.apply(*args, **kwargs).astype(np.float64)
 
 
+class _NaN(_Float64):
+    """The loader's preprocessing, then every value NaN."""
+
+    def apply(self, *args, **kwargs):
+        return self.preprocessing.apply(*args, **kwargs) * np.float32("nan")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("run_dir")
@@ -42,6 +53,8 @@ def main():
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--rank-timeout", type=float, default=60.0)
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--failing-checkpoint", action="store_true")
+    parser.add_argument("--nan-images-on-rank-1", action="store_true")
     args = parser.parse_args()
     job = digits_run(seed=0, max_epochs=1)
     job.settings.checkpoint_every = args.checkpoint_every
@@ -62,8 +75,20 @@ def main():
                 os._exit(3)
             return load(*a, **k)
         loader.dataset.load = load_then_die
-    train(job.model, loader, job.val_loader, job.settings, args.run_dir, resume=args.resume, progress=False,
-          stop_after_steps=args.steps, parallel=parallel)
+    if args.nan_images_on_rank_1 and parallel is not None and parallel.rank == 1:
+        loader.preprocessing = _NaN(loader.preprocessing)
+    if args.failing_checkpoint and (parallel is None or parallel.is_root):
+        import minivgg.train
+
+        def failing_save(path, *a, **k):
+            raise WriteError(f"could not write {path} (No space left on device)")
+        minivgg.train.save_checkpoint = failing_save
+    try:
+        train(job.model, loader, job.val_loader, job.settings, args.run_dir, resume=args.resume, progress=False,
+              stop_after_steps=args.steps, parallel=parallel)
+    except (WriteError, TrainingDiverged) as error:
+        print(f"rank {0 if parallel is None else parallel.rank}: {type(error).__name__}: {error}", flush=True)
+        return 4
     return 0
 
 

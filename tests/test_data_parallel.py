@@ -6,6 +6,7 @@ and one with accumulated device batches; checkpoints that move between 2 process
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -123,6 +124,53 @@ def test_a_rank_that_dies_ends_the_run_and_leaves_the_last_checkpoint(one_proces
     _assert_same(_parameters(tmp_path / "crash"), _parameters(one_process_runs / "accumulated"))
 
 
+@needs_mpi
+def test_a_checkpoint_rank_0_cannot_write_stops_every_rank_with_its_error(tmp_path):
+    # Rank 0 alone writes; the others wait for the outcome instead of going on (or ending the run, and rank 0
+    # with it, before the file is in place).
+    result = _run(_mpi(2, sys.executable, JOB, str(tmp_path / "full"), "2", "--failing-checkpoint"), timeout=90)
+    assert result.returncode != 0
+    assert "rank 0: WriteError: training stopped" in result.stdout and "No space left" in result.stdout
+    assert "rank 1: WriteError: training stopped" in result.stdout, result.stdout + result.stderr
+    assert not os.path.exists(tmp_path / "full" / "checkpoint.safetensors")
+
+
+@needs_mpi
+def test_a_loss_that_stops_being_finite_on_one_rank_stops_every_rank_at_that_step(tmp_path):
+    command = _mpi(2, sys.executable, JOB, str(tmp_path / "nan"), "2", "--nan-images-on-rank-1", "--rank-timeout", "30")
+    result = _run(command, timeout=90)
+    assert result.returncode != 0 and result.seconds < 25, result.stdout + result.stderr
+    assert "rank 1: TrainingDiverged: training diverged in epoch 1 at step 1" in result.stdout
+    assert "the loss is nan" in result.stdout, result.stdout + result.stderr
+    assert "rank 0: TrainingDiverged: training diverged in epoch 1 at step 1" in result.stdout
+    assert "another rank's images" in result.stdout
+
+
+@needs_mpi
+def test_ctrl_c_stops_the_processes_after_a_step_with_a_checkpoint_to_resume(tmp_path):
+    # A terminal's Ctrl-C goes to the foreground process group: here, `minivgg train --processes 2` alone.
+    minivgg, run_dir = shutil.which("minivgg", path=BIN), tmp_path / "run"
+    launched = subprocess.Popen([minivgg, "train", "--epochs", "50", "--quiet", "--run-dir", str(run_dir),
+                                 "--processes", "2"], env=_environment(), start_new_session=True, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "log.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(launched.pid, signal.SIGINT)
+        stdout, stderr = launched.communicate(timeout=60)
+    finally:
+        if launched.poll() is None:
+            os.killpg(launched.pid, signal.SIGKILL)
+    assert launched.returncode == 130, stdout + stderr
+    assert stderr.count("interrupted; checkpoint written") == 1 and "MPI_ABORT" not in stderr, stderr
+    assert stdout.count("stopping after this step") == 1, stdout  # rank 0 alone speaks
+    from minivgg.checkpoint import read_checkpoint_state
+    position = read_checkpoint_state(str(run_dir / "checkpoint.safetensors"))["position"]
+    assert position["epoch"] >= 1 and position["step"] > 0  # written at the interruption, mid-epoch
+
+
 HANGING_RANK = """
 import time, numpy as np
 from minivgg.distributed import MPICommunicator, RankLostError
@@ -159,6 +207,20 @@ def test_mpirun_minivgg_train_and_the_processes_option(tmp_path):
     for result in (under_mpirun, launched):  # rank 0 alone speaks
         assert result.stdout.count("on 2 processes") == 1 and result.stdout.count("test top-1 accuracy") == 1
     _same_final_weights(tmp_path / "mpirun", tmp_path / "processes")
+    weights = str(tmp_path / "processes" / "model.safetensors")
+    second_stage = _run([minivgg, *arguments, str(tmp_path / "second"), "--processes", "2", "--weights", weights])
+    assert second_stage.returncode == 0, second_stage.stderr
+    assert second_stage.stdout.count("starting from the weights of") == 1, second_stage.stdout
+
+
+@needs_mpi
+def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_anything_is_written(tmp_path):
+    minivgg = shutil.which("minivgg", path=BIN)
+    result = _run([minivgg, "train", "--batch-size", "8", "--epochs", "1", "--quiet", "--run-dir",
+                   str(tmp_path / "run"), "--processes", "3"])
+    assert result.returncode != 0
+    assert "the batch of 8 images does not split into 3 processes" in result.stderr, result.stderr
+    assert not os.path.exists(tmp_path / "run" / "arguments.json")
 
 
 @pytest.fixture(scope="module")
@@ -235,9 +297,55 @@ def test_gpus_and_processes_must_agree(tmp_path):
     assert main(["train", "--processes", "2", "--gpus", "3", "--run-dir", str(tmp_path)]) == 1
 
 
+def test_gpus_on_a_cpu_backend_are_refused_before_anything_starts(tmp_path, capsys):
+    from minivgg.cli import main
+    assert main(["train", "--gpus", "1", "--run-dir", str(tmp_path / "run")]) == 1
+    assert "error: --gpus 1 trains on GPUs and needs --backend cupy" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_rank_timeout_without_processes_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
+    from minivgg.cli import main
+    for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["train", "--rank-timeout", "5", "--run-dir", str(tmp_path / "run")]) == 1
+    assert "error: --rank-timeout 5 is how long data-parallel processes wait" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_processes_option_refuses_what_is_not_a_count(value, capsys):
     from minivgg.cli import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--processes", value])
     assert "--processes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value", [("--gpus", "0"), ("--gpus", "-1"), ("--gpus", "one"), ("--gpus", "nan"),
+                                           ("--rank-timeout", "0"), ("--rank-timeout", "-5"),
+                                           ("--rank-timeout", "nan"), ("--rank-timeout", "inf"),
+                                           ("--rank-timeout", "soon")])
+def test_gpus_and_rank_timeout_refuse_what_is_not_a_count_or_a_wait(option, value, capsys):
+    from minivgg.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", option, value])
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_sharded_evaluation_leaves_unreadable_images_out_as_one_process_does(tmp_path):
+    from test_data_loader import bad_image_folder
+
+    from minivgg.data import BadImageWarning, DataLoader, EvalTransform
+    from minivgg.models import vgg
+    from minivgg.train import evaluate_loader
+
+    data = bad_image_folder(tmp_path, np.random.default_rng(0))
+    model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
+    loader = DataLoader(data, 4, EvalTransform(32, 32), shuffle=False)
+    with pytest.warns(BadImageWarning):
+        alone = evaluate_loader(model, loader)
+    with pytest.warns(BadImageWarning):
+        sharded = DataParallel(LocalCommunicator()).evaluate(model, loader)
+    assert alone["skipped_images"] == sharded["skipped_images"] == 2
+    assert sharded["top1_error"] == pytest.approx(alone["top1_error"])
+    assert sharded["loss"] == pytest.approx(alone["loss"])

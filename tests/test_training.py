@@ -11,6 +11,7 @@ from minivgg.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Se
 from minivgg.optim import SGD
 from minivgg.schedule import ReduceOnPlateau
 from minivgg.train import TrainSettings, train
+from test_graph_step import capturing_backend  # noqa: F401 (a fixture: a backend that records steps)
 
 
 def small_net(seed=0, dropout=True):
@@ -159,3 +160,46 @@ def test_batch_size_must_be_a_multiple_of_the_device_batch(tmp_path, data):
     with pytest.raises(ValueError, match="not a multiple"):
         train(small_net(), ArrayLoader(x, y, 6), ArrayLoader(x, y, 16), TrainSettings(batch_size=16),
               str(tmp_path / "b"), progress=False)
+
+
+class DoubledSoftmaxLoss(SoftmaxCrossEntropyLoss):
+    """Twice the soft-max loss: an objective whose loss is not the classifier's."""
+
+    def forward(self, scores, labels):
+        return 2 * super().forward(scores, labels)
+
+    def backward(self, dout=1.0):
+        return super().backward(2 * dout)
+
+
+class DoubledObjective:
+    def loss_layer(self):
+        return DoubledSoftmaxLoss()
+
+    def correct(self, scores, labels):
+        from minivgg.metrics import top_k_correct
+        return int(top_k_correct(np.asarray(scores), labels, 1).sum())
+
+    def evaluate(self, model, loader, progress=False):
+        from minivgg.train import evaluate_loader
+        return evaluate_loader(model, loader, progress)
+
+
+def test_an_objective_trains_with_its_own_loss_on_a_backend_that_records_steps(tmp_path, data, capturing_backend):
+    """The recorded step is the soft-max loss's: a run with another objective takes the eager loop there, and
+    ends with the weights and losses it has on the NumPy backend."""
+    import minivgg
+
+    x, y = data
+    results = []
+    for name in ("numpy", "capturing"):
+        minivgg.set_backend(name)
+        net = small_net(dropout=False)
+        result = train(net, ArrayLoader(x, y, 16), ArrayLoader(x, y, 16, shuffle=False),
+                       TrainSettings(batch_size=16, learning_rate=0.05, max_epochs=2), str(tmp_path / name),
+                       progress=False, objective=DoubledObjective())
+        results.append((result["history"], [np.asarray(layer.params[key]) for _, layer, key in net.named_parameters()]))
+    (eager_history, eager_params), (history, params) = results
+    assert [e["train_loss"] for e in history] == pytest.approx([e["train_loss"] for e in eager_history], rel=1e-6)
+    for a, b in zip(eager_params, params):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)

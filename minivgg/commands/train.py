@@ -266,9 +266,10 @@ def _build(args):
     return run
 
 
-def _start_from_weights(job, args, saved_preprocessing):
+def _start_from_weights(job, args, saved_preprocessing, root=True):
     """``--weights`` / ``--init-from``: put the starting weights in, and feed every loader images prepared as
-    those weights expect. Returns the preprocessing to record (None when the run starts from scratch)."""
+    those weights expect (saying so on rank 0 only, ``root``). Returns the preprocessing to record (None when
+    the run starts from scratch)."""
     from minivgg import weights
     from minivgg.errors import UsageError
     from minivgg.evaluate import check_class_names
@@ -287,12 +288,14 @@ def _start_from_weights(job, args, saved_preprocessing):
         source = args.weights if args.weights is not None else args.init_from
         if args.weights is not None:
             weights.load_into(model, args.weights)
-            print(f"starting from the weights of {args.weights}")
+            message = f"starting from the weights of {args.weights}"
         else:
             net_a = weights.load(args.init_from)
             model.init_from(net_a)
-            print(f"pre-initialised from {args.init_from}: configuration {net_a.config}'s first four conv layers "
-                  f"and its three FC layers (Sect. 3.1)")
+            message = (f"pre-initialised from {args.init_from}: configuration {net_a.config}'s first four conv "
+                       f"layers and its three FC layers (Sect. 3.1)")
+        if root:
+            print(message)
         if not args.ignore_class_names:
             try:
                 check_class_names(model.class_names, data_classes, source=source)
@@ -384,9 +387,11 @@ def _run(args, parallel):
         _remove_stale_temporaries(args, run_dir)
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
-    recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing)
+    recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing, root)
     if resume:
         _check_resumable(run_dir, settings)
+    if parallel is not None:  # how each step splits over the ranks, refused before anything is written
+        parallel.shard(loader, settings.batch_size)
     model.to_backend()
     if root:
         try:
@@ -409,7 +414,16 @@ def _run(args, parallel):
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
     if not result["finished"]:
-        raise KeyboardInterrupt(f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`")
+        message = f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`"
+        if parallel is None:
+            raise KeyboardInterrupt(message)
+        # Every rank stopped at the same step, after rank 0's checkpoint (``train``): none is left to abort, and
+        # each exits with 0, as a rank exiting with another code makes ``python -m mpi4py`` abort them all.
+        # (``--processes`` reports the Ctrl-C with the usual 130.)
+        if root:
+            from minivgg.cli import interrupted
+            interrupted("minivgg train", message)
+        return 0
     if job.test_loader is not None:  # every rank takes part in a sharded evaluation
         errors = evaluate_loader(model, job.test_loader) if parallel is None else parallel.evaluate(model,
                                                                                                     job.test_loader)

@@ -30,9 +30,19 @@ def add_arguments(parser):
 def start_ranks_if_asked(args, argv=None):
     """If ``--processes``/``--gpus`` asked for ranks and this process is not one yet, start them and return
     the launcher's exit code; else None (this process trains)."""
+    from ..errors import UsageError
+
     wanted = args.gpus if args.gpus is not None else args.processes
     if args.gpus is not None and args.processes is not None and args.gpus != args.processes:
-        raise ValueError(f"--gpus {args.gpus} and --processes {args.processes} disagree: give one of them")
+        raise UsageError(f"--gpus {args.gpus} and --processes {args.processes} disagree: give one of them")
+    if args.gpus is not None:
+        from ..backend import get_backend
+        if get_backend().name != "cupy":  # NCCL sums the gradients where they are: on the GPUs
+            raise UsageError(f"--gpus {args.gpus} trains on GPUs and needs --backend cupy (before the command: "
+                             f"minivgg --backend cupy train ...); the backend is {get_backend().name}")
+    if args.rank_timeout is not None and wanted is None and not launched_by_mpi():
+        raise UsageError(f"--rank-timeout {args.rank_timeout:g} is how long data-parallel processes wait for each "
+                         f"other: give --processes or --gpus too (or start the run with mpirun)")
     if wanted is None or world_size_from_environment() is not None:
         return None
     from .launch import launch

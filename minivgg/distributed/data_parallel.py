@@ -161,14 +161,16 @@ class DataParallel:
         evaluate = evaluate_loader if objective is None else objective.evaluate
 
         part = shard_evaluation(loader, self.rank, self.ranks)
-        images = 0 if part is None else len(part.epoch_order(0))
-        totals = np.zeros(4)
+        totals = np.zeros(5)
         if part is not None:
             result = evaluate(model, part, progress=progress and self.is_root)
+            # The metric is over the images that could be read (``evaluate_loader`` leaves the others out).
+            skipped = result.get("skipped_images", 0)
+            images = len(part.epoch_order(0)) - skipped
             totals = np.array([(1 - result["top1_error"]) * images, (1 - result["top5_error"]) * images,
-                               result["loss"] * images, images])
-        correct1, correct5, loss, images = self.sum(totals)
+                               result["loss"] * images, images, skipped])
+        correct1, correct5, loss, images, skipped = self.sum(totals)
         if images == 0:
             raise ValueError("the validation loader produced no images")
         return {"top1_error": 1 - round(correct1) / images, "top5_error": 1 - round(correct5) / images,
-                "loss": loss / images}
+                "loss": loss / images, "skipped_images": int(skipped)}

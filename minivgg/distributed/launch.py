@@ -19,6 +19,7 @@ on one machine do not fight over its cores.
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -61,15 +62,43 @@ def launch_command(processes, arguments, launcher=None):
 
 def launch(processes, arguments):
     """Run ``minivgg ARGUMENTS`` on ``processes`` local ranks and return the launcher's exit code."""
+    from ..cli import INTERRUPTED_EXIT_CODE
+
     command = launch_command(processes, arguments)
     environment = dict(os.environ)
     threads = str(max(1, (os.cpu_count() or 1) // processes))
     for variable in _THREAD_VARIABLES:
         environment.setdefault(variable, threads)
     print(f"starting {processes} processes: {' '.join(command)}", flush=True)
-    code = subprocess.run(command, env=environment).returncode
+    # In a process group of its own, so that Ctrl-C in the terminal reaches this process alone (see below).
+    launcher = subprocess.Popen(command, env=environment, start_new_session=True)
+    try:
+        code, interrupted = _wait_passing_on_ctrl_c(launcher)
+    finally:
+        if launcher.poll() is None:  # an error here: the ranks must not go on alone
+            launcher.kill()
+            launcher.wait()
+    if interrupted and code == 0:  # the ranks stopped at Ctrl-C, and rank 0 has said where to continue
+        return INTERRUPTED_EXIT_CODE
     if code != 0:
         print(f"minivgg train: the {processes} processes ended with exit code {code} (a rank failed or died; "
               f"its message is above). A run folder's last checkpoint is intact: continue with --resume",
               file=sys.stderr)
     return code
+
+
+def _wait_passing_on_ctrl_c(launcher):
+    """(the launcher's exit code, whether Ctrl-C was pressed). The first Ctrl-C reaches the ranks as SIGUSR1,
+    which mpirun forwards (Ctrl-C itself would make it end them at once): they finish the step, checkpoint and
+    stop. A second ends them."""
+    try:
+        return launcher.wait(), False
+    except KeyboardInterrupt:
+        if not hasattr(signal, "SIGUSR1"):
+            raise
+        launcher.send_signal(signal.SIGUSR1)
+    try:
+        return launcher.wait(), True
+    except KeyboardInterrupt:
+        launcher.terminate()
+        raise

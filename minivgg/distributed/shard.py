@@ -52,7 +52,8 @@ def shard_training(loader, rank, ranks, global_batch):
     device_batch = min(loader.batch_size, share)  # a rank never needs more than its share in one pass
     if global_batch % ranks or share % device_batch:
         raise ValueError(f"the batch of {global_batch} images does not split into {ranks} processes x device "
-                         f"batches of {device_batch}: choose --batch-size a multiple of {ranks * device_batch}")
+                         f"batches of {device_batch}: choose --batch-size a multiple of {ranks * device_batch}, or "
+                         f"another number of processes")
     steps = len(loader.dataset) // global_batch
     if steps == 0:
         raise ValueError(f"the training set has {len(loader.dataset)} images, fewer than one SGD step of "
