@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .backend import asarray, get_backend, to_host
+from .backend import asarray, to_host
 from .checkpoint import atomic_write, load_checkpoint, restore_model, save_checkpoint
 from .errors import TrainingDiverged, WriteError
 from .graph_step import captured_training_step

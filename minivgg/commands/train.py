@@ -25,8 +25,8 @@ import os
 from dataclasses import asdict
 
 from minivgg.options import nonnegative_int, positive_float, positive_int, scale
+from minivgg.run_arguments import apply_saved, option_types, read_arguments, write_arguments
 
-ARGUMENTS_FILE = "arguments.json"
 # What a resumed run takes from the command line: how long to go on and how to show it. Any other option
 # given with --resume must equal the saved one: a different value would make it another run.
 CHANGEABLE_ON_RESUME = ("epochs", "patience", "workers", "quiet", "checkpoint_every")
@@ -77,19 +77,11 @@ def register(subparsers):
     from minivgg.distributed.command import add_arguments as add_data_parallel_arguments
     add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
-    _OPTION_TYPES.update({action.dest: action.type for action in parser._actions if action.type is not None})
-
-
-def _option(key):
-    return "--" + key.replace("_", "-")
+    _OPTION_TYPES.update(option_types(parser))
 
 
 def _default(value, default):
     return default if value is None else value
-
-
-def _as_json(value):
-    return json.loads(json.dumps(value))
 
 
 # --- the run folder: never another run's files, arguments saved and read back with clear errors ---------------
@@ -111,67 +103,16 @@ def _check_new_run_folder(run_dir):
 
 
 def _read_arguments(run_dir):
-    from minivgg.errors import RunFolderError
-
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"--resume {run_dir}: no such folder")
-    path = os.path.join(run_dir, ARGUMENTS_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} has no {ARGUMENTS_FILE}: not a run folder of `minivgg train`")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunFolderError(f"{path} is damaged ({error}): the run's saved arguments cannot be read; "
-                             f"nothing was changed") from None
-    if not isinstance(saved, dict):
-        raise RunFolderError(f"{path} holds {type(saved).__name__}, not the run's arguments (a JSON object)")
-    for key, value in saved.items():  # the same checks as on the command line, naming the file
-        if key in _OPTION_TYPES and value is not None:
-            text = "-".join(map(str, value)) if isinstance(value, list) else str(value)
-            try:
-                _OPTION_TYPES[key](text)
-            except Exception as error:
-                raise RunFolderError(f"{path}: saved {_option(key)} {value!r} {error}") from None
-    return saved
+    return read_arguments(run_dir, "minivgg train", _OPTION_TYPES)
 
 
 def _apply_saved(args, saved, run_dir):
     """Take the saved options, except those the command line may change; refuse any other difference."""
-    from minivgg.errors import UsageError
-
-    refused = []
-    for key in list(vars(args)):
-        if key in NOT_SAVED or key == "run_dir":
-            continue
-        given, value = getattr(args, key), saved.get(key)
-        if key in CHANGEABLE_ON_RESUME:
-            if given is None:
-                setattr(args, key, value)
-            continue
-        if given is not None and _as_json(given) != value:
-            refused.append(f"{_option(key)} (saved {value!r}, now {given!r})")
-        setattr(args, key, tuple(value) if isinstance(value, list) else value)
-    if args.run_dir is not None and os.path.abspath(args.run_dir) != os.path.abspath(run_dir):
-        refused.append(f"--run-dir (the run continues in {run_dir})")
-    if refused:
-        raise UsageError(f"--resume {run_dir}: {'; '.join(refused)}: a resumed run keeps its options, except "
-                         f"{', '.join(map(_option, CHANGEABLE_ON_RESUME))}; start a new run (another --run-dir) "
-                         f"to train with other values")
-    args.run_dir = run_dir
+    apply_saved(args, saved, run_dir, CHANGEABLE_ON_RESUME, NOT_SAVED)
 
 
 def _write_arguments(run_dir, args, preprocessing):
-    from minivgg.checkpoint import atomic_write
-
-    saved = {key: value for key, value in vars(args).items() if key not in NOT_SAVED}
-    if preprocessing is not None:
-        saved[PREPROCESSING_KEY] = preprocessing
-
-    def write(temporary):
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(saved, handle, indent=1)
-    atomic_write(os.path.join(run_dir, ARGUMENTS_FILE), write)
+    write_arguments(run_dir, args, NOT_SAVED, None if preprocessing is None else {PREPROCESSING_KEY: preprocessing})
 
 
 def _remove_stale_temporaries(args, run_dir):
