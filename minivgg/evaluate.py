@@ -118,8 +118,13 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
 
     if method not in METHODS:
         raise ValueError(f"unknown evaluation method {method!r}; choose one of {METHODS}")
-    crop = int(crop_size or model.input_size)
-    scales = tuple(int(q) for q in (scales if np.ndim(scales) else (scales,)))
+    crop = int(model.input_size if crop_size is None else crop_size)
+    scales = tuple(scales if np.ndim(scales) else (scales,))
+    if not all(isinstance(q, (int, np.integer)) and not isinstance(q, bool) for q in scales):
+        raise ValueError(f"test scales must be whole numbers of pixels, got {scales}")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    scales = tuple(int(q) for q in scales)
     if not scales or min(scales) < crop:
         raise ValueError(f"test scales {scales} must all be at least the crop size {crop} (Q >= crop)")
     images = [_as_rgb_array(image, i) for i, image in enumerate(images)]

@@ -118,3 +118,15 @@ def test_wrong_input_is_a_clear_error(model, images):
         error_table([{"posteriors": np.full((2, 5), 0.2), "labels": np.array([0, 1, 2])}])
     with pytest.raises(ValueError, match="different shapes"):
         fuse([np.zeros((2, 5)), np.zeros((2, 4))])
+
+
+@pytest.mark.parametrize("scales, batch_size, message", [
+    ((40.5,), 4, "whole numbers of pixels"), ((float("nan"),), 4, "whole numbers of pixels"),
+    (("48",), 4, "whole numbers of pixels"), ((48,), 0, "batch_size must be a positive integer"),
+    ((48,), -1, "batch_size must be a positive integer"), ((48,), 2.5, "batch_size must be a positive integer")])
+def test_posteriors_refuse_fractional_scales_and_non_positive_batches(scales, batch_size, message):
+    from minivgg.models import vgg
+    model = vgg("A", width_multiplier=1 / 16, fc_width=8, num_classes=3, input_size=32, seed=0)
+    image = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match=message):
+        minivgg.evaluate.posteriors(model, [image], "dense", scales, batch_size=batch_size)
