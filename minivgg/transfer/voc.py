@@ -65,20 +65,32 @@ def find_voc_folder(root, year, task="Main"):
                             f"VOC{year}/ImageSets/{task}/<class>_<split>.txt)")
 
 
-def _read_flags(path):
-    """``[(image_id, flag)]`` of one ``<class>_<split>.txt``, with errors naming the file and line."""
+def read_flag_file(path, key, layout, rows):
+    """``[(row key, flag)]`` of one VOC list file: whitespace-separated fields, the last a flag 1, -1 or 0.
+
+    ``key(fields)`` turns the fields before the flag into the row's key, or returns None when they are
+    malformed; ``layout`` (e.g. ``'<image id> <1|-1|0>'``) and ``rows`` ("images") word the errors, which
+    name the file and the line.
+    """
     entries = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
                 continue
-            if len(fields) != 2 or fields[1] not in ("1", "-1", "0"):
-                raise ValueError(f"{path}, line {number}: expected '<image id> <1|-1|0>', got {line.strip()!r}")
-            entries.append((fields[0], int(fields[1])))
+            row = key(fields[:-1]) if fields[-1] in ("1", "-1", "0") else None
+            if row is None:
+                raise ValueError(f"{path}, line {number}: expected {layout!r}, got {line.strip()!r}")
+            entries.append((row, int(fields[-1])))
     if not entries:
-        raise ValueError(f"{path} lists no images")
+        raise ValueError(f"{path} lists no {rows}")
     return entries
+
+
+def _read_flags(path):
+    """``[(image_id, flag)]`` of one ``<class>_<split>.txt``."""
+    return read_flag_file(path, lambda fields: fields[0] if len(fields) == 1 else None, "<image id> <1|-1|0>",
+                          "images")
 
 
 def read_split_columns(folder, files, split, read, kind, rows):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .voc import find_voc_folder, read_split_columns
+from .voc import find_voc_folder, read_flag_file, read_split_columns
 
 __all__ = ["VOC_ACTIONS", "ActionSplit", "read_action_split", "read_person_boxes"]
 
@@ -65,19 +65,10 @@ def read_person_boxes(annotation_path):
 
 
 def _read_action_file(path):
-    entries = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or not fields[1].isdigit() or fields[2] not in ("1", "-1", "0"):
-                raise ValueError(f"{path}, line {number}: expected '<image id> <person number> <1|-1|0>', got "
-                                 f"{line.strip()!r}")
-            entries.append(((fields[0], int(fields[1])), int(fields[2])))
-    if not entries:
-        raise ValueError(f"{path} lists no persons")
-    return entries
+    """``[((image_id, person), flag)]`` of one ``<action>_<split>.txt``."""
+    def person(fields):
+        return (fields[0], int(fields[1])) if len(fields) == 2 and fields[1].isdigit() else None
+    return read_flag_file(path, person, "<image id> <person number> <1|-1|0>", "persons")
 
 
 def read_action_split(root, split):
