@@ -9,9 +9,17 @@ how it shows it) are taken from the command line when given, any other given val
 import json
 import os
 
-__all__ = ["ARGUMENTS_FILE", "option_name", "option_types", "read_arguments", "apply_saved", "write_arguments"]
+__all__ = ["ARGUMENTS_FILE", "check_run_dir_is_a_folder", "option_name", "option_types", "read_arguments", "apply_saved", "write_arguments"]
 
 ARGUMENTS_FILE = "arguments.json"
+
+
+def check_run_dir_is_a_folder(run_dir):
+    """RunFolderError when ``--run-dir`` names something that exists and is not a folder."""
+    from minivgg.errors import RunFolderError
+
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
 
 
 def option_name(key):

@@ -26,7 +26,7 @@ import os
 
 from minivgg.options import choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int, \
     positive_int_list, probability
-from minivgg.run_arguments import ARGUMENTS_FILE, option_types
+from minivgg.run_arguments import ARGUMENTS_FILE, check_run_dir_is_a_folder, option_types
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
@@ -283,8 +283,7 @@ def _check_new_run_folder(run_dir):
     """A new run (embedded or on a folder) never writes over another run's files."""
     from minivgg.errors import RunFolderError
 
-    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
-        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+    check_run_dir_is_a_folder(run_dir)
     if os.path.exists(os.path.join(run_dir, ARGUMENTS_FILE)):
         raise RunFolderError(f"{run_dir} already holds a localisation run: continue it with --resume "
                              f"{run_dir}, or choose another --run-dir")

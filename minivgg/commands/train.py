@@ -25,7 +25,8 @@ import os
 from dataclasses import asdict
 
 from minivgg.options import nonnegative_int, positive_float, positive_int, scale
-from minivgg.run_arguments import apply_saved, option_types, read_arguments, write_arguments
+from minivgg.run_arguments import (apply_saved, check_run_dir_is_a_folder, option_types, read_arguments,
+                                   write_arguments)
 
 # What a resumed run takes from the command line: how long to go on and how to show it. Any other option
 # given with --resume must equal the saved one: a different value would make it another run.
@@ -90,8 +91,7 @@ def _check_new_run_folder(run_dir):
     from minivgg.errors import RunFolderError
     from minivgg.train import CHECKPOINT, FINAL_WEIGHTS, LOG
 
-    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
-        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+    check_run_dir_is_a_folder(run_dir)
     if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         raise RunFolderError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
                              f"another --run-dir")
