@@ -6,7 +6,7 @@ called `backends` into anyone's site-packages.
 """
 from setuptools import setup
 
-BACKEND_PACKAGES = ["numpy", "cupy", "numba"]
+BACKEND_PACKAGES = ["reference", "numpy", "cupy", "numba"]
 
 setup(
     name="minivgg",
@@ -15,8 +15,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.localisation",
-              "minivgg.transfer", "minivgg.distributed", "minivgg.backends", "minivgg.resources"]
+    packages=["minivgg", "minivgg.cli", "minivgg.data", "minivgg.training", "minivgg.evaluation", "minivgg.weights",
+              "minivgg.weights.convert", "minivgg.localisation", "minivgg.transfer", "minivgg.distributed",
+              "minivgg.backends", "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},

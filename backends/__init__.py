@@ -1,7 +1,9 @@
-"""The maths of minivgg, one subpackage per device (installed as ``minivgg.backends``).
+"""The maths of minivgg, one subpackage per device (installed as ``minivgg.backends``); nothing here imports
+the package above it.
 
-``numpy`` holds the reference (every op written once, on any array module) and the fast CPU engine;
-``cupy`` and ``numba`` start from the reference and override only what their device forces; ``contract.py``
-says what a backend exports and checks it. Choose one with ``minivgg.set_backend(name)``; importing this
-package imports none of them.
+``contract.py`` says what a backend exports and checks it; ``shapes.py`` holds the output-size arithmetic
+every backend needs; ``reference/`` holds every op written once, readably, on any array module (and its naive
+loop twin, ``loops.py``); ``numpy/``, ``cupy/`` and ``numba/`` each start from the reference and override
+only what their device forces. Choose one with ``minivgg.set_backend(name)``; importing this package imports
+none of them.
 """

@@ -5,14 +5,14 @@ A backend is a module with
     name, xp                      its registry name and its array module (numpy, cupy)
     asarray, to_host              host array -> this backend's array, and back
     check_available
-    every op in ``numpy.OPS``     with the reference's signature (``numpy.REFERENCE``)
+    every op in ``OPS``           with the reference's signature (``reference.REFERENCE``)
     capabilities                  a frozenset of the optional features below it offers
     OVERRIDES                     the ops it computes its own way; every other op is the reference's function
 
 Optional capabilities, each with the names a backend offering it must export:
 
     fused_conv_relu   conv2d_relu_forward / conv2d_relu_backward: a convolution and the ReLU after it in one op
-                      pair, numerically the pair of layers (``numpy/fused.py`` is the yardstick)
+                      pair, numerically the pair of layers (``reference/fused.py`` is the yardstick)
     graph_capture     capture_step(step, warmup_steps): a training step recorded once and replayed
     precision         PRECISIONS, get_precision(), set_precision(precision): the arithmetic of the products
 
@@ -20,6 +20,17 @@ A new backend starts from the reference with ``install_reference`` and overrides
 so an op added to the reference appears on every backend at once.
 """
 import inspect
+
+from . import reference
+from .reference import fused
+
+__all__ = ["CAPABILITIES", "BackendUnavailableError", "install_reference", "contract_problems"]
+
+
+class BackendUnavailableError(ImportError):
+    """A backend cannot be used here: its package or its device is missing. The message says which, and how
+    to get it."""
+
 
 DEVICE_FUNCTIONS = ("asarray", "to_host", "check_available")
 ATTRIBUTES = ("name", "xp", "capabilities", "OVERRIDES")
@@ -52,17 +63,14 @@ def install_reference(namespace):
     Returns the tuple of the ops it overrides: those it defines as something other than the reference's
     function. Called at the end of a backend's ``__init__``: ``OVERRIDES = install_reference(globals())``.
     """
-    from .numpy import OPS, REFERENCE
-    overrides = tuple(op for op in OPS if op in namespace and namespace[op] is not REFERENCE[op])
-    for op in OPS:
-        namespace.setdefault(op, REFERENCE[op])
+    overrides = tuple(op for op in reference.OPS if op in namespace and namespace[op] is not reference.REFERENCE[op])
+    for op in reference.OPS:
+        namespace.setdefault(op, reference.REFERENCE[op])
     return overrides
 
 
 def _yardstick(name):
     """The function whose signature ``name`` must have."""
-    from . import numpy as reference
-    from .numpy import fused
     if name in reference.REFERENCE:
         return reference.REFERENCE[name]
     if hasattr(fused, name):
@@ -93,13 +101,12 @@ def contract_problems(module):
 
     Checks the names, and for every function its parameters' names, kinds and defaults against the reference.
     """
-    from .numpy import OPS, REFERENCE
     problems = [f"lacks {name!r}" for name in ATTRIBUTES if not _has(module, name)]
     capabilities = getattr(module, "capabilities", frozenset())
     unknown = set(capabilities) - set(CAPABILITIES)
     if unknown:
         problems.append(f"declares unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
-    names = list(OPS) + list(DEVICE_FUNCTIONS)
+    names = list(reference.OPS) + list(DEVICE_FUNCTIONS)
     for capability in sorted(set(capabilities) & set(CAPABILITIES)):
         names += CAPABILITIES[capability]
     for name in names:
@@ -112,7 +119,7 @@ def contract_problems(module):
         elif callable(expected) and _parameters(found) != _parameters(expected):
             problems.append(f"{name}{inspect.signature(found)} differs from the reference's {name}"
                             f"{inspect.signature(expected)}")
-    for op in OPS:
-        if op not in getattr(module, "OVERRIDES", ()) and getattr(module, op, None) is not REFERENCE[op]:
+    for op in reference.OPS:
+        if op not in getattr(module, "OVERRIDES", ()) and getattr(module, op, None) is not reference.REFERENCE[op]:
             problems.append(f"{op} is neither the reference's function nor listed in OVERRIDES")
     return problems

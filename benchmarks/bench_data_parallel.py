@@ -28,7 +28,7 @@ def _worker(args):
     from minivgg.distributed import DataParallel, MPICommunicator
     from minivgg.layers import SoftmaxCrossEntropyLoss, set_dropout_position
     from minivgg.models import vgg
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
 
     class TimedCommunicator:
         """The MPI communicator, with the seconds spent inside the gradient sums' calls counted."""
@@ -81,7 +81,7 @@ def _worker(args):
         rounds.append({"step_seconds": elapsed / args.steps, "cpu_seconds": cpu / args.steps,
                        "communication_seconds": communicator.seconds / args.steps})
     # Evaluation of the digits' validation set: rank 0 alone, or sharded over the ranks and summed.
-    from minivgg.recipes import digits_run
+    from minivgg.training.recipes import digits_run
     val_loader = digits_run(seed=0).val_loader
     communicator.inner.comm.Barrier()
     start = time.perf_counter()

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import minivgg
-from minivgg.evaluate import posteriors
+from minivgg.evaluation.posteriors import posteriors
 
 
 def rate(model, images, method, scales):

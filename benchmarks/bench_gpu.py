@@ -89,7 +89,7 @@ def minivgg_training_step(backend_name, config, batch, size, precision, variant=
     """A closure running one training step on ``backend_name``, and a function that synchronises the device."""
     from minivgg.layers import SoftmaxCrossEntropyLoss
     from minivgg.models import vgg
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
 
     backend = minivgg.set_backend(backend_name)
     _set_precision(backend, precision)

@@ -13,7 +13,7 @@ import numpy as np
 
 import minivgg
 from minivgg.layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU
-from minivgg.optim import SGD
+from minivgg.training.optimiser import SGD
 from minivgg.layers import SoftmaxCrossEntropyLoss
 
 

@@ -81,7 +81,7 @@ def training_step_ms(net, batch, warmup, steps, synchronize):
     import minivgg
     from minivgg.layers import SoftmaxCrossEntropyLoss
     from minivgg.models import vgg
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
     model = vgg(**net, weight_init="glorot", seed=0)
     data = np.random.default_rng(0)
     images = minivgg.asarray(data.standard_normal((batch, 3, net["input_size"], net["input_size"])),

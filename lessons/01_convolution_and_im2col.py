@@ -21,9 +21,9 @@
 # 2. **im2col**: unfold every 3×3×C receptive field into a row of a matrix;
 # 3. one matrix product of that matrix with the filters.
 #
-# Everything here is the library's own code: the readable reference `backends/numpy/conv.py` (the maths every
+# Everything here is the library's own code: the readable reference `backends/reference/conv.py` (the maths every
 # backend starts from, and what the CuPy backend runs when cuDNN is not used), the loops of
-# `backends/numpy/loops.py`, and the NumPy backend's engine `backends/numpy/fast_conv.py`, which computes the
+# `backends/reference/loops.py`, and the NumPy backend's engine `backends/numpy/fast_conv.py`, which computes the
 # same numbers faster. The lesson shows them; it does not rewrite them.
 
 # %%
@@ -33,9 +33,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minivgg.backends.numpy import conv2d_forward as engine_conv2d_forward  # what the NumPy backend exports
-from minivgg.backends.numpy.conv import col2im, conv2d_backward, conv2d_forward, im2col
-from minivgg.backends.numpy.loops import conv2d_backward_loops, conv2d_forward_loops
-from minivgg.receptive_field import output_size
+from minivgg.backends.reference.conv import col2im, conv2d_backward, conv2d_forward, im2col
+from minivgg.backends.reference.loops import conv2d_backward_loops, conv2d_forward_loops
+from minivgg.backends.shapes import output_size
 
 rng = np.random.default_rng(0)
 
@@ -76,7 +76,7 @@ print("the same pixels read from the input:\n", np.pad(x[0, 0], 1)[0:3, 0:3])
 # ## 3. One matrix product
 #
 # Each filter `W[f]`, flattened, is a row in the same (c, i, j) order, and the whole convolution is
-# `matrix @ W.reshape(F, -1).T + b`: exactly what `conv2d_forward` in `backends/numpy/conv.py` computes.
+# `matrix @ W.reshape(F, -1).T + b`: exactly what `conv2d_forward` in `backends/reference/conv.py` computes.
 
 # %%
 by_product = (matrix @ W.reshape(4, -1).T + b).reshape(2, 8, 8, 4).transpose(0, 3, 1, 2)

@@ -29,13 +29,13 @@ import numpy as np
 
 import minivgg
 from minivgg import gradcheck
-from minivgg.backends.numpy import pool
-from minivgg.backends.numpy.loops import max_pool2d_backward_loops
+from minivgg.backends.reference import pool
+from minivgg.backends.reference.loops import max_pool2d_backward_loops
 from minivgg.layers import (Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
                             SoftmaxCrossEntropyLoss)
 
 rng = np.random.default_rng(0)
-# The layers below run on the readable reference: one short file per op pair in backends/numpy/ (conv.py,
+# The layers below run on the readable reference: one short file per op pair in backends/reference/ (conv.py,
 # pool.py, lrn.py, activation.py, linear.py, loss.py), the functions every backend starts from.
 minivgg.set_backend("reference")
 
@@ -93,8 +93,8 @@ distinct = rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 10.0
 print("MaxPool2d(2, 2):", gradcheck.check_layer(MaxPool2d(2, 2), distinct))
 print("MaxPool2d(3, 2), overlapping:", gradcheck.check_layer(MaxPool2d(3, 2), distinct))
 
-# The arg-max mask of backends/numpy/pool.py (index i * k + j of the winner in its window), and its
-# backward against the naive loop of backends/numpy/loops.py, which looks each window's winner up again.
+# The arg-max mask of backends/reference/pool.py (index i * k + j of the winner in its window), and its
+# backward against the naive loop of backends/reference/loops.py, which looks each window's winner up again.
 out, cache = pool.max_pool2d_forward(distinct, 2, 2)
 print("winning offset of each window, image 0, channel 0:\n", cache.argmax[0, :, :, 0])
 dout = rng.standard_normal(out.shape)

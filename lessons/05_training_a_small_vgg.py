@@ -29,8 +29,8 @@ import tempfile
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minivgg.recipes import digits_run
-from minivgg.train import evaluate_loader, train
+from minivgg.training.recipes import digits_run
+from minivgg.training.loop import evaluate_loader, train
 
 # %% [markdown]
 # ## The data

@@ -29,10 +29,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minivgg.data import TrainAugmentation, compute_statistics, load_digits, rescale_smallest_side
-from minivgg.evaluate import posteriors
-from minivgg.metrics import top_k_error
-from minivgg.recipes import digits_run
-from minivgg.train import train
+from minivgg.evaluation.posteriors import posteriors
+from minivgg.evaluation.metrics import top_k_error
+from minivgg.training.recipes import digits_run
+from minivgg.training.loop import train
 
 digits = load_digits(image_size=40, seed=0)
 image, label = digits["train"].load(0)

@@ -28,10 +28,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minivgg.backend import asarray, to_host
-from minivgg.evaluate import fuse, posteriors
-from minivgg.metrics import top_k_error
-from minivgg.recipes import digits_run
-from minivgg.train import train
+from minivgg.evaluation.posteriors import fuse, posteriors
+from minivgg.evaluation.metrics import top_k_error
+from minivgg.training.recipes import digits_run
+from minivgg.training.loop import train
 
 # %% [markdown]
 # ## Two small models to evaluate

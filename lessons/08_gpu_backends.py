@@ -17,7 +17,7 @@
 # The paper's nets took "2–3 weeks" each on four NVIDIA Titan Black GPUs (Sect. 3.3). minivgg writes every
 # layer once (`minivgg/layers.py`) and leaves the maths to a **backend**: a module exporting the same ops
 # with the same signatures, `conv2d_forward(x, W, b, stride, padding) -> (out, cache)` and so on. The
-# reference ops (`backends/numpy/`) are written against the array module of their input, so given CuPy arrays
+# reference ops (`backends/reference/`) are written against the array module of their input, so given CuPy arrays
 # they run on an NVIDIA GPU unchanged: the CuPy backend *is* the reference, with only the convolution replaced
 # (by cuDNN's). Switching is one call, `minivgg.set_backend("cupy")`.
 #
@@ -181,7 +181,7 @@ plt.show()
 
 # %%
 if GPU:
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
 
     minivgg.set_backend("cupy")
     cupy_backend.set_precision("tf32")

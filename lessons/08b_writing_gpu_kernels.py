@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from minivgg.backends import numba as backend  # noqa: E402
-from minivgg.backends.numpy import conv as reference  # noqa: E402  (the readable reference)
+from minivgg.backends.reference import conv as reference  # noqa: E402  (the readable reference)
 from minivgg.backends.numba import activation, conv  # noqa: E402
 from minivgg.backends.numba.arrays import REDUCTION_BLOCKS, grid_for, on_device, reduction_splits  # noqa: E402
-from minivgg.backends.numpy.conv import im2col  # noqa: E402
-from minivgg.receptive_field import output_size  # noqa: E402
+from minivgg.backends.reference.conv import im2col  # noqa: E402
+from minivgg.backends.shapes import output_size  # noqa: E402
 from minivgg.gradcheck import relative_error  # noqa: E402
 
 backend.speed_up_simulator()  # the simulator's threads take turns faster; nothing else changes
@@ -165,7 +165,7 @@ print(inspect.getsource(conv.input_pixel_read_by.py_func))
 # Pixels outside the image are the zero padding: the loader writes a 0 into the tile, and the padded input
 # never exists in memory. Below, the A tile block 0 builds at each step, assembled with that function, is
 # compared with the matching piece of lesson 1's im2col matrix (the reference's `im2col` in
-# `backends/numpy/conv.py`, whose columns run (c, i, j); the kernel walks them tap by tap, (i, j, c), so the
+# `backends/reference/conv.py`, whose columns run (c, i, j); the kernel walks them tap by tap, (i, j, c), so the
 # columns are reordered): they are the same numbers, but the kernel only ever holds one `rows × depth`
 # piece at a time.
 

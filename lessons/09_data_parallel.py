@@ -39,7 +39,7 @@ from minivgg.distributed import shard_training
 from minivgg.distributed.cost_model import layer_costs, ring_allreduce_seconds, simulate_ring_allreduce
 from minivgg.distributed.launch import find_launcher
 from minivgg.layers import Dropout
-from minivgg.recipes import digits_run
+from minivgg.training.recipes import digits_run
 
 # %% [markdown]
 # ## 1. What an all-reduce is

@@ -33,9 +33,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minivgg.localisation import (encode_boxes, evaluate_localisation, fine_tune_localisation, format_localisation_table,
-                                  greedy_merge, localisation_net, localise, mean_relative_size,
-                                  train_classifier_on_boxes)
+from minivgg.localisation import (encode_boxes, evaluate_localisation, fine_tune_localisation,
+                                  format_localisation_table, greedy_merge, localisation_net, localise,
+                                  mean_relative_size, train_classifier_on_boxes)
 from minivgg.localisation.draw import draw_boxes
 from minivgg.localisation.recipe import digit_scenes_run
 

@@ -6,18 +6,16 @@ importing minivgg never needs CuPy, Numba or a GPU; choosing one that cannot run
 """
 import importlib
 
+from .backends.contract import CAPABILITIES, BackendUnavailableError, contract_problems
+
 __all__ = ["BackendUnavailableError", "register_backend", "set_backend", "get_backend", "available_backends",
            "registered_backends", "supports", "asarray", "to_host"]
-
-
-class BackendUnavailableError(ImportError):
-    """A registered backend cannot be used here: its package or its device is missing."""
 
 
 # name -> (module path, how to make it available)
 _REGISTRY = {
     "numpy": ("minivgg.backends.numpy", "NumPy is a dependency of minivgg: reinstall it with `pip install minivgg`."),
-    "reference": ("minivgg.backends.numpy.reference", "It is part of minivgg: reinstall it with `pip install minivgg`."),
+    "reference": ("minivgg.backends.reference", "It is part of minivgg: reinstall it with `pip install minivgg`."),
     "cupy": ("minivgg.backends.cupy",
              "It needs CuPy and an NVIDIA GPU with CUDA 13: `pip install 'minivgg[cupy]'` "
              "(and `nvidia-cudnn-frontend` for cuDNN convolutions)."),
@@ -54,7 +52,6 @@ def _load(name):
     except ModuleNotFoundError as error:
         raise BackendUnavailableError(
             f"backend {name!r} cannot be imported: module {error.name!r} is missing. {install_hint}") from error
-    from .backends.contract import contract_problems
     problems = contract_problems(module)
     if problems:
         raise TypeError(f"backend {name!r} ({module_path}) does not honour the backend contract: "
@@ -110,7 +107,6 @@ def supports(capability, backend=None):
     ``capability`` is one of ``minivgg.backends.contract.CAPABILITIES``: ``"fused_conv_relu"``,
     ``"graph_capture"``, ``"precision"``; another name is a ValueError.
     """
-    from .backends.contract import CAPABILITIES
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; the contract knows {sorted(CAPABILITIES)}")
     return capability in (backend or get_backend()).capabilities

@@ -13,9 +13,9 @@ import numbers
 import numpy as np
 
 from .backend import get_backend, supports
-from .backends.numpy.dropout import keep_mask
-from .init import INITIALISERS, as_generator
-from .receptive_field import output_size
+from .backends.reference.dropout import keep_mask
+from .initialisation import INITIALISERS, as_generator
+from .backends.shapes import output_size
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Linear", "Flatten", "LocalResponseNorm",
            "GlobalAveragePool", "SoftmaxCrossEntropyLoss", "EuclideanLoss", "Sequential", "layers_of_type",
@@ -600,7 +600,7 @@ class BatchNorm2d(Layer):
     ``buffers["num_batches_tracked"]`` is a host int64 scalar, the training batches seen.
 
     In training mode a channel is normalised by its batch mean and biased variance, and the running averages
-    move towards the batch's (``minivgg.backends.numpy.batchnorm``: PyTorch's momentum convention and its
+    move towards the batch's (``minivgg.backends.reference.batchnorm``: PyTorch's momentum convention and its
     unbiased running variance); in evaluation mode the running averages normalise. ``momentum=None`` keeps
     a cumulative average instead (the weight of the k-th batch is 1 / k, ``num_batches_tracked`` counts k),
     as PyTorch does. The running statistics are no parameters (SGD leaves them alone) but are saved in

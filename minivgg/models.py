@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .init import INITIALISERS
+from .initialisation import INITIALISERS
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
 from .preprocessing import paper_mean_rgb
 

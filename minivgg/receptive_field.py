@@ -23,17 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import asarray, to_host
+from .backends.shapes import output_size  # noqa: F401  (re-exported: part of this module's arithmetic)
 
 __all__ = ["output_size", "ReceptiveField", "INPUT_PIXEL", "stack_receptive_field", "measure_receptive_field",
            "support_extent"]
-
-
-def output_size(size, kernel, stride, padding):
-    """Output side of a convolution or pooling window along one axis: ``floor((size + 2p - k) / s) + 1``.
-
-    The one place this formula lives: the layers' ``output_shape``, the summary and every backend call it.
-    """
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 @dataclass(frozen=True)

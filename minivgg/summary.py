@@ -13,7 +13,8 @@ from collections import namedtuple
 import numpy as np
 
 from .layers import Conv2d, Flatten, Linear, MaxPool2d
-from .receptive_field import INPUT_PIXEL, output_size
+from .receptive_field import INPUT_PIXEL
+from .backends.shapes import output_size
 
 __all__ = ["LayerSummary", "summarise", "format_summary", "totals"]
 

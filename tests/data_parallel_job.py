@@ -22,8 +22,8 @@ if hasattr(os, "sched_setaffinity"):
 
 from minivgg.distributed import DataParallel, launched_by_mpi  # noqa: E402
 from minivgg.errors import TrainingDiverged, WriteError  # noqa: E402
-from minivgg.recipes import digits_run  # noqa: E402
-from minivgg.train import train  # noqa: E402
+from minivgg.training.recipes import digits_run  # noqa: E402
+from minivgg.training.loop import train  # noqa: E402
 
 
 class _Float64:
@@ -78,11 +78,11 @@ def main():
     if args.nan_images_on_rank_1 and parallel is not None and parallel.rank == 1:
         loader.preprocessing = _NaN(loader.preprocessing)
     if args.failing_checkpoint and (parallel is None or parallel.is_root):
-        import minivgg.train
+        import minivgg.training.loop
 
         def failing_save(path, *a, **k):
             raise WriteError(f"could not write {path} (No space left on device)")
-        minivgg.train.save_checkpoint = failing_save
+        minivgg.training.loop.save_checkpoint = failing_save
     try:
         train(job.model, loader, job.val_loader, job.settings, args.run_dir, resume=args.resume, progress=False,
               stop_after_steps=args.steps, parallel=parallel)

@@ -15,7 +15,8 @@ import pytest
 import minivgg
 from minivgg import backend as registry
 from minivgg.backends import contract
-from minivgg.backends import numpy as reference
+from minivgg.backends import numpy as numpy_backend
+from minivgg.backends import reference
 from minivgg.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 
 REGISTERED = registry.registered_backends()
@@ -40,7 +41,7 @@ def _module(name):
 
 
 def test_numpy_is_the_default_and_always_available():
-    assert minivgg.get_backend() is reference
+    assert minivgg.get_backend() is numpy_backend
     assert {"numpy", "reference"} <= set(minivgg.available_backends())
     assert {"numpy", "reference", "cupy", "numba"} <= set(REGISTERED)
 
@@ -95,7 +96,7 @@ def test_unusable_gpu_backend_says_what_is_missing(name):
         pytest.skip(f"{name} is usable on this machine")
     with pytest.raises(ImportError, match=rf"backend '{name}'.*pip install"):
         minivgg.set_backend(name)
-    assert minivgg.get_backend() is reference  # a failed switch leaves the active backend alone
+    assert minivgg.get_backend() is numpy_backend  # a failed switch leaves the active backend alone
 
 
 def test_importing_the_numba_backend_needs_neither_gpu_nor_cupy_and_choosing_it_says_how():
@@ -124,7 +125,7 @@ def test_register_backend_then_use_it():
     """A module exporting the contract becomes choosable; here the reference under another name."""
     registry.register_backend("numpy-again", "minivgg.backends.numpy")
     try:
-        assert minivgg.set_backend("numpy-again") is reference
+        assert minivgg.set_backend("numpy-again") is numpy_backend
     finally:
         registry._REGISTRY.pop("numpy-again")
         registry._loaded.pop("numpy-again", None)
@@ -147,7 +148,7 @@ def test_supports_knows_only_the_contracts_capabilities():
 @pytest.fixture
 def fusing_backend(monkeypatch):
     """The NumPy backend plus the ``fused_conv_relu`` capability (the composition in ``numpy/fused.py``)."""
-    from minivgg.backends.numpy import fused
+    from minivgg.backends.reference import fused
     module = types.ModuleType("minivgg_test_fusing_backend")
     module.__dict__.update({key: getattr(reference, key) for key in
                             reference.OPS + contract.DEVICE_FUNCTIONS + ("xp", "OVERRIDES")})
@@ -285,7 +286,7 @@ def test_minivgg_imports_from_a_checkout_that_was_never_installed():
     module_file, classes = _run_in_a_checkout_never_installed(
         "import minivgg; from minivgg import backend, class_names; "
         "print(minivgg.set_backend('reference').__file__); print(len(class_names.imagenet_classes()))").split()
-    assert pathlib.Path(module_file).resolve() == REPOSITORY / "backends" / "numpy" / "reference.py"
+    assert pathlib.Path(module_file).resolve() == REPOSITORY / "backends" / "reference" / "__init__.py"
     assert classes == "1000"
 
 

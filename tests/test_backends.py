@@ -1,6 +1,6 @@
 """One suite for every backend and dtype (Caffe's typed tests, MatConvNet's device x dtype grid).
 
-Every op of every backend, forward and backward, equals the naive loops of ``backends/numpy/loops.py``;
+Every op of every backend, forward and backward, equals the naive loops of ``backends/reference/loops.py``;
 every layer's gradient passes a check along a random direction in float64; bad input is refused with the
 same message everywhere; and one SGD step of a small net (conv, ReLU, LRN, pool, FC, dropout, soft-max)
 gives the NumPy float64 numbers. The backends: ``numpy`` (its fast engine), ``reference`` (the readable
@@ -15,7 +15,7 @@ import pytest
 import minivgg
 from minivgg import gradcheck
 from minivgg.backend import supports
-from minivgg.backends.numpy import loops
+from minivgg.backends.reference import loops
 from minivgg.gradcheck import relative_error
 from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear, LocalResponseNorm, MaxPool2d, ReLU,
                             Sequential, SoftmaxCrossEntropyLoss)
@@ -271,7 +271,7 @@ def test_bad_input_is_refused_naming_the_layer(backend):
 # --- one SGD step of a small net, as on NumPy in float64 -------------------------------------------------------
 
 def _one_step(backend_name, dtype, x, labels, mask):
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
     minivgg.set_backend(backend_name)
     init = dict(rng=np.random.default_rng(5), weight_init="glorot", dtype=dtype)
     dropout = Dropout(0.5, seed=0)

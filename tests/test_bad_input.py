@@ -11,12 +11,12 @@ from PIL import Image
 
 import minivgg
 from minivgg import weights
-from minivgg.cli import main
+from minivgg.cli.program import main
 from minivgg.data import (BadImageError, BadImageWarning, DataLoader, ImageFolder, ImageNet, TrainAugmentation,
                           decode_image)
 from minivgg.layers import (Conv2d, Dropout, Linear, LocalResponseNorm, MaxPool2d, ReLU, SoftmaxCrossEntropyLoss,
                             EuclideanLoss)
-from minivgg.metrics import top_k_correct, top_k_error
+from minivgg.evaluation.metrics import top_k_correct, top_k_error
 from minivgg.models import vgg
 
 

@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 
 from minivgg import models, weights
-from minivgg.checkpoint import load_checkpoint, restore_model, save_checkpoint
-from minivgg.cli import main
-from minivgg.convert import from_torchvision
-from minivgg.convert.torch_pickle import read_state_dict
+from minivgg.training.checkpoint import load_checkpoint, restore_model, save_checkpoint
+from minivgg.cli.program import main
+from minivgg.weights.convert import from_torchvision
+from minivgg.weights.convert.torch_pickle import read_state_dict
 from minivgg.gradcheck import check_layer
 from minivgg.layers import BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential, SoftmaxCrossEntropyLoss
 from minivgg.models import (BATCH_NORM_CONFIGURATIONS, NAMED_CONFIGURATIONS, layer_specs, num_parameters, vgg,
                             vgg11_bn, vgg16_bn)
-from minivgg.optim import SGD
+from minivgg.training.optimiser import SGD
 from minivgg.preprocessing import TORCHVISION
-from minivgg.train import TrainSettings, train
+from minivgg.training.loop import TrainSettings, train
 from test_convert import write_torch_legacy, write_torch_zip
 from test_training import ArrayLoader
 

@@ -1,5 +1,5 @@
 """The command line: subcommands are discovered, and user errors end with a message, not a traceback."""
-from minivgg.cli import build_parser, main
+from minivgg.cli.program import build_parser, main
 
 
 def test_every_command_is_registered():

@@ -11,7 +11,7 @@ import time
 import pytest
 from tiny_imagenet import SMALL_NET, make_tiny_imagenet
 
-from minivgg.cli import main
+from minivgg.cli.program import main
 
 
 def test_a_user_error_is_one_line_without_a_traceback(capsys, tmp_path):
@@ -49,7 +49,7 @@ def test_a_damaged_training_log_names_the_file_and_line(capsys, tmp_path):
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
-    import minivgg.commands.info as info
+    import minivgg.cli.info as info
 
     def broken(args):
         raise RuntimeError("an internal inconsistency")
@@ -59,7 +59,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 
 def test_ctrl_c_in_any_command_is_one_line_and_130(capsys, monkeypatch):
-    import minivgg.commands.info as info
+    import minivgg.cli.info as info
 
     def interrupted(args):
         raise KeyboardInterrupt

@@ -7,7 +7,7 @@ from tiny_imagenet import WNIDS, make_tiny_imagenet
 
 import minivgg
 from minivgg import weights
-from minivgg.cli import main
+from minivgg.cli.program import main
 from minivgg.preprocessing import paper_mean_rgb
 
 
@@ -60,7 +60,7 @@ def test_posteriors_of_models_with_the_same_file_name_never_collide_or_overwrite
     assert code == 0, err
     assert sorted(os.listdir(folder)) == ["a_model.npz", "b_model.npz"]
     assert f"written to {folder / 'a_model.npz'}" in out and (tmp_path / "table.json").exists()
-    from minivgg.evaluate import load_posteriors
+    from minivgg.evaluation.posteriors import load_posteriors
     first, second = (load_posteriors(folder / name)[0] for name in ("a_model.npz", "b_model.npz"))
     assert not (first == second).all()  # each file holds its own model's posteriors
     before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
@@ -73,7 +73,7 @@ def test_posteriors_of_models_with_the_same_file_name_never_collide_or_overwrite
 
 
 def test_the_same_file_twice_gets_two_names():
-    from minivgg.evaluate import posterior_file_names
+    from minivgg.evaluation.posteriors import posterior_file_names
 
     assert posterior_file_names(["x/m.safetensors", "x/m.safetensors"]) == ["m.npz", "m-2.npz"]
     assert posterior_file_names(["d16.safetensors", "e19.safetensors"]) == ["d16.npz", "e19.npz"]

@@ -2,7 +2,7 @@
 refused naming the option (exit code 2) and never replaced by a default or clipped."""
 import pytest
 
-from minivgg.cli import main
+from minivgg.cli.program import main
 
 TRAIN, EVALUATE = ["train"], ["evaluate", "--weights", "w.safetensors"]
 PREDICT, INFO = ["predict", "image.png", "--weights", "w.safetensors"], ["info", "A"]
@@ -63,7 +63,7 @@ def test_a_bad_value_is_refused_at_parse_time_naming_the_option(command, option,
 
 def test_zero_where_zero_means_something_is_taken_not_replaced(capsys):
     """`--checkpoint-every 0` and `--workers 0` are valid (never; in-process), and reach the run as 0."""
-    from minivgg.cli import build_parser
+    from minivgg.cli.program import build_parser
 
     args = build_parser().parse_args(["train", "--checkpoint-every", "0", "--workers", "0", "--seed", "0"])
     assert (args.checkpoint_every, args.workers, args.seed) == (0, 0, 0)

@@ -10,7 +10,7 @@ import pytest
 from tiny_imagenet import SMALL_NET, WNIDS, make_tiny_imagenet
 
 from minivgg import weights
-from minivgg.cli import main
+from minivgg.cli.program import main
 
 TRAIN_IMAGES = 3 * 8  # tiny_imagenet: three classes of eight training images
 
@@ -238,7 +238,7 @@ def test_resume_refuses_fewer_epochs_than_done(finished_run, capsys):
 
 def ctrl_c_during_steps(monkeypatch, steps):
     """Press Ctrl-C (a real SIGINT) inside the given SGD steps (1-based), once per listed step."""
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
 
     step, calls = SGD.step, []
 
@@ -273,7 +273,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(data, tmp_p
     assert code == 130 and "interrupted at once; the last checkpoint in" in err and "is intact" in err
     assert "Traceback" not in err
     assert sorted(os.listdir(run_dir)) == ["arguments.json", "checkpoint.safetensors"]  # no temporary left
-    from minivgg.checkpoint import load_checkpoint
+    from minivgg.training.checkpoint import load_checkpoint
     assert load_checkpoint(str(run_dir / "checkpoint.safetensors"))[2]["position"]["global_step"] == 1
     assert train(capsys, "--resume", run_dir)[0] == 0
 

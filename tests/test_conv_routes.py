@@ -190,7 +190,7 @@ GRADIENT_TEST_SHAPES = [
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", GRADIENT_TEST_SHAPES)
 def test_the_engine_computes_the_readable_references_numbers(rng, x_shape, w_shape, stride, padding):
     """fast_conv (what the NumPy backend exports) against conv.py (im2col, one product, col2im), float64."""
-    from minivgg.backends.numpy import conv as reference
+    from minivgg.backends.reference import conv as reference
     x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     out, cache = conv.conv2d_forward(x, W, b, stride, padding)
     expected, expected_cache = reference.conv2d_forward(x, W, b, stride, padding)
@@ -202,7 +202,8 @@ def test_the_engine_computes_the_readable_references_numbers(rng, x_shape, w_sha
 
 
 def test_the_engines_fc_layer_computes_the_references_numbers(rng, monkeypatch):
-    from minivgg.backends.numpy import fast_linear, linear, parallel
+    from minivgg.backends.numpy import fast_linear, parallel
+    from minivgg.backends.reference import linear
     monkeypatch.setattr(parallel, "PARALLEL_MIN_MACS", 0)  # split even this small product over the workers
     x, W, b = rng.standard_normal((130, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)
     out, cache = fast_linear.linear_forward(x, W, b)

@@ -14,10 +14,10 @@ import pytest
 
 from minivgg import weights
 from minivgg.class_names import imagenet_class_names, imagenet_classes
-from minivgg.cli import main
-from minivgg.convert import convert, detect_format, from_caffe, from_torchvision, infer_architecture
-from minivgg.convert.caffe_protobuf import iter_fields, read_varint
-from minivgg.convert.torch_pickle import read_state_dict
+from minivgg.cli.program import main
+from minivgg.weights.convert import convert, detect_format, from_caffe, from_torchvision, infer_architecture
+from minivgg.weights.convert.caffe_protobuf import iter_fields, read_varint
+from minivgg.weights.convert.torch_pickle import read_state_dict
 from minivgg.layers import Conv2d, Linear
 from minivgg.models import num_parameters, vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
@@ -516,7 +516,7 @@ def test_a_200000_deep_pickle_is_refused_before_it_can_overflow_the_stack(tmp_pa
 
 
 def test_ordinary_nesting_and_long_dicts_pass_the_depth_check():
-    from minivgg.convert.torch_pickle import check_nesting
+    from minivgg.weights.convert.torch_pickle import check_nesting
 
     check_nesting(pickle.dumps({f"k{i}": (i, [i, (i,)]) for i in range(2000)}, protocol=2), "many")
     check_nesting(pickle.dumps([list(range(10))] * 3 + [((((),),),)], protocol=4), "framed")
@@ -561,14 +561,14 @@ def test_caffe_blobs_declaring_impossible_shapes_are_refused(tmp_path, case, mes
 def test_unpacked_floats_are_gathered_into_one_buffer(tmp_path):
     values = np.arange(50_000, dtype=np.float32)
     _caffemodel_with_blob(tmp_path / "unpacked.caffemodel", _blob(values, legacy=False, packed=False))
-    from minivgg.convert.caffe_protobuf import read_caffemodel
+    from minivgg.weights.convert.caffe_protobuf import read_caffemodel
 
     (layer,) = read_caffemodel(tmp_path / "unpacked.caffemodel")
     np.testing.assert_array_equal(layer.blobs[0], values)
 
 
 def test_a_folder_or_device_is_not_read_as_weights(tmp_path, capsys):
-    from minivgg.convert.caffe_protobuf import read_caffemodel
+    from minivgg.weights.convert.caffe_protobuf import read_caffemodel
 
     with pytest.raises(ValueError, match="not a regular file"):
         read_caffemodel(tmp_path)

@@ -173,7 +173,7 @@ def test_a_batch_with_every_image_unreadable_is_not_delivered(tmp_path, rng, num
 
 def test_the_validation_metric_leaves_unreadable_images_out(tmp_path, rng):
     from minivgg.models import vgg
-    from minivgg.train import evaluate_loader
+    from minivgg.training.loop import evaluate_loader
 
     data = bad_image_folder(tmp_path, rng)
     model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
@@ -260,7 +260,7 @@ def test_bad_arguments_are_named():
 
 def test_the_ready_made_runs_substitute_in_training_and_leave_out_in_evaluation(photos):
     from minivgg.models import vgg
-    from minivgg.recipes import _loaders
+    from minivgg.training.recipes import _loaders
 
     model = vgg("A", num_classes=4, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)
     train, val, test = _loaders(model, {"train": photos, "val": photos, "test": photos},

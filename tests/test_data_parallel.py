@@ -166,7 +166,7 @@ def test_ctrl_c_stops_the_processes_after_a_step_with_a_checkpoint_to_resume(tmp
     assert launched.returncode == 130, stdout + stderr
     assert stderr.count("interrupted; checkpoint written") == 1 and "MPI_ABORT" not in stderr, stderr
     assert stdout.count("stopping after this step") == 1, stdout  # rank 0 alone speaks
-    from minivgg.checkpoint import read_checkpoint_state
+    from minivgg.training.checkpoint import read_checkpoint_state
     position = read_checkpoint_state(str(run_dir / "checkpoint.safetensors"))["position"]
     assert position["epoch"] >= 1 and position["step"] > 0  # written at the interruption, mid-epoch
 
@@ -225,7 +225,7 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_anythi
 
 @pytest.fixture(scope="module")
 def digits():
-    from minivgg.recipes import digits_run
+    from minivgg.training.recipes import digits_run
     return digits_run(seed=0, max_epochs=1)
 
 
@@ -251,8 +251,8 @@ def test_evaluation_shards_cover_the_data_once(digits):
 
 
 def test_one_rank_data_parallel_is_the_plain_trainer_bit_for_bit(tmp_path):
-    from minivgg.recipes import digits_run
-    from minivgg.train import train
+    from minivgg.training.recipes import digits_run
+    from minivgg.training.loop import train
 
     runs = {}
     for name, parallel in (("plain", None), ("one rank", DataParallel(LocalCommunicator(), bucket_bytes=4096))):
@@ -293,19 +293,19 @@ def test_nccl_on_one_gpu_is_single_process_training(tmp_path):
 
 
 def test_gpus_and_processes_must_agree(tmp_path):
-    from minivgg.cli import main
+    from minivgg.cli.program import main
     assert main(["train", "--processes", "2", "--gpus", "3", "--run-dir", str(tmp_path)]) == 1
 
 
 def test_gpus_on_a_cpu_backend_are_refused_before_anything_starts(tmp_path, capsys):
-    from minivgg.cli import main
+    from minivgg.cli.program import main
     assert main(["train", "--gpus", "1", "--run-dir", str(tmp_path / "run")]) == 1
     assert "error: --gpus 1 trains on GPUs and needs --backend cupy" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
 def test_a_rank_timeout_without_processes_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
-    from minivgg.cli import main
+    from minivgg.cli.program import main
     for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
         monkeypatch.delenv(variable, raising=False)
     assert main(["train", "--rank-timeout", "5", "--run-dir", str(tmp_path / "run")]) == 1
@@ -315,7 +315,7 @@ def test_a_rank_timeout_without_processes_is_refused_not_ignored(tmp_path, capsy
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_processes_option_refuses_what_is_not_a_count(value, capsys):
-    from minivgg.cli import build_parser
+    from minivgg.cli.program import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--processes", value])
     assert "--processes" in capsys.readouterr().err
@@ -326,7 +326,7 @@ def test_processes_option_refuses_what_is_not_a_count(value, capsys):
                                            ("--rank-timeout", "nan"), ("--rank-timeout", "inf"),
                                            ("--rank-timeout", "soon")])
 def test_gpus_and_rank_timeout_refuse_what_is_not_a_count_or_a_wait(option, value, capsys):
-    from minivgg.cli import build_parser
+    from minivgg.cli.program import build_parser
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", option, value])
     assert f"argument {option}" in capsys.readouterr().err
@@ -337,7 +337,7 @@ def test_sharded_evaluation_leaves_unreadable_images_out_as_one_process_does(tmp
 
     from minivgg.data import BadImageWarning, DataLoader, EvalTransform
     from minivgg.models import vgg
-    from minivgg.train import evaluate_loader
+    from minivgg.training.loop import evaluate_loader
 
     data = bad_image_folder(tmp_path, np.random.default_rng(0))
     model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)

@@ -3,7 +3,7 @@ its masks are keyed by (seed, step, index in the global batch), so however a bat
 import numpy as np
 import pytest
 
-from minivgg.backends.numpy.counter_random import uniform_numpy
+from minivgg.backends.reference.counter_random import uniform_numpy
 from minivgg.layers import Dropout, Linear, Sequential, dropout_layers, set_dropout_position
 
 
@@ -92,8 +92,8 @@ def test_every_backend_drops_the_units_the_reference_drops(backend_name):
 
 
 def test_a_checkpoint_holds_the_seed_alone_and_older_ones_still_load(tmp_path):
-    from minivgg.checkpoint import load_checkpoint, restore_model, save_checkpoint
-    from minivgg.optim import SGD
+    from minivgg.training.checkpoint import load_checkpoint, restore_model, save_checkpoint
+    from minivgg.training.optimiser import SGD
 
     net = Sequential(Linear(3, 4, rng=0), Dropout(0.5, seed=5))
     save_checkpoint(tmp_path / "c.safetensors", net, SGD(net), {})

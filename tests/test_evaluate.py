@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import minivgg
-from minivgg.evaluate import (error_table, format_table, fuse, load_posteriors, multi_crop_offsets, paper_scales,
-                              posteriors, save_posteriors)
-from minivgg.metrics import top_k_error
+from minivgg.evaluation.posteriors import (error_table, format_table, fuse, load_posteriors, multi_crop_offsets,
+                                           paper_scales, posteriors, save_posteriors)
+from minivgg.evaluation.metrics import top_k_error
 
 
 @pytest.fixture(scope="module")
@@ -129,4 +129,4 @@ def test_posteriors_refuse_fractional_scales_and_non_positive_batches(scales, ba
     model = vgg("A", width_multiplier=1 / 16, fc_width=8, num_classes=3, input_size=32, seed=0)
     image = np.zeros((40, 40, 3), np.uint8)
     with pytest.raises(ValueError, match=message):
-        minivgg.evaluate.posteriors(model, [image], "dense", scales, batch_size=batch_size)
+        minivgg.evaluation.posteriors(model, [image], "dense", scales, batch_size=batch_size)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minivgg.backends.numpy import conv2d_forward, lrn_forward, max_pool2d_forward
-from minivgg.backends.numpy.loops import conv2d_forward_loops, lrn_forward_loops, max_pool2d_forward_loops
+from minivgg.backends.reference.loops import conv2d_forward_loops, lrn_forward_loops, max_pool2d_forward_loops
 
 
 @pytest.mark.parametrize("shape, w_shape, stride, padding", [

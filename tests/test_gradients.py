@@ -7,8 +7,8 @@ import pytest
 
 import minivgg
 from minivgg import gradcheck
-from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear, LocalResponseNorm, MaxPool2d,
-                            ReLU, Sequential, SoftmaxCrossEntropyLoss, EuclideanLoss)
+from minivgg.layers import (Conv2d, Dropout, Flatten, GlobalAveragePool, Linear, LocalResponseNorm, MaxPool2d, ReLU,
+                            Sequential, SoftmaxCrossEntropyLoss, EuclideanLoss)
 
 from conftest import away_from_kinks, distinct_values
 

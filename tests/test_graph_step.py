@@ -10,10 +10,12 @@ import pytest
 import minivgg
 from minivgg import backend as registry
 from minivgg.backends import contract
-from minivgg.backends import numpy as reference
-from minivgg.graph_step import captured_training_step
-from minivgg.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
-from minivgg.optim import SGD
+from minivgg.backends import numpy as numpy_backend
+from minivgg.backends import reference
+from minivgg.training.recorded_step import captured_training_step
+from minivgg.layers import (BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential,
+                            SoftmaxCrossEntropyLoss)
+from minivgg.training.optimiser import SGD
 
 
 class Replay:

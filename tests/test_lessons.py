@@ -33,7 +33,7 @@ def executed_lessons(tmp_path_factory):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_notebook_executes(notebook, executed_lessons, tmp_path):
     """Run from the jupytext source (the same code cells, checked above), in an empty working folder."""
-    from minivgg.site import execute_lesson
+    from build_site import execute_lesson
 
     source = notebook.with_suffix(".py") if notebook.with_suffix(".py").exists() else notebook
     nb = nbformat.read(execute_lesson(source, executed_lessons, timeout=600, working_folder=tmp_path), as_version=4)

@@ -7,8 +7,8 @@ import pytest
 from minivgg import gradcheck
 from minivgg.localisation import (AnnotationError, BoxCropLoader, BoxDataset, BoxRegressionLoss, BoxTargets,
                                   centre_crop_boxes, decode_boxes, dense_boxes, encode_boxes, greedy_merge,
-                                  image_is_localised, iou, load_digit_scenes, localisation_error,
-                                  localisation_net, match_scores, parse_annotation, read_annotation)
+                                  image_is_localised, iou, load_digit_scenes, localisation_error, localisation_net,
+                                  match_scores, parse_annotation, read_annotation)
 from minivgg.localisation.annotations import format_annotation
 from minivgg.localisation.data import crop_positions
 from minivgg.localisation.dense import window_grid
@@ -323,7 +323,7 @@ def test_localisation_net_copies_all_but_the_last_layer(regression, outputs):
 
 
 def test_fine_tuning_fc_only_leaves_the_conv_layers_frozen(rng):
-    from minivgg.optim import SGD
+    from minivgg.training.optimiser import SGD
 
     results = {}
     for fine_tune in ("fc", "all"):
@@ -438,7 +438,7 @@ def test_annotated_folder_becomes_a_box_dataset(tmp_path):
 def test_interrupted_fine_tuning_resumes_to_the_same_weights(scenes, tmp_path):
     """The box objective goes through minivgg.train's checkpoints: stopping and resuming changes nothing."""
     from minivgg.localisation import fine_tune_localisation
-    from minivgg.train import TrainSettings
+    from minivgg.training.loop import TrainSettings
 
     settings = TrainSettings(batch_size=4, learning_rate=1e-3, max_epochs=2, patience=10)
     results = []

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from minivgg.cli import main
+from minivgg.cli.program import main
 
 
 @pytest.mark.parametrize("argv", [

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from minivgg import weights
-from minivgg.cli import main
+from minivgg.cli.program import main
 from minivgg.data.images import BadImageWarning
 from minivgg.localisation import load_digit_scenes, load_localisation_net
 from minivgg.localisation.annotations import AnnotationError, format_annotation

@@ -4,8 +4,8 @@ single-class-regression localisation net initialised from it and fine-tuned with
 import numpy as np
 import pytest
 
-from minivgg.localisation import (evaluate_localisation, fine_tune_localisation, localisation_net,
-                                  mean_relative_size, train_classifier_on_boxes)
+from minivgg.localisation import (evaluate_localisation, fine_tune_localisation, localisation_net, mean_relative_size,
+                                  train_classifier_on_boxes)
 from minivgg.localisation.recipe import digit_scenes_run
 
 EPOCHS = 8  # of 30 steps: about the fewest after which the tiny net has left its initial plateau

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minivgg.cli import main
+from minivgg.cli.program import main
 
 
 @pytest.fixture(scope="module")

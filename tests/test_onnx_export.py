@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from minivgg import weights
-from minivgg.cli import main
-from minivgg.evaluate import posteriors
+from minivgg.cli.program import main
+from minivgg.evaluation.posteriors import posteriors
 from minivgg.models import vgg
 from minivgg.preprocessing import Preprocessing
 from test_batchnorm import randomise_batch_norm
@@ -17,7 +17,7 @@ from test_batchnorm import randomise_batch_norm
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
 
-from minivgg.onnx_export import SUPPORTED_OPSETS, read_metadata, to_onnx  # noqa: E402
+from minivgg.weights.onnx_export import SUPPORTED_OPSETS, read_metadata, to_onnx  # noqa: E402
 
 TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=10, input_size=32)
 CLASSES = [f"digit {i}" for i in range(10)]

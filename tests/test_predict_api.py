@@ -6,10 +6,10 @@ from PIL import Image
 
 import minivgg
 from minivgg import weights
-from minivgg.cli import main
-from minivgg.evaluate import posteriors
+from minivgg.cli.program import main
+from minivgg.evaluation.posteriors import posteriors
 from minivgg.models import vgg
-from minivgg.prediction import Prediction, decode_predictions, predict
+from minivgg.evaluation.prediction import Prediction, decode_predictions, predict
 from minivgg.preprocessing import CAFFE_VGG
 
 TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=10, input_size=32)
@@ -74,7 +74,7 @@ def test_paths_pil_images_and_arrays_give_the_same_classes(model, images, tmp_pa
 
 
 def test_every_evaluation_method_of_the_paper(model, images):
-    for method in minivgg.evaluate.METHODS:
+    for method in minivgg.evaluation.METHODS:
         ranked = predict(model, images, top=2, method=method, scales=(36, 40))
         expected = posteriors(model, images, method, (36, 40))
         assert [[p.class_id for p in r] for r in ranked] == [list(np.argsort(-row, kind="stable")[:2])

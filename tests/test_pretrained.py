@@ -10,10 +10,11 @@ import threading
 import numpy as np
 import pytest
 
-from minivgg import hub, weights
-from minivgg.cli import main
-from minivgg.download import ChecksumError, DownloadError
-from minivgg.hub import PUBLISHED, PublishedWeights, cache_folder, pretrained
+from minivgg.weights import published as hub
+from minivgg import weights
+from minivgg.cli.program import main
+from minivgg.weights.download import ChecksumError, DownloadError
+from minivgg.weights.published import PUBLISHED, PublishedWeights, cache_folder, pretrained
 from minivgg.models import vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
 from test_convert import _state_dict, write_caffemodel, write_torch_zip
@@ -175,7 +176,7 @@ def test_a_full_disk_is_a_write_error_naming_the_file_not_a_broken_connection(se
     import builtins
     import errno
 
-    from minivgg import download as download_module
+    from minivgg.weights import download as download_module
     from minivgg.errors import WriteError
 
     class Full:

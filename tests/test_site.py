@@ -5,6 +5,7 @@ import html
 import io
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -16,8 +17,8 @@ pytest.importorskip("mkdocs_jupyter")
 
 from PIL import Image  # noqa: E402
 
-from minivgg import site  # noqa: E402
-from minivgg.cli import main  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
+import build_site as site  # noqa: E402  (tools/build_site.py: a tool of the repository, not of the package)
 from test_lessons import LESSONS, executed_lessons  # noqa: E402,F401  (the session's executed notebooks)
 
 IMG = re.compile(r"<img\b[^>]*\bsrc=\"([^\"]+)\"")
@@ -95,7 +96,7 @@ def test_new_lessons_are_picked_up_and_executed_when_not_given(tmp_path):
     (lessons / "12_added_later.py").write_text(NEW_LESSON.format(number=12))
     (lessons / "helpers.py").write_text("VALUE = 1\n")  # not a jupytext lesson: no page
     site.execute_lesson(lessons / "12_added_later.py", executed)
-    assert main(["site", "--lessons", str(lessons), "--output", str(tmp_path / "site"), "--executed",
+    assert site.main(["--lessons", str(lessons), "--output", str(tmp_path / "site"), "--executed",
                  str(executed)]) == 0
     page = tmp_path / "site" / "lessons" / "12_added_later" / "index.html"
     assert "Lesson 12: a lesson added later" in page.read_text(encoding="utf-8")

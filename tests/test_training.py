@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from minivgg.checkpoint import load_checkpoint
+from minivgg.training.checkpoint import load_checkpoint
 from minivgg.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
-from minivgg.optim import SGD
-from minivgg.schedule import ReduceOnPlateau
-from minivgg.train import TrainSettings, train
+from minivgg.training.optimiser import SGD
+from minivgg.training.schedule import ReduceOnPlateau
+from minivgg.training.loop import TrainSettings, train
 from test_graph_step import capturing_backend  # noqa: F401 (a fixture: a backend that records steps)
 
 
@@ -143,7 +143,7 @@ def test_truncated_checkpoint_is_a_clear_error_and_old_one_survives_a_failed_wri
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(ValueError, match="truncated or corrupt"):
         load_checkpoint(str(path))
-    from minivgg.checkpoint import atomic_write
+    from minivgg.files import atomic_write
 
     path.write_bytes(good)
 
@@ -177,11 +177,11 @@ class DoubledObjective:
         return DoubledSoftmaxLoss()
 
     def correct(self, scores, labels):
-        from minivgg.metrics import top_k_correct
+        from minivgg.evaluation.metrics import top_k_correct
         return int(top_k_correct(np.asarray(scores), labels, 1).sum())
 
     def evaluate(self, model, loader, progress=False):
-        from minivgg.train import evaluate_loader
+        from minivgg.training.loop import evaluate_loader
         return evaluate_loader(model, loader, progress)
 
 

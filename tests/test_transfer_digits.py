@@ -2,7 +2,7 @@
 random initialisation under the same linear SVM, on real data and without a download."""
 import numpy as np
 
-from minivgg.recipes import digits_run
+from minivgg.training.recipes import digits_run
 from minivgg.transfer.demonstration import DIGITS_SETTINGS, compare_representations, raw_pixels, train_digits_net
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from minivgg import vgg, weights
-from minivgg.cli import main
+from minivgg.cli.program import main
 from minivgg.transfer import VOC_CLASSES, protocol, read_voc_split
 
 

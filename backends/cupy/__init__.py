@@ -1,6 +1,6 @@
 """The CuPy backend: the NumPy reference on an NVIDIA GPU, plus what the device forces.
 
-Every op of the reference (``backends/numpy``) is written against ``xp = array_module(x)``, so given CuPy
+Every op of the reference (``backends/reference``) is written against ``xp = array_module(x)``, so given CuPy
 arrays it runs on the GPU unchanged: this backend starts from those functions (``install_reference``) and
 replaces only
 
@@ -18,7 +18,7 @@ Importing this module needs neither CuPy nor a GPU; ``check_available`` (called 
 which one is missing.
 """
 from ..contract import install_reference
-from .conv import (ROUTES, conv2d_backward, conv2d_forward, conv2d_relu_backward, conv2d_relu_forward,  # noqa: F401
+from .conv import (ROUTES, conv2d_backward, conv2d_forward, conv2d_relu_backward, conv2d_relu_forward,
                    get_convolution_route, set_convolution_route)
 from .conv_cudnn import frontend_status  # noqa: F401
 from .device import asarray, check_available, cupy, to_host  # noqa: F401

@@ -7,7 +7,7 @@ convolution is 86% of a training step's time on the CPU (benchmarks/RESULTS.md),
 decides the device's. The fused conv+bias+ReLU comes free with the cuDNN graph (one ``relu`` node).
 
 Routes. ``"cudnn"`` runs the fprop/dgrad/wgrad graphs of ``conv_cudnn`` (float32 only); ``"im2col"`` is the
-reference itself (``backends/numpy/conv.py``) on CuPy arrays, and what float64 (gradient checks) always
+reference itself (``backends/reference/conv.py``) on CuPy arrays, and what float64 (gradient checks) always
 takes. ``"auto"``, the default, takes cuDNN when the frontend is installed and has a plan for the shape.
 
 Layout. The API is NCHW with weights (F, C, kh, kw); cuDNN is handed channels-last copies, activations
@@ -17,10 +17,10 @@ layer's conversion is free.
 import warnings
 from collections import namedtuple
 
-from minivgg.receptive_field import output_size
+from ..shapes import output_size
 
-from ..numpy import conv as reference
-from ..numpy import fused as reference_fused
+from ..reference import conv as reference
+from ..reference import fused as reference_fused
 from . import conv_cudnn
 from .device import cupy
 from .precision import uses_tensor_cores

@@ -16,7 +16,7 @@ graph. With TF32 off, plans that use tensor cores on float32 data are deselected
 """
 from collections import namedtuple
 
-from minivgg.receptive_field import output_size
+from ..shapes import output_size
 
 from .device import cupy
 

@@ -6,7 +6,7 @@ when someone chooses the backend with ``minivgg.set_backend("cupy")``.
 """
 import numpy as np
 
-from minivgg.backend import BackendUnavailableError
+from ..contract import BackendUnavailableError
 
 try:
     import cupy

@@ -1,7 +1,7 @@
 """The Numba-CUDA backend: the reference's operations written as CUDA kernels in Python.
 
 This is the backend to read to see how a GPU computes a convolutional net ("how would I write this kernel
-myself"). It starts from the reference (``backends/numpy``: every op there is here, with the same
+myself"). It starts from the reference (``backends/reference``: every op there is here, with the same
 signature) and replaces these pairs by kernels, one file per concept:
 
     conv.py        convolution forward, data gradient and weight gradient: tiled shared-memory implicit GEMM

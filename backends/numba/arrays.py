@@ -15,7 +15,7 @@ import threading
 import numpy as np
 from numba import config, cuda
 
-from minivgg.backend import BackendUnavailableError
+from ..contract import BackendUnavailableError
 
 # Numba reads NUMBA_ENABLE_CUDASIM once, when it is first imported; so does this flag.
 SIMULATOR = bool(config.ENABLE_CUDASIM)

@@ -1,6 +1,6 @@
 """Convolution as an implicit GEMM: tiled shared-memory CUDA kernels with no im2col buffer (Sect. 2.1).
 
-The NumPy reference (``backends/numpy/conv.py``) unfolds the input into an im2col matrix and multiplies it by
+The NumPy reference (``backends/reference/conv.py``) unfolds the input into an im2col matrix and multiplies it by
 the filters. The unfolded matrix is ``kh * kw`` times the input: on a GPU, 9x VGG-16's largest activations
 written to memory and read back. Here the same product is computed one tile at a time, and each tile of the
 unfolded matrix is assembled in shared memory, straight from the input, just before it is used. The matrix
@@ -54,7 +54,7 @@ from collections import namedtuple
 import numba
 from numba import cuda
 
-from minivgg.receptive_field import output_size
+from ..shapes import output_size
 
 from .arrays import (REDUCTION_BLOCKS, SIMULATOR, array_module, check_same_dtype, device_function, on_device,
                      reduction_splits)

@@ -3,7 +3,7 @@
     scale[c] = k + alpha' * sum_{c' in window(c)} x[c']**2,     y[c] = x[c] * scale[c] ** -beta
 
 with ``window(c)`` the channels ``c - (size - 1) // 2 ... c + size // 2`` clipped at the ends, as in the
-reference (``backends/numpy/lrn.py``). Channels-last inside: a pixel's channels are contiguous, so the
+reference (``backends/reference/lrn.py``). Channels-last inside: a pixel's channels are contiguous, so the
 threads of a warp read one pixel's neighbourhood together.
 """
 from collections import namedtuple

@@ -6,9 +6,9 @@ mode), ties go to the first maximum in row-major window order, and the cache hol
 """
 from numba import cuda
 
-from minivgg.receptive_field import output_size
+from ..shapes import output_size
 
-from ..numpy.pool import PoolCache
+from ..reference.pool import PoolCache
 from .arrays import array_module, check_same_dtype, device_function, grid_for, on_device
 
 

@@ -25,7 +25,7 @@ from collections import namedtuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from minivgg.receptive_field import output_size
+from ..shapes import output_size
 
 from .parallel import WORKERS, one_blas_thread, run_pieces
 

@@ -4,7 +4,7 @@ One BLAS thread per core, each on a block of rows or columns (``parallel.matmul`
 multi-threaded BLAS call whose idle threads then spin on the cores the convolution's chunks need
 (``parallel.py`` has the measurement). Tested equal to ``linear.py``.
 """
-from .linear import LinearCache
+from ..reference.linear import LinearCache
 from .parallel import matmul, one_blas_thread
 
 

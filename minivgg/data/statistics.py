@@ -120,7 +120,7 @@ def _read_cache(path, fingerprint, draft_smallest_side):
 
 
 def _write_cache(path, record):
-    from ..checkpoint import atomic_write
+    from ..files import atomic_write
 
     def write(temporary):
         with open(temporary, "w", encoding="utf-8") as handle:

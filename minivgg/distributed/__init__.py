@@ -14,7 +14,8 @@ or one machine's share); the ranks exchange gradients through MPI (``mpi4py``) o
 - ``launch.py``        ``minivgg train --processes N`` / ``--gpus N``: starting the ranks through ``mpirun``
 - ``nccl.py``          the NCCL communicator (unverified on a GPU)
 """
-from .communicator import LocalCommunicator, MPICommunicator, RankLostError, launched_by_mpi, world_size_from_environment
+from .communicator import (LocalCommunicator, MPICommunicator, RankLostError, launched_by_mpi,
+                           world_size_from_environment)
 from .data_parallel import DataParallel
 from .shard import shard_evaluation, shard_training
 

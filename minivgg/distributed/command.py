@@ -8,7 +8,7 @@
 """
 import sys
 
-from ..options import positive_int, positive_float
+from ..cli.options import positive_int, positive_float
 from .communicator import launched_by_mpi, world_size_from_environment
 
 __all__ = ["add_arguments", "start_ranks_if_asked", "this_rank", "as_rank"]

@@ -156,7 +156,7 @@ class DataParallel:
     def evaluate(self, model, loader, progress=False, objective=None):
         """``minivgg.train.evaluate_loader`` (or ``objective.evaluate``) on this rank's part of ``loader``,
         summed over the ranks."""
-        from ..train import evaluate_loader
+        from ..training.loop import evaluate_loader
 
         evaluate = evaluate_loader if objective is None else objective.evaluate
 

@@ -11,9 +11,9 @@ greedily as OverFeat does, and the ILSVRC localisation error.
 """
 from .annotations import Annotation, AnnotationError, parse_annotation, read_annotation
 from .boxes import areas, decode_boxes, encode_boxes, intersection_areas, iou
-from .data import BoxCropLoader, BoxDataset, BoxTargets, read_annotated_images
+from .data import BoxCropLoader, BoxDataset, BoxTargets
 from .dense import DenseBoxes, dense_boxes
-from .folders import AnnotatedImages, pair_annotations, read_box_folder
+from .folders import AnnotatedImages, pair_annotations, read_annotated_images, read_box_folder
 from .merge import greedy_merge, match_scores
 from .metric import centre_boxes, image_is_localised, localisation_error, whole_image_boxes
 from .net import LocalisationNet, load_localisation_net, localisation_net, save_localisation_net

@@ -17,7 +17,7 @@ whatever the image size, so the Euclidean loss means the same at S = 256 as at S
 reaching beyond the window (an object cut by the crop) simply has t_x - t_w / 2 < 0 or t_x + t_w / 2 > 1.
 """
 
-from ..backends.numpy.array_module import array_module
+from ..backends.reference.array_module import array_module
 
 __all__ = ["as_boxes", "areas", "intersection_areas", "iou", "centres", "encode_boxes", "decode_boxes",
            "windows_array"]

@@ -23,7 +23,7 @@ from ..data.loader import epoch_order, sample_generator
 from ..data.transforms import ScaleJitter, center_position, rescale_smallest_side
 from .boxes import as_boxes, encode_boxes, intersection_areas
 
-__all__ = ["BoxDataset", "BoxTargets", "BoxCropLoader", "crop_positions", "read_annotated_images"]
+__all__ = ["BoxDataset", "BoxTargets", "BoxCropLoader", "crop_positions"]
 
 
 class BoxDataset:
@@ -226,28 +226,3 @@ class BoxCropLoader:
     def __repr__(self):
         return (f"BoxCropLoader({self.dataset!r}, batch_size={self.batch_size}, scale={self.scale!r}, "
                 f"crop_size={self.crop_size}, train={self.train}, targets={self.targets!r})")
-
-
-def read_annotated_images(annotations_dir, images_dir, class_names=None, pixel_origin=1):
-    """A ``BoxDataset`` from a folder of PASCAL VOC / ILSVRC XML files and a folder of the images they name.
-
-    Parameters
-    ----------
-    annotations_dir : folder of ``*.xml`` annotations (read in sorted order, subfolders too)
-    images_dir : folder of the images, paired with the XML files as ``folders.pair_annotations`` does (the
-        same relative path, any image extension, or the ``<filename>`` the XML gives); images without an
-        XML file are left out here
-    class_names : the classes in label order (e.g. the 1000 ILSVRC WordNet ids); default: the names found,
-        sorted
-    pixel_origin : see ``annotations.parse_annotation``
-
-    Each image's class is its first object's; its boxes are all the objects of that class (ILSVRC's
-    localisation images have one class each). The images are decoded into memory: meant for sets that fit
-    (a validation subset, a small custom set). Raises FileNotFoundError for a missing folder or image,
-    ``AnnotationError`` naming the file for a bad annotation or an image whose size differs from it.
-    """
-    from .folders import pair_annotations, read_box_folder
-
-    pairs = pair_annotations(annotations_dir, images_dir, unannotated="skip", pixel_origin=pixel_origin)
-    names = sorted({a.names[0] for _, _, a in pairs}) if class_names is None else [str(n) for n in class_names]
-    return read_box_folder(pairs, names, samples="first class")

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 __all__ = ["draw_boxes", "save_figure"]
 

@@ -29,9 +29,10 @@ import os
 import numpy as np
 
 from .annotations import AnnotationError
+from .data import BoxDataset
 
 __all__ = ["UnannotatedImagesError", "AnnotatedImages", "pair_annotations", "split_pairs", "read_box_folder",
-           "class_index"]
+           "class_index", "read_annotated_images"]
 
 SAMPLES = ("object", "class", "first class")
 
@@ -124,9 +125,9 @@ def class_index(class_names):
         if name in exact:
             return exact[name]
         if not imagenet:
-            from ..evaluate import _imagenet_class_index
+            from ..class_names import imagenet_class_index
 
-            known = _imagenet_class_index()
+            known = imagenet_class_index()
             imagenet.update({known[str(n)]: i for i, n in reversed(list(enumerate(class_names))) if str(n) in known})
             imagenet["known"] = known
         number = imagenet["known"].get(name)
@@ -222,7 +223,6 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", la
 
     from ..data.images import UNREADABLE, decode_image, skip_record, warn_skipped
     from ..data.transforms import rescale_smallest_side
-    from .data import BoxDataset
 
     if samples not in SAMPLES:
         raise ValueError(f"read_box_folder: samples must be one of {list(SAMPLES)}, got {samples!r}")
@@ -276,3 +276,26 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", la
     if lazy:
         return AnnotatedImages(images, sizes, labels, boxes, class_names, smallest_side)
     return BoxDataset(images, labels, boxes, class_names)
+
+
+def read_annotated_images(annotations_dir, images_dir, class_names=None, pixel_origin=1):
+    """A ``BoxDataset`` from a folder of PASCAL VOC / ILSVRC XML files and a folder of the images they name.
+
+    Parameters
+    ----------
+    annotations_dir : folder of ``*.xml`` annotations (read in sorted order, subfolders too)
+    images_dir : folder of the images, paired with the XML files as ``folders.pair_annotations`` does (the
+        same relative path, any image extension, or the ``<filename>`` the XML gives); images without an
+        XML file are left out here
+    class_names : the classes in label order (e.g. the 1000 ILSVRC WordNet ids); default: the names found,
+        sorted
+    pixel_origin : see ``annotations.parse_annotation``
+
+    Each image's class is its first object's; its boxes are all the objects of that class (ILSVRC's
+    localisation images have one class each). The images are decoded into memory: meant for sets that fit
+    (a validation subset, a small custom set). Raises FileNotFoundError for a missing folder or image,
+    ``AnnotationError`` naming the file for a bad annotation or an image whose size differs from it.
+    """
+    pairs = pair_annotations(annotations_dir, images_dir, unannotated="skip", pixel_origin=pixel_origin)
+    names = sorted({a.names[0] for _, _, a in pairs}) if class_names is None else [str(n) for n in class_names]
+    return read_box_folder(pairs, names, samples="first class")

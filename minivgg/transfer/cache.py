@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 
 from ..backend import to_host
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 __all__ = ["FeatureCache", "weights_fingerprint", "model_fingerprint", "image_key", "default_cache_folder"]
 
@@ -38,7 +38,7 @@ def default_cache_folder():
 
 def weights_fingerprint(path):
     """SHA-256 (hex) of a weight file's contents."""
-    from ..download import sha256_of
+    from ..weights.download import sha256_of
 
     return sha256_of(os.fspath(path))
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..backend import asarray, to_host
-from ..evaluate import _as_rgb_array, _by_size
+from ..evaluation.posteriors import _as_rgb_array, _by_size
 
 __all__ = ["AGGREGATIONS", "PENULTIMATE", "FeatureSettings", "l2_normalise", "stack", "descriptors_at_scale",
            "extract", "crop_box"]

@@ -1,0 +1,156 @@
+"""``minivgg evaluate``: top-1/top-5 error of one or more models (fused) with the paper's test methods.
+
+    minivgg evaluate --weights D.safetensors E.safetensors --data ILSVRC2012 --method dense --scales paper
+
+Without ``--data`` the models are evaluated on the embedded digits' test split. Weights whose recorded class
+names are not the data's classes (other names, or another order) are refused unless ``--ignore-class-names``.
+``--save-posteriors DIR`` writes one file per weight file, named so that no two collide, and never
+replaces a file that is there already.
+"""
+import json
+import os
+
+import numpy as np
+
+from .options import nonnegative_int, positive_int, positive_int_list_or
+
+
+def register(subparsers):
+    from ..evaluation.posteriors import METHODS
+
+    parser = subparsers.add_parser("evaluate", help="top-1/top-5 error with dense, multi-crop or single-crop "
+                                   "evaluation over several scales; several --weights are fused")
+    parser.add_argument("--weights", nargs="+", required=True, help="weight files; several are fused (Sect. 4.4)")
+    parser.add_argument("--data", help="an ImageNet-style folder (its val/ split) or a folder of class "
+                        "folders; default: the embedded digits' test split")
+    parser.add_argument("--method", default="dense", choices=METHODS)
+    parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
+                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
+                        "4.2's set from the training scale (default: one Q = 8/7 of the input size, 256 for 224)")
+    parser.add_argument("--flip", dest="flip", action="store_true", default=None,
+                        help="average over horizontal flips (default: as the weights were trained; else yes)")
+    parser.add_argument("--no-flip", dest="flip", action="store_false")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="images or crops per forward pass")
+    parser.add_argument("--chunk", type=positive_int, default=256, help="images decoded and evaluated at a time")
+    parser.add_argument("--save-posteriors", metavar="DIR", help="write each model's posteriors (.npz) to fuse "
+                        "later; refused if a file of that name is there already")
+    parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="the digits split's seed (as in training)")
+    parser.add_argument("--ignore-class-names", action="store_true",
+                        help="evaluate even if the weights name other classes than the data's folders")
+    parser.set_defaults(func=run)
+
+
+def _training_record(metadata):
+    """(training scale S or (S_min, S_max) or None, whether training flipped images or None)."""
+    training = json.loads(metadata.get("training", "{}"))
+    scale = training.get("train_scale")
+    return (tuple(scale) if isinstance(scale, list) else scale), training.get("flip")
+
+
+def _scales(argument, model, train_scale):
+    from ..evaluation.posteriors import paper_scales
+
+    if argument is None:
+        return (int(round(model.input_size * 8 / 7)),)
+    if argument == "paper":
+        if train_scale is None:
+            raise ValueError("--scales paper needs the training scale, which these weights do not record; give "
+                             "the scales explicitly, e.g. --scales 256,384,512")
+        return paper_scales(train_scale, model.input_size)
+    return tuple(argument)  # checked by its argparse type
+
+
+def _dataset(args):
+    from ..data import ImageFolder, ImageNet, load_digits
+    from ..training.presets import DIGITS
+
+    if args.data is None:
+        return load_digits(image_size=DIGITS["image_size"], seed=args.seed)["test"]
+    if os.path.isdir(os.path.join(args.data, "val")):
+        return ImageNet(args.data, "val")
+    return ImageFolder(args.data)
+
+
+def _posterior_paths(args):
+    """Where each model's posteriors go; checked before anything is evaluated, so an hour of evaluation is
+    never lost to a name that is taken, and no earlier file is ever replaced."""
+    from ..evaluation.posteriors import posterior_file_names
+
+    if args.save_posteriors is None:
+        return [None] * len(args.weights)
+    folder = args.save_posteriors
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"--save-posteriors {folder} is a file, not a folder")
+    paths = [os.path.join(folder, name) for name in posterior_file_names(args.weights)]
+    taken = [path for path in paths if os.path.exists(path)]
+    if taken:
+        exist = "exists" if len(taken) == 1 else "exist"
+        raise ValueError(f"--save-posteriors: {', '.join(taken)} {exist} already (an earlier evaluation?); nothing "
+                         f"was evaluated or replaced: move it away or choose another folder")
+    return paths
+
+
+def _write_json(path, table):
+    from ..files import atomic_write
+
+    def write(temporary):
+        with open(temporary, "w") as handle:
+            json.dump(table, handle, indent=1)
+    atomic_write(path, write)
+
+
+def run(args):
+    from tqdm.auto import tqdm
+
+    from .. import weights
+    from ..class_names import check_class_names
+    from ..evaluation.posteriors import error_table, format_table, fuse, posteriors, save_posteriors
+
+    # Everything that can be checked is checked before the first image is decoded: the files' headers, the
+    # posterior files' names, and that the weights' classes are the data's.
+    records = [weights.read_metadata(path)[0] for path in args.weights]
+    posterior_paths = _posterior_paths(args)
+    dataset = _dataset(args)
+    labels = np.asarray(dataset.labels)
+    for path, record in zip(args.weights, records):
+        num_classes = record["architecture"].get("num_classes")
+        if num_classes != len(dataset.class_names):
+            raise ValueError(f"{path} predicts {num_classes} classes but the data has "
+                             f"{len(dataset.class_names)}: weights for another dataset?")
+        if not args.ignore_class_names:
+            try:
+                check_class_names(record["class_names"], dataset.class_names, source=path)
+            except ValueError as error:
+                raise ValueError(f"{error}; pass --ignore-class-names to evaluate anyway") from None
+    rows, all_posteriors = [], []
+    for path, posterior_path in zip(args.weights, posterior_paths):
+        model = weights.load(path)
+        _, metadata = weights.read_metadata(path)
+        train_scale, trained_with_flips = _training_record(metadata)
+        scales = _scales(args.scales, model, train_scale)
+        flip = args.flip if args.flip is not None else trained_with_flips is not False
+        chunks = []
+        for start in tqdm(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
+            images = [dataset.load(i, draft_smallest_side=min(scales))[0]
+                      for i in range(start, min(len(dataset), start + args.chunk))]
+            chunks.append(posteriors(model, images, args.method, scales, flip=flip,
+                                     batch_size=args.batch_size))
+        result = np.concatenate(chunks)
+        all_posteriors.append(result)
+        described = {"configuration": model.config,
+                     "train_S": "-".join(map(str, train_scale)) if isinstance(train_scale, tuple) else str(train_scale or "?"),
+                     "test_Q": ",".join(map(str, scales)), "method": args.method + ("" if flip else ", no flip")}
+        rows.append(dict(described, posteriors=result, labels=labels))
+        if posterior_path is not None:
+            os.makedirs(args.save_posteriors, exist_ok=True)
+            save_posteriors(posterior_path, result, labels, dict(described, weights=path))
+            print(f"posteriors of {path} written to {posterior_path}")
+    if len(all_posteriors) > 1:
+        rows.append({"configuration": "fusion: " + " & ".join(r["configuration"] for r in rows), "train_S": "",
+                     "test_Q": "", "method": args.method, "posteriors": fuse(all_posteriors), "labels": labels})
+    table = error_table(rows)
+    print(format_table(table))
+    if args.json is not None:
+        _write_json(args.json, table)
+    return 0

@@ -1,0 +1,478 @@
+"""``minivgg localize train|evaluate|predict``: object localisation as in Appendix A.
+
+    minivgg localize train --regression PCR --fine-tune all          (the embedded digits-on-photos set)
+    minivgg localize train --annotations VOC2007/Annotations --images VOC2007/JPEGImages \
+        --classifier classifier.safetensors --scale 256 --regression SCR --fine-tune fc   (your own boxes)
+    minivgg localize train --resume runs/localize
+    minivgg localize evaluate --weights RUN/localisation.safetensors --classifier RUN/classifier.safetensors
+    minivgg localize predict IMAGE --weights ... --classifier ... --output boxes.png [--annotation IMAGE.xml]
+
+``train`` trains the classification net on the embedded scenes first (or starts from ``--classifier``),
+then fine-tunes the localisation net initialised from it and writes both weight files, an example test
+scene and its PASCAL VOC annotation into the run folder. With ``--annotations`` and ``--images`` (PASCAL
+VOC's Annotations/ and JPEGImages/, or ILSVRC CLS-LOC's Annotations/CLS-LOC/train and Data/CLS-LOC/train)
+it fine-tunes from ``--classifier`` on those boxes at the fixed scale ``--scale``, one training sample per
+object, validating on ``--val-annotations``/``--val-images`` or on a seeded ``--val-fraction`` of the
+images; every class must be one of the classifier's. The run folder keeps a checkpoint each epoch, and
+``--resume RUN_DIR`` continues an interrupted run exactly (only ``--epochs``, ``--checkpoint-every`` and
+``--quiet`` may change). ``evaluate`` prints the columns of Tables 8 and 9
+on the embedded test scenes: the whole-image and centre-box baselines, the centre-crop error with the
+ground-truth class for each net, and the dense, merged top-5 error of all nets together. ``predict`` draws
+the top guesses (and the ground truth of ``--annotation``) on an image.
+"""
+import argparse
+import json
+import os
+
+from .options import (choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int, positive_int_list,
+                      probability)
+from ..training.run_folder import ARGUMENTS_FILE, check_run_dir_is_a_folder, option_types
+
+CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
+EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
+DEFAULT_RUN_DIR = os.path.join("runs", "localize")
+# The fine-tuning run inside the run folder (train()'s checkpoint and log) and the saved options.
+FINE_TUNING_DIR = "localisation"
+DEFAULT_VAL_FRACTION, DEFAULT_BATCH_SIZE = 0.1, 32
+# Options that only mean something for a run on an annotated folder, and those only the embedded run has.
+FOLDER_OPTIONS = ("images", "val_annotations", "val_images", "val_fraction", "scale", "batch_size", "flip",
+                  "skip_unannotated", "checkpoint_every")
+EMBEDDED_OPTIONS = ("classifier_epochs",)
+# What a resumed run may change: how long it goes on and how it shows it.
+CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "quiet")
+NOT_SAVED = ("func", "action", "command", "backend", "debug", "resume")
+CLASSIFIER_DIGEST = "classifier_sha256"
+# The type= of each `localize train` option, to check the saved values of a resumed run with.
+_OPTION_TYPES = {}
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("localize", help="localisation nets (Appendix A): train, evaluate, draw boxes",
+                                   description=__doc__.replace("``", ""),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = actions.add_parser("train", help="fine-tune a localisation net (the embedded scenes, or --annotations)")
+    # Defaults are None and filled in later, so that --resume can tell an option given from one left out.
+    train.add_argument("--run-dir", default=None, help=f"where the weights go (default {DEFAULT_RUN_DIR})")
+    train.add_argument("--classifier", help="start from this classification net (default on the embedded scenes: "
+                       "train one first; needed with --annotations)")
+    train.add_argument("--regression", type=choice_of("SCR", "PCR"), default=None,
+                       help="single-class (4 outputs) or per-class (4 per class) regression (default PCR)")
+    train.add_argument("--fine-tune", type=choice_of("all", "fc"), default=None,
+                       help="fine-tune all layers or only the FC ones (default all)")
+    train.add_argument("--epochs", type=positive_int, default=None,
+                       help="localisation epochs (default: the embedded run's; with --annotations the paper's "
+                       "74, fewer if the schedule ends first)")
+    train.add_argument("--classifier-epochs", type=positive_int, default=None,
+                       help="epochs of the classifier trained first on the embedded scenes")
+    train.add_argument("--learning-rate", type=positive_float, default=None,
+                       help="localisation learning rate (default with --annotations 1e-3, Appendix A.1; the "
+                       "embedded run's 2e-2)")
+    train.add_argument("--seed", type=nonnegative_int, default=None, help="data order, crops, held-out images, "
+                       "the new box layer (default 0)")
+    train.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    own = train.add_argument_group("your own annotated images", "PASCAL VOC / ILSVRC XML boxes, one file an image")
+    own.add_argument("--annotations", metavar="DIR", help="the XML files (VOC: Annotations/; ILSVRC: "
+                     "Annotations/CLS-LOC/train), paired with the images by their path")
+    own.add_argument("--images", metavar="DIR", help="the images (VOC: JPEGImages/; ILSVRC: Data/CLS-LOC/train)")
+    own.add_argument("--val-annotations", metavar="DIR", help="held-out XML files for validation (with "
+                     "--val-images; default: a --val-fraction of the images)")
+    own.add_argument("--val-images", metavar="DIR", help="the held-out images")
+    own.add_argument("--val-fraction", type=probability, default=None,
+                     help=f"without --val-annotations: hold out this seeded fraction of the images (default "
+                     f"{DEFAULT_VAL_FRACTION:g})")
+    own.add_argument("--scale", type=positive_int, default=None, help="the fixed training scale S (default: the "
+                     "paper's 256 for 224 crops, in proportion to the classifier's input size)")
+    own.add_argument("--batch-size", type=positive_int, default=None,
+                     help=f"crops per SGD step (default {DEFAULT_BATCH_SIZE})")
+    own.add_argument("--flip", action="store_true", default=None, help="mirror half the training crops")
+    own.add_argument("--skip-unannotated", action="store_true", default=None,
+                     help="leave out images without an XML file (ILSVRC has boxes for some training images only)")
+    own.add_argument("--checkpoint-every", type=nonnegative_int, default=None,
+                     help="also checkpoint every N steps (default 0: at the end of each epoch only)")
+    own.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted --annotations run in RUN_DIR")
+    train.set_defaults(func=run_train)
+    _OPTION_TYPES.update(option_types(train))
+
+    evaluate = actions.add_parser("evaluate", help="Table 8/9 columns on the embedded test scenes")
+    _inference_options(evaluate)
+    evaluate.add_argument("--annotations", metavar="DIR", help="evaluate on this folder of PASCAL VOC / ILSVRC "
+                          "XML files (with --images) instead of the embedded test scenes")
+    evaluate.add_argument("--images", metavar="DIR", help="the folder of the images the annotations name")
+    evaluate.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    evaluate.add_argument("--seed", type=nonnegative_int, default=0, help="the scenes' seed (as in training)")
+    evaluate.set_defaults(func=run_evaluate)
+
+    predict = actions.add_parser("predict", help="draw the predicted boxes of one image into a PNG")
+    predict.add_argument("image", metavar="IMAGE", help="an image file")
+    _inference_options(predict)
+    predict.add_argument("--annotation", help="the image's PASCAL VOC / ILSVRC XML: ground truth to draw")
+    predict.add_argument("--output", default=None, help="PNG to write (default IMAGE_boxes.png)")
+    predict.set_defaults(func=run_predict)
+
+
+def _inference_options(parser):
+    from ..localisation.merge import MERGE_THRESHOLD
+
+    parser.add_argument("--weights", nargs="+", required=True, help="localisation nets; several are pooled")
+    parser.add_argument("--classifier", required=True, help="the classification net (classes, box ratings)")
+    parser.add_argument("--scales", type=positive_int_list, default=None,
+                        help="test scales Q, e.g. 64,96 (default: the scale S the nets were fine-tuned at on "
+                        "annotated images; the embedded run's 64,96 for its nets)")
+    parser.add_argument("--top", type=positive_int, default=5, help="guesses per image (default 5)")
+    parser.add_argument("--merge-threshold", type=nonnegative_float, default=MERGE_THRESHOLD,
+                        help=f"stop merging above this match score (default {MERGE_THRESHOLD})")
+
+
+def _default_scales(paths):
+    """The test scales when --scales is not given: the training scales S of nets fine-tuned on annotated
+    folders (testing at Q = S), else the embedded run's."""
+    from .. import weights
+
+    recorded = set()
+    for path in paths:
+        try:
+            training = json.loads(weights.read_metadata(path)[1].get("training", "{}"))
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(training, dict) and training.get("annotations") is not None:
+            recorded.add(int(training["scale"]))
+    if recorded:
+        return tuple(sorted(recorded))
+    from ..localisation.recipe import SCENES
+
+    return SCENES["test_scales"]
+
+
+def _load(args):
+    from .. import weights
+    from ..localisation import load_localisation_net
+
+    classifier = weights.load(args.classifier).eval()
+    nets = [load_localisation_net(path).eval() for path in args.weights]
+    scales = tuple(args.scales) if args.scales is not None else _default_scales(args.weights)
+    for path, net in zip(args.weights, nets):
+        if net.input_size != classifier.input_size or net.num_classes != classifier.num_classes:
+            raise ValueError(f"{path} ({net.num_classes} classes, input {net.input_size}) does not go with the "
+                             f"classifier {args.classifier} ({classifier.num_classes} classes, input "
+                             f"{classifier.input_size})")
+    if min(scales) < classifier.input_size:
+        raise ValueError(f"--scales {list(scales)}: every test scale must be at least the input size "
+                         f"{classifier.input_size}")
+    return classifier, nets, scales
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+def _options(names):
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
+def run_train(args):
+    if args.resume is not None or args.annotations is not None:
+        return _train_on_folder(args)
+    from ..errors import UsageError
+
+    misplaced = [name for name in FOLDER_OPTIONS if getattr(args, name) is not None]
+    if misplaced:
+        raise UsageError(f"{_options(misplaced)}: only for training on your own images (--annotations, --images)")
+    return _train_on_scenes(args)
+
+
+def _train_on_scenes(args):
+    from .. import weights
+    from ..localisation import (fine_tune_localisation, localisation_net, save_localisation_net,
+                                train_classifier_on_boxes)
+    from ..localisation.annotations import format_annotation
+    from ..localisation.recipe import digit_scenes_run
+
+    args.run_dir, args.seed = _default(args.run_dir, DEFAULT_RUN_DIR), _default(args.seed, 0)
+    args.regression, args.fine_tune = _default(args.regression, "PCR"), _default(args.fine_tune, "all")
+    overrides = {key: value for key, value in (("localisation_epochs", args.epochs),
+                                               ("classifier_epochs", args.classifier_epochs),
+                                               ("localisation_learning_rate", args.learning_rate))
+                 if value is not None}
+    _check_new_run_folder(args.run_dir)
+    run = digit_scenes_run(seed=args.seed, **overrides)
+    splits, options = run.splits, run.options
+    os.makedirs(args.run_dir, exist_ok=True)
+    if args.classifier is not None:
+        classifier = weights.load(args.classifier)
+        if classifier.num_classes != len(splits["train"].class_names) or \
+                classifier.input_size != options["crop_size"]:
+            raise ValueError(f"{args.classifier}: a classifier of {classifier.num_classes} classes at "
+                             f"{classifier.input_size}x{classifier.input_size}; the embedded scenes need "
+                             f"{len(splits['train'].class_names)} classes at {options['crop_size']}")
+        classifier_path = args.classifier
+    else:
+        classifier = run.classifier
+        print(f"training the classification net (configuration {classifier.config}, "
+              f"{classifier.num_parameters():,} parameters) on {len(splits['train'])} scenes")
+        result = train_classifier_on_boxes(classifier, splits["train"], splits["val"],
+                                           os.path.join(args.run_dir, "classifier"), options["scale"],
+                                           run.settings("classifier"), seed=args.seed, progress=not args.quiet,
+                                           min_object_fraction=1.0)
+        print(f"classifier: validation top-1 error {result['history'][-1]['val_top1_error']:.1%}")
+        classifier_path = os.path.join(args.run_dir, CLASSIFIER_FILE)
+        weights.save(classifier, classifier_path)
+    net = localisation_net(classifier, args.regression, args.fine_tune, seed=args.seed + 1)
+    print(f"fine-tuning a {net.regression} localisation net ({args.fine_tune} layers, {net.num_parameters():,} "
+          f"trained parameters) at S = {options['scale']}, learning rate {options['localisation_learning_rate']:g}")
+    result = fine_tune_localisation(net, splits["train"], splits["val"], os.path.join(args.run_dir, "localisation"),
+                                    options["scale"], settings=run.settings("localisation"), seed=args.seed,
+                                    progress=not args.quiet)
+    print(f"localisation: validation error (centre crop, ground-truth class) "
+          f"{result['history'][-1]['val_top1_error']:.1%}")
+    path = os.path.join(args.run_dir, LOCALISATION_FILE)
+    save_localisation_net(net, path, metadata={"training": json.dumps({"scale": options["scale"],
+                                                                       "epochs": len(result["history"])})})
+    # An example test scene with its annotation, to try `minivgg localize predict` on.
+    from PIL import Image
+
+    image, label, boxes = splits["test"].load(0)
+    example_path = os.path.join(args.run_dir, EXAMPLE_IMAGE)
+    Image.fromarray(image).save(example_path)
+    with open(os.path.join(args.run_dir, EXAMPLE_ANNOTATION), "w") as handle:
+        handle.write(format_annotation(EXAMPLE_IMAGE, image.shape[1], image.shape[0],
+                                       [splits["test"].class_names[label]] * len(boxes), boxes))
+    print(f"weights: {classifier_path}, {path}")
+    print(f"try: minivgg localize predict {example_path} --weights {path} --classifier {classifier_path} "
+          f"--annotation {os.path.join(args.run_dir, EXAMPLE_ANNOTATION)}")
+    return 0
+
+
+# --- fine-tuning on an annotated folder ------------------------------------------------------------------------
+
+def _check_new_run(args):
+    """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
+    from ..errors import UsageError
+    from ..localisation.training import FINE_TUNE_LEARNING_RATE
+    from ..training.loop import TrainSettings
+
+    missing = [name for name in ("images", "classifier") if getattr(args, name) is None]
+    if missing:
+        raise UsageError(f"--annotations needs {_options(missing)}: the images the XML files describe and the "
+                         f"trained classification net the localisation net starts from (Appendix A.1)")
+    misplaced = [name for name in EMBEDDED_OPTIONS if getattr(args, name) is not None]
+    if misplaced:
+        raise UsageError(f"{_options(misplaced)}: only for the embedded scenes; with --annotations the "
+                         f"classifier is --classifier")
+    if (args.val_annotations is None) != (args.val_images is None):
+        raise UsageError("--val-annotations and --val-images go together: the held-out XML files and their images")
+    if args.val_annotations is not None and args.val_fraction is not None:
+        raise UsageError("--val-fraction holds out part of --annotations; with --val-annotations there is nothing "
+                         "to hold out: give one of them")
+    if args.val_fraction is not None and args.val_fraction == 0:
+        raise UsageError("--val-fraction 0 leaves no image for validation: give a fraction in (0, 1) or "
+                         "--val-annotations and --val-images")
+    if args.val_annotations is None:
+        args.val_fraction = _default(args.val_fraction, DEFAULT_VAL_FRACTION)
+    defaults = {"run_dir": DEFAULT_RUN_DIR, "seed": 0, "regression": "PCR", "fine_tune": "all",
+                "learning_rate": FINE_TUNE_LEARNING_RATE, "epochs": TrainSettings.max_epochs,
+                "batch_size": DEFAULT_BATCH_SIZE, "flip": False, "skip_unannotated": False, "checkpoint_every": 0,
+                "quiet": False}
+    for name, value in defaults.items():
+        setattr(args, name, _default(getattr(args, name), value))
+    _check_new_run_folder(args.run_dir)
+
+
+def _check_new_run_folder(run_dir):
+    """A new run (embedded or on a folder) never writes over another run's files."""
+    from ..errors import RunFolderError
+
+    check_run_dir_is_a_folder(run_dir)
+    if os.path.exists(os.path.join(run_dir, ARGUMENTS_FILE)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: continue it with --resume "
+                             f"{run_dir}, or choose another --run-dir")
+    if os.path.exists(os.path.join(run_dir, FINE_TUNING_DIR)):
+        raise RunFolderError(f"{run_dir} already holds a localisation run: choose another --run-dir, or move it "
+                             f"away (nothing was changed)")
+
+
+def _apply_saved(args):
+    """``--resume RUN_DIR``: take the saved options (``run_arguments``); the command line may change only
+    CHANGEABLE_ON_RESUME. Returns the SHA-256 of the classifier file the run started from."""
+    from ..errors import RunFolderError
+    from ..training.run_folder import apply_saved, read_arguments
+
+    saved = read_arguments(args.resume, "minivgg localize train --annotations", _OPTION_TYPES)
+    if "annotations" not in saved:
+        raise RunFolderError(f"{os.path.join(args.resume, ARGUMENTS_FILE)} does not hold the options of a "
+                             f"localisation run")
+    apply_saved(args, saved, args.resume, CHANGEABLE_ON_RESUME, NOT_SAVED)
+    return saved.get(CLASSIFIER_DIGEST)
+
+
+def _read_folders(args, class_names):
+    """``(train set, validation set)``: one training sample per object, one validation sample per class an
+    image holds (``localisation.folders``), every image rescaled to S when it is read."""
+    from ..errors import UsageError
+    from ..localisation.folders import UnannotatedImagesError, pair_annotations, read_box_folder, split_pairs
+
+    unannotated = "skip" if args.skip_unannotated else "error"
+
+    def pairs(annotations, images):
+        try:
+            return pair_annotations(annotations, images, unannotated=unannotated)
+        except UnannotatedImagesError as error:
+            raise UnannotatedImagesError(f"{error}; --skip-unannotated trains on the annotated ones only",
+                                         error.images) from None
+    train_pairs = pairs(args.annotations, args.images)
+    if args.val_annotations is not None:
+        val_pairs = pairs(args.val_annotations, args.val_images)
+        described = f"{len(val_pairs)} images of {args.val_annotations}"
+    else:
+        train_pairs, val_pairs = split_pairs(train_pairs, args.val_fraction, seed=args.seed)
+        described = f"{len(val_pairs)} images held out (--val-fraction {args.val_fraction:g}, seed {args.seed})"
+    progress = not args.quiet
+    # Only the headers now; each image is decoded when a crop is taken, so the set may be of any size.
+    train_set, val_set = (read_box_folder(pairs, class_names, args.scale, samples=samples, lazy=True,
+                                          progress=progress)
+                          for pairs, samples in ((train_pairs, "object"), (val_pairs, "class")))
+    if len(train_set) < args.batch_size:
+        objects = f"{len(train_set)} training object{'s' if len(train_set) != 1 else ''}"
+        raise UsageError(f"--batch-size {args.batch_size} is more than the {objects} of {args.annotations}: give "
+                         f"a smaller --batch-size")
+    print(f"training on {len(train_set)} objects in {len(train_pairs)} images of {args.annotations}, validating on "
+          f"{described}")
+    return train_set, val_set
+
+
+def _train_on_folder(args):
+    from .. import weights
+    from ..training.checkpoint import read_checkpoint_state
+    from ..weights.download import sha256_of
+    from ..errors import RunFolderError, UsageError
+    from ..localisation import fine_tune_localisation, localisation_net, save_localisation_net
+    from ..training.run_folder import write_arguments
+    from ..training.loop import CHECKPOINT, TrainSettings, check_resumable
+
+    resume = args.resume is not None
+    saved_digest = _apply_saved(args) if resume else _check_new_run(args)
+    classifier = weights.load(args.classifier)
+    digest = sha256_of(args.classifier)
+    if resume and digest != saved_digest:
+        raise RunFolderError(f"--resume {args.run_dir}: {args.classifier} is not the file the run started from "
+                             f"(its contents changed); the frozen and restored layers would not match")
+    if classifier.class_names is None:
+        raise UsageError(f"{args.classifier} records no class names to match the annotations' classes with")
+    if args.scale is None:
+        args.scale = -(-classifier.input_size * 256 // 224)  # Appendix A.1's S = 256 for 224 crops
+    if args.scale < classifier.input_size:
+        raise UsageError(f"--scale {args.scale} is smaller than the classifier's {classifier.input_size}x"
+                         f"{classifier.input_size} input: S must be at least the crop")
+    train_set, val_set = _read_folders(args, classifier.class_names)
+    settings = TrainSettings(batch_size=args.batch_size, learning_rate=args.learning_rate, max_epochs=args.epochs,
+                             checkpoint_every=args.checkpoint_every)
+    fine_tuning_dir = os.path.join(args.run_dir, FINE_TUNING_DIR)
+    if resume:
+        checkpoint = os.path.join(fine_tuning_dir, CHECKPOINT)
+        if not os.path.exists(checkpoint):
+            raise RunFolderError(f"{args.run_dir} has no checkpoint: the run stopped before writing its first one; "
+                                 f"start it again without --resume")
+        try:
+            check_resumable(read_checkpoint_state(checkpoint), settings, args.run_dir)
+        except ValueError as error:
+            raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
+    os.makedirs(args.run_dir, exist_ok=True)
+    write_arguments(args.run_dir, args, NOT_SAVED, {CLASSIFIER_DIGEST: digest})
+    net = localisation_net(classifier, args.regression, args.fine_tune, seed=args.seed + 1)
+    print(f"{'resuming' if resume else 'fine-tuning'} a {net.regression} localisation net from {args.classifier} "
+          f"({args.fine_tune} layers, {net.num_parameters():,} trained parameters) at S = {args.scale}, learning "
+          f"rate {args.learning_rate:g}; run folder {args.run_dir}")
+    hint = f"continue with `minivgg localize train --resume {args.run_dir}`"
+    try:
+        result = fine_tune_localisation(net, train_set, val_set, fine_tuning_dir, args.scale, settings=settings,
+                                        seed=args.seed, progress=not args.quiet, flip=args.flip, resume=resume)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted at once; {hint} from the last checkpoint") from None
+    if not result["finished"]:
+        raise KeyboardInterrupt(f"interrupted; checkpoint written: {hint}")
+    history = result["history"]
+    print(f"localisation: validation error (centre crop, ground-truth class) {history[-1]['val_top1_error']:.1%} "
+          f"after {len(history)} epochs")
+    path = os.path.join(args.run_dir, LOCALISATION_FILE)
+    training = {"scale": args.scale, "epochs": len(history), "annotations": args.annotations,
+                "learning_rate": args.learning_rate}
+    save_localisation_net(net, path, metadata={"training": json.dumps(training)})
+    print(f"weights: {path}")
+    evaluate_on = (f"--annotations {args.val_annotations} --images {args.val_images}"
+                   if args.val_annotations is not None else "--annotations DIR --images DIR")
+    print(f"try: minivgg localize evaluate --weights {path} --classifier {args.classifier} {evaluate_on}")
+    return 0
+
+
+def run_evaluate(args):
+    from ..localisation import evaluate_localisation, format_localisation_table, mean_relative_size
+    from ..localisation.scenes import load_digit_scenes
+    from ..localisation.recipe import SCENES
+
+    if (args.annotations is None) != (args.images is None):
+        raise ValueError("--annotations and --images go together: the XML files and the images they name")
+    classifier, nets, scales = _load(args)
+    if args.annotations is not None:
+        from ..localisation import read_annotated_images
+
+        if classifier.class_names is None:
+            raise ValueError(f"{args.classifier} records no class names to match the annotations' classes with")
+        test = read_annotated_images(args.annotations, args.images, class_names=classifier.class_names)
+        reference, described = test, f"{len(test)} annotated images of {args.annotations}"
+    else:
+        splits = load_digit_scenes(size=SCENES["size"], digit_sides=SCENES["digit_sides"], seed=args.seed)
+        if len(splits["test"].class_names) != classifier.num_classes:
+            raise ValueError(f"{args.classifier} has {classifier.num_classes} classes, the embedded scenes 10")
+        test, reference, described = splits["test"], splits["train"], f"{len(splits['test'])} test scenes"
+    # The centre-box baseline takes the mean box size of the training scenes (of the evaluated set itself
+    # for an annotation folder, which flatters it).
+    rows = evaluate_localisation(test, nets, classifier, scales, top=args.top,
+                                 baseline_size=mean_relative_size(reference),
+                                 merge_threshold=args.merge_threshold, progress=True)
+    print(described)
+    print(format_localisation_table(rows))
+    if args.json is not None:
+        from ..files import atomic_write
+
+        def write(temporary):
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(rows, handle, indent=1)
+        atomic_write(args.json, write)
+    return 0
+
+
+def run_predict(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..data import decode_image
+    from ..localisation import localise, read_annotation
+    from ..localisation.draw import draw_boxes, save_figure
+
+    classifier, nets, scales = _load(args)
+    image = decode_image(args.image)
+    truth, truth_labels = (), None
+    if args.annotation is not None:
+        annotation = read_annotation(args.annotation)
+        if (annotation.height, annotation.width) != image.shape[:2]:
+            raise ValueError(f"{args.annotation} describes a {annotation.width}x{annotation.height} image, "
+                             f"{args.image} is {image.shape[1]}x{image.shape[0]}")
+        truth, truth_labels = annotation.boxes, list(annotation.names)
+    answer = localise(nets, classifier, image, scales, top=args.top, merge_threshold=args.merge_threshold)
+    names = classifier.class_names or [f"class {i}" for i in range(classifier.num_classes)]
+    labels = [f"{rank + 1}. {names[c]} {answer.class_posteriors[c]:.0%}" for rank, c in enumerate(answer.classes)]
+    for label, box in zip(labels, answer.boxes):
+        print(f"{label}: box ({', '.join(f'{v:.1f}' for v in box)})")
+    figure, axes = plt.subplots(figsize=(5, 5 * image.shape[0] / image.shape[1]))
+    # The best guess in red, the others in orange.
+    draw_boxes(axes, image, answer.boxes[1:], labels[1:], colour="orange", truth=truth, truth_labels=truth_labels)
+    draw_boxes(axes, image, answer.boxes[:1], labels[:1], colour="red",
+               title=f"top-{len(answer.classes)} guesses (dense boxes merged), Q = {','.join(map(str, scales))}")
+    output = args.output if args.output is not None else os.path.splitext(args.image)[0] + "_boxes.png"
+    save_figure(figure, output)
+    plt.close(figure)
+    print(f"wrote {output}")
+    return 0

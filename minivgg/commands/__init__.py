@@ -1,1 +1,0 @@
-"""Subcommands of the ``minivgg`` command line, one module each (see ``minivgg.cli``)."""

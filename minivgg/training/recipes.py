@@ -1,0 +1,136 @@
+"""Ready-made training set-ups: the embedded digits and an ImageNet-style folder, each giving the model,
+the loaders and the settings that ``minivgg.train.train`` takes. The command line and the lessons both
+build their runs here, so there is one way to set a run up.
+"""
+from dataclasses import dataclass, field, replace
+
+from .presets import DIGITS, preset, scale_for_crop
+from .loop import TrainSettings
+
+__all__ = ["Run", "digits_run", "imagenet_run", "imagenet_stage", "digits_options"]
+
+
+@dataclass
+class Run:
+    """Everything one training run needs.
+
+    Attributes
+    ----------
+    model : the VGG model, its ``preprocessing`` set to the paper's (minus the training set's mean RGB)
+    train_loader, val_loader : ``minivgg.data.DataLoader``s (training augmentation; single centre crop)
+    test_loader : a loader over held-out test data, or None
+    settings : ``TrainSettings``
+    train_scale : S, an int or (S_min, S_max)
+    name : a short name for the run folder
+    statistics : the training set's ``ColourStatistics``
+    """
+
+    model: object
+    train_loader: object
+    val_loader: object
+    test_loader: object
+    settings: TrainSettings
+    train_scale: object
+    name: str
+    statistics: object = field(repr=False, default=None)
+
+
+def _loaders(model, splits, augmentation, evaluation, device_batch, seed, workers):
+    from ..data import DataLoader
+
+    # Training replaces an unreadable image (batches keep their size); evaluation leaves it out of the metric.
+    train_loader = DataLoader(splits["train"], device_batch, augmentation, model.preprocessing, shuffle=True,
+                              seed=seed, num_workers=workers, drop_last=True, unreadable="substitute")
+    val_loader = DataLoader(splits["val"], device_batch, evaluation, model.preprocessing, shuffle=False,
+                            num_workers=workers)
+    test_loader = (DataLoader(splits["test"], device_batch, evaluation, model.preprocessing, shuffle=False)
+                   if "test" in splits else None)
+    return train_loader, val_loader, test_loader
+
+
+def _model(options, weight_init, seed, statistics, class_names):
+    from ..models import vgg
+    from ..preprocessing import paper_mean_rgb
+
+    model = vgg(**options, weight_init=weight_init, seed=seed)
+    model.preprocessing = paper_mean_rgb(statistics.mean_rgb)  # Sect. 2.1: subtract the training mean RGB
+    model.class_names = list(class_names)
+    return model
+
+
+def digits_options(**overrides):
+    """``presets.DIGITS`` with ``overrides`` applied; a new ``crop_size`` without a new ``scale`` scales S
+    with it (``presets.scale_for_crop``). ValueError for an unknown key."""
+    unknown = set(overrides) - set(DIGITS)
+    if unknown:
+        raise ValueError(f"digits_run: unknown options {sorted(unknown)}; known: {sorted(DIGITS)}")
+    d = dict(DIGITS, **overrides)
+    if "crop_size" in overrides and "scale" not in overrides:
+        d["scale"] = scale_for_crop(DIGITS["scale"], d["crop_size"], DIGITS["crop_size"])
+    return d
+
+
+def digits_run(seed=0, workers=0, model_seed=None, device_batch=None, **overrides):
+    """The embedded default: ``presets.DIGITS`` (a quarter-width configuration A on 32x32 crops of the
+    digits rendered at 40x40, S jittered in [32, 40]); any of its keys can be overridden, e.g.
+    ``digits_run(config="E", weight_init="paper", max_epochs=3)``. ``seed`` fixes the split, the data order
+    and (unless ``model_seed`` is given) the initial weights. ``device_batch``: images per forward pass
+    (default: the whole batch); the trainer accumulates ``batch_size / device_batch`` of them per step."""
+    from ..data import EvalTransform, TrainAugmentation, compute_statistics, load_digits
+
+    d = digits_options(**overrides)
+    splits = load_digits(image_size=d["image_size"], seed=seed)
+    statistics = compute_statistics(splits["train"], cache_path=False, progress=False)
+    augmentation = TrainAugmentation(d["scale"], d["crop_size"], d["flip"], d["colour_shift_std"],
+                                     pca=(statistics.eigenvalues, statistics.eigenvectors))
+    scale = d["scale"]
+    q = (scale[0] + scale[1]) // 2 if isinstance(scale, tuple) else scale
+    model = _model(dict(config=d["config"], num_classes=10, input_size=d["crop_size"],
+                        width_multiplier=d["width_multiplier"], fc_width=d["fc_width"]),
+                   d["weight_init"], seed if model_seed is None else model_seed, statistics,
+                   splits["train"].class_names)
+    loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]),
+                       d["batch_size"] if device_batch is None else device_batch, seed, workers)
+    settings = TrainSettings(batch_size=d["batch_size"], learning_rate=d["learning_rate"], patience=d["patience"],
+                             max_epochs=d["max_epochs"])
+    return Run(model, *loaders, settings, scale, f"digits-{d['config']}", statistics)
+
+
+def imagenet_stage(preset_name="D/256", config=None, crop_size=None, scale=None):
+    """The stage ``preset_name`` (``presets.preset``) with a configuration, crop size or scale S of one's own.
+
+    A smaller ``crop_size`` without a ``scale`` scales the preset's S with it (``presets.scale_for_crop``),
+    so a trial run at 32x32 crops keeps the stage's proportions; ``scale`` (S or (S_min, S_max)) sets S.
+    """
+    stage = preset(preset_name)
+    changes = {"config": config, "crop_size": crop_size, "scale": scale}
+    if crop_size is not None and scale is None:
+        changes["scale"] = scale_for_crop(stage.scale, crop_size, stage.crop_size)
+    return replace(stage, **{key: value for key, value in changes.items() if value is not None})
+
+
+def imagenet_run(root, preset_name="D/256", config=None, weight_init="paper", device_batch=64, seed=0, workers=0,
+                 width_multiplier=1.0, fc_width=4096, crop_size=None, scale=None, progress=True):
+    """One of the paper's stages (``presets.preset``) on an ImageNet-style folder (``train/``, ``val/``).
+
+    ``width_multiplier``, ``fc_width``, ``crop_size`` and ``scale`` make the same pipeline (folder layout,
+    devkit labels, statistics, augmentation, stages) small enough for a trial run on a CPU; see
+    ``imagenet_stage`` for how the crop and the scale combine. ``progress``: a bar while the colour statistics
+    are computed (once; they are cached in the data folder).
+    """
+    from ..data import EvalTransform, ImageNet, TrainAugmentation, compute_statistics
+
+    stage = imagenet_stage(preset_name, config, crop_size, scale)
+    splits = {"train": ImageNet(root, "train"), "val": ImageNet(root, "val")}
+    smallest_side = min(stage.scale) if isinstance(stage.scale, tuple) else stage.scale
+    statistics = compute_statistics(splits["train"], draft_smallest_side=smallest_side, num_workers=workers,
+                                    progress=progress)
+    augmentation = TrainAugmentation(stage.scale, stage.crop_size, stage.flip, stage.colour_shift_std,
+                                     pca=(statistics.eigenvalues, statistics.eigenvectors))
+    model = _model(dict(config=stage.config, num_classes=len(splits["train"].class_names),
+                        input_size=stage.crop_size, width_multiplier=width_multiplier, fc_width=fc_width),
+                   weight_init, seed, statistics, splits["train"].class_names)
+    loaders = _loaders(model, splits, augmentation, EvalTransform(stage.validation_scale, stage.crop_size),
+                       device_batch, seed, workers)
+    settings = TrainSettings(learning_rate=stage.learning_rate)
+    return Run(model, *loaders, settings, stage.scale, stage.name.replace("/", "_"), statistics)

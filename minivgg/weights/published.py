@@ -1,0 +1,182 @@
+"""Published VGG weights by name: ``minivgg.pretrained("vgg16")`` (and ``minivgg download vgg16``).
+
+The first call downloads the published file (resumable, with a bar: ``minivgg.download``), checks its
+SHA-256, converts it with the importers of ``minivgg.convert`` (the same path as ``minivgg convert``) and
+keeps the converted safetensors file; later calls load that file. Both live in the cache folder:
+``$MINIVGG_HOME`` if set, else ``$XDG_CACHE_HOME/minivgg``, else ``~/.cache/minivgg`` (torch hub's
+``$TORCH_HOME`` and Keras's ``$KERAS_HOME`` work the same way)::
+
+    ~/.cache/minivgg/downloads/vgg16-397923af.pth     the published file, as downloaded and checked
+    ~/.cache/minivgg/vgg16-397923af.safetensors      its conversion: parameters, preprocessing, class names
+
+The published files (``PUBLISHED``):
+
+- torchvision's ``vgg11/13/16/19`` (configurations A, B, D, E of Table 1) and their batch-normalised
+  ``_bn`` variants, trained by torchvision from scratch with its simplified recipe. The eight hex digits in
+  each file name are the first eight of the file's SHA-256 (torch hub's convention, which its
+  ``check_hash`` tests); torchvision publishes no full digest, so that prefix is what is checked here too.
+  The accuracies are those torchvision's ``weights.meta["_metrics"]`` records (single 224 crop of the image
+  rescaled to 256).
+- The authors' Caffe release of the 16- and 19-layer nets (D and E, trained with scale jittering, Sect. 3.1):
+  ``VGG_ILSVRC_16_layers.caffemodel`` and ``VGG_ILSVRC_19_layers.caffemodel``. Their release page gives no
+  checksum, so nothing is checked but the conversion itself (which refuses a truncated or garbled file); the
+  digest of what was downloaded is printed so it can be recorded, and ``pretrained(name, sha256=...)`` pins it.
+
+The batch-normalised entries go through the same converter, which reads their running statistics and int64
+counters into ``BatchNorm2d`` layers.
+"""
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from .download import download, sha256_of
+
+__all__ = ["PublishedWeights", "PUBLISHED", "CACHE_VARIABLE", "cache_folder",
+           "published", "fetch", "weights_file", "pretrained"]
+
+CACHE_VARIABLE = "MINIVGG_HOME"
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """One published weight file and what is known about it.
+
+    Attributes
+    ----------
+    name : the name to ask for (``"vgg16"``)
+    url : where the file is published
+    source_format : ``"torchvision"`` or ``"caffe"`` (``minivgg.convert.FORMATS``)
+    config : the Table 1 column the weights fill
+    batch_norm : whether the net has a batch-normalisation layer after every convolution
+    sha256 : the expected SHA-256: all 64 hex digits, a leading prefix, or None when none is published
+    digest_source : where ``sha256`` comes from
+    accuracy : published ImageNet validation accuracy in %, ``{"top1": ..., "top5": ...}``, and how measured
+    """
+
+    name: str
+    url: str
+    source_format: str
+    config: str
+    batch_norm: bool = False
+    sha256: str = None
+    digest_source: str = "none published"
+    accuracy: dict = field(default_factory=dict)
+
+    @property
+    def file_name(self):
+        return os.path.basename(urlparse(self.url).path)
+
+    @property
+    def converted_name(self):
+        """The converted file is named after the published one, so a new release never meets an old cache."""
+        return os.path.splitext(self.file_name)[0] + ".safetensors"
+
+
+_TORCHVISION = "https://download.pytorch.org/models/"
+_TORCHVISION_DIGEST = "the file name's SHA-256 prefix (torch hub convention); torchvision publishes no full digest"
+_TORCHVISION_METRICS = "torchvision weights.meta, ImageNet-1K val, 224 centre crop of 256"
+_CAFFE = "https://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/"
+
+
+def _torchvision(name, config, file_name, top1, top5):
+    digest = file_name.rsplit("-", 1)[1].split(".")[0]
+    return PublishedWeights(name, _TORCHVISION + file_name, "torchvision", config, name.endswith("_bn"), digest,
+                            _TORCHVISION_DIGEST, {"top1": top1, "top5": top5, "measured": _TORCHVISION_METRICS})
+
+
+def _caffe(name, config, file_name):
+    # Table 4: D and E trained with S in [256, 512], dense evaluation at Q = {256, 384, 512}: 24.8% / 7.5% error.
+    return PublishedWeights(name, _CAFFE + file_name, "caffe", config, accuracy={
+        "top1": 75.2, "top5": 92.5, "measured": "the paper's Table 4, ILSVRC-2012 val, dense, Q = 256, 384, 512"})
+
+
+PUBLISHED = {entry.name: entry for entry in [
+    _torchvision("vgg11", "A", "vgg11-8a719046.pth", 69.020, 88.628),
+    _torchvision("vgg13", "B", "vgg13-19584684.pth", 69.928, 89.246),
+    _torchvision("vgg16", "D", "vgg16-397923af.pth", 71.592, 90.382),
+    _torchvision("vgg19", "E", "vgg19-dcbb9e9d.pth", 72.376, 90.876),
+    _torchvision("vgg11_bn", "A", "vgg11_bn-6002323d.pth", 70.370, 89.810),
+    _torchvision("vgg13_bn", "B", "vgg13_bn-abd245e5.pth", 71.586, 90.374),
+    _torchvision("vgg16_bn", "D", "vgg16_bn-6c64b313.pth", 73.360, 91.516),
+    _torchvision("vgg19_bn", "E", "vgg19_bn-c79401a0.pth", 74.218, 91.842),
+    _caffe("vgg16_caffe", "D", "VGG_ILSVRC_16_layers.caffemodel"),
+    _caffe("vgg19_caffe", "E", "VGG_ILSVRC_19_layers.caffemodel"),
+]}
+
+
+def cache_folder():
+    """``$MINIVGG_HOME``, else ``$XDG_CACHE_HOME/minivgg``, else ``~/.cache/minivgg`` (not created here)."""
+    if os.environ.get(CACHE_VARIABLE):
+        return os.path.expanduser(os.environ[CACHE_VARIABLE])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "minivgg")
+
+
+def published(name):
+    """The ``PublishedWeights`` called ``name`` (a ``PublishedWeights`` is returned as it is)."""
+    if isinstance(name, PublishedWeights):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"pretrained: expected the name of published weights (a str), got {type(name).__name__}")
+    if name not in PUBLISHED:
+        raise ValueError(f"no published weights called {name!r}; choose one of {', '.join(PUBLISHED)}")
+    return PUBLISHED[name]
+
+
+def fetch(name, cache=None, progress=True, sha256=None):
+    """Download the published file of ``name`` into ``cache/downloads`` (if not there) and return its path.
+
+    ``sha256`` overrides the recorded digest (for the Caffe files, which have none). Raises DownloadError
+    (offline, interrupted: run again to resume) or ChecksumError (the file is not the published one).
+    """
+    entry = published(name)
+    expected = sha256 or entry.sha256
+    path = os.path.join(cache or cache_folder(), "downloads", entry.file_name)
+    fresh = not os.path.exists(path)
+    download(entry.url, path, sha256=expected, progress=progress)
+    if fresh and expected is None:
+        print(f"{entry.name}: no published SHA-256 to check {entry.file_name} against; its SHA-256 is "
+              f"{sha256_of(path)} (pass sha256= to pin it)")
+    return path
+
+
+def weights_file(name, cache=None, progress=True, sha256=None):
+    """The converted minivgg weight file of ``name``: downloaded, checked and converted on first use.
+
+    Returns the path of ``cache/<published file's stem>.safetensors``, written atomically by
+    ``minivgg.convert.convert``.
+    """
+    from .convert import convert
+
+    entry = published(name)
+    cache = cache or cache_folder()
+    destination = os.path.join(cache, entry.converted_name)
+    if os.path.exists(destination):
+        return destination
+    source = fetch(entry, cache, progress, sha256)
+    model = convert(source, destination, source_format=entry.source_format)
+    if model.config != entry.config or model.batch_norm != entry.batch_norm:
+        os.remove(destination)
+        found, expected = (f"configuration {m.config}{' with batch norm' * m.batch_norm}" for m in (model, entry))
+        raise ValueError(f"{source} holds {found}, but {entry.name} is {expected}: the published file has "
+                         f"changed; delete it and download again")
+    return destination
+
+
+def pretrained(name, cache=None, progress=True, sha256=None):
+    """A ``VGG`` holding the published weights ``name``, in evaluation mode: ``minivgg.pretrained("vgg16")``.
+
+    Parameters
+    ----------
+    name : one of ``PUBLISHED`` (``"vgg11"`` ... ``"vgg19_bn"``, ``"vgg16_caffe"``, ``"vgg19_caffe"``), or a
+        ``PublishedWeights``
+    cache : the cache folder, default ``cache_folder()``
+    progress : show download and conversion bars
+    sha256 : expected digest of the published file, overriding the recorded one
+
+    The model knows its preprocessing (torchvision's RGB mean/std, or the Caffe models' BGR mean) and the
+    1000 ILSVRC class names: ``minivgg.predict(model, images)`` applies both.
+    """
+    from .weight_file import load
+
+    return load(weights_file(name, cache, progress, sha256)).eval()
