@@ -30,7 +30,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minivgg.training.recipes import digits_run
-from minivgg.training.loop import evaluate_loader, train
+from minivgg.evaluation.validation import evaluate_loader
+from minivgg.training import train
 
 # %% [markdown]
 # ## The data

@@ -32,7 +32,7 @@ from minivgg.data import TrainAugmentation, compute_statistics, load_digits, res
 from minivgg.evaluation.posteriors import posteriors
 from minivgg.evaluation.metrics import top_k_error
 from minivgg.training.recipes import digits_run
-from minivgg.training.loop import train
+from minivgg.training import train
 
 digits = load_digits(image_size=40, seed=0)
 image, label = digits["train"].load(0)

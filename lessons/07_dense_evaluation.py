@@ -31,7 +31,7 @@ from minivgg.backend import asarray, to_host
 from minivgg.evaluation.posteriors import fuse, posteriors
 from minivgg.evaluation.metrics import top_k_error
 from minivgg.training.recipes import digits_run
-from minivgg.training.loop import train
+from minivgg.training import train
 
 # %% [markdown]
 # ## Two small models to evaluate

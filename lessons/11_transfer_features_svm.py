@@ -33,7 +33,7 @@ import numpy as np
 
 from minivgg.data import rescale_smallest_side
 from minivgg.training.recipes import digits_run
-from minivgg.training.loop import evaluate_loader
+from minivgg.evaluation.validation import evaluate_loader
 from minivgg.transfer import (FeatureCache, FeatureSettings, average_precision, extract, features_of, precision_recall,
                               stack)
 from minivgg.transfer.demonstration import DIGITS_SETTINGS, compare_representations, train_digits_net

@@ -6,12 +6,13 @@ the target in one step. A process killed mid-write leaves its temporary (``NAME.
 ``remove_stale_temporaries`` clears those of processes that no longer run.
 """
 import contextlib
+import json
 import os
 import re
 
 from .errors import WriteError
 
-__all__ = ["atomic_write", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "write_json", "remove_stale_temporaries"]
 
 _TEMPORARY = re.compile(r"^(?P<target>.+)\.tmp-(?P<pid>[0-9]+)$")
 
@@ -39,6 +40,15 @@ def atomic_write(path, write):
         with contextlib.suppress(OSError):
             if os.path.lexists(temporary):
                 os.remove(temporary)
+
+
+
+def write_json(path, value):
+    """``value`` as indented JSON (UTF-8) at ``path``, atomically (``atomic_write``)."""
+    def write(temporary):
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, indent=1)
+    atomic_write(path, write)
 
 
 def _process_is_running(pid):

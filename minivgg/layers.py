@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .backend import get_backend, supports
+from .backend import get_backend
 from .backends.reference.dropout import keep_mask
 from .initialisation import INITIALISERS, as_generator
 from .backends.shapes import output_size
@@ -153,7 +153,6 @@ class Conv2d(Layer):
         self.padding = _positive_int(name, "padding", padding, minimum=0)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
         self.params["W"], self.params["b"] = _initial_weights(shape, weight_init, rng, dtype)
-        self.fused_relu = False  # whether the last forward applied the ReLU after it too (Sequential.forward)
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -164,27 +163,25 @@ class Conv2d(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return (n, self.out_channels, output_size(h, k, s, p), output_size(w, k, s, p))
 
-    def forward(self, x, relu=False):
-        """The convolution of ``x``; with ``relu=True`` (``Sequential`` does it when the backend offers the
-        ``fused_conv_relu`` capability) the ReLU after it too, in the backend's one fused op."""
+    def check_input(self, x):
+        """ValueError (or TypeError) naming this layer unless ``x`` is a batch it can convolve."""
         _check_image_batch(self, x, self.in_channels)
         self._check_dtype(x)
         padded = (x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding)
         if min(padded) < self.kernel_size:
             raise ValueError(f"{self!r}: the {self.kernel_size}x{self.kernel_size} kernel is larger than the "
                              f"padded input {padded[0]}x{padded[1]} (input shape {x.shape})")
-        backend = get_backend()
-        self.fused_relu = relu
-        forward = backend.conv2d_relu_forward if relu else backend.conv2d_forward
-        out, self.cache = forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
+
+    def forward(self, x):
+        self.check_input(x)
+        out, self.cache = get_backend().conv2d_forward(x, self.params["W"], self.params["b"], self.stride,
+                                                       self.padding)
         return out
 
     def backward(self, dout, input_gradient=True):
         """Parameter gradients into ``.grads``; returns ``dx``, or None with ``input_gradient=False`` (the
         data gradient is then not computed: as the first layer, nobody reads the images' gradient)."""
-        backend = get_backend()
-        backward = backend.conv2d_relu_backward if self.fused_relu else backend.conv2d_backward
-        dx, self.grads["W"], self.grads["b"] = backward(dout, self._cached(), input_gradient)
+        dx, self.grads["W"], self.grads["b"] = get_backend().conv2d_backward(dout, self._cached(), input_gradient)
         return dx
 
 
@@ -221,10 +218,6 @@ class MaxPool2d(Layer):
         return get_backend().max_pool2d_backward(dout, self._cached())
 
 
-# What a ReLU holds as its cache when the convolution before it applied it (``Sequential.forward``).
-FUSED_INTO_CONVOLUTION = "fused into the convolution before it"
-
-
 class ReLU(Layer):
     """Rectified linear unit, ``max(0, x)``, after every hidden weight layer (Sect. 2.1). Any shape."""
 
@@ -240,8 +233,6 @@ class ReLU(Layer):
         return out
 
     def backward(self, dout):
-        if self._cached() is FUSED_INTO_CONVOLUTION:  # the convolution's fused backward applies the mask
-            return dout
         return get_backend().relu_backward(dout, self._cached())
 
 
@@ -525,21 +516,9 @@ class Sequential(Layer):
         return input_shape
 
     def forward(self, x):
-        """The layers in order. A ``Conv2d`` followed by a ``ReLU`` runs as one fused op when the active backend
-        offers ``fused_conv_relu`` (the same numbers, one pass over the output less); the ReLU then only
-        records that it was applied, so ``backward`` still visits every layer."""
-        fuse = supports("fused_conv_relu")
-        index = 0
-        while index < len(self.layers):
-            layer = self.layers[index]
-            following = self.layers[index + 1] if index + 1 < len(self.layers) else None
-            if fuse and type(layer) is Conv2d and type(following) is ReLU:
-                x = layer.forward(x, relu=True)
-                following.cache = FUSED_INTO_CONVOLUTION
-                index += 2
-            else:
-                x = layer.forward(x)
-                index += 1
+        """The layers in order."""
+        for layer in self.layers:
+            x = layer.forward(x)
         return x
 
     def backward(self, dout, input_gradient=True):

@@ -281,6 +281,7 @@ class VGG(Sequential):
     preprocessing : ``minivgg.preprocessing.Preprocessing`` the input must receive; by default the paper's
         (RGB, 0-255, minus a mean RGB that is zero until training computes it, Sect. 2.1)
     class_names : list of str, or None
+    training_record : ``minivgg.weights.record.TrainingRecord`` (how the weights were trained: S, flips), or None
     """
 
     def __init__(self, config, num_classes=1000, input_size=224, width_multiplier=1.0, fc_width=4096, dropout=0.5,
@@ -300,6 +301,7 @@ class VGG(Sequential):
         self.batch_norm = bool(batch_norm)
         self.preprocessing = paper_mean_rgb((0.0, 0.0, 0.0))
         self.class_names = None
+        self.training_record = None
         self._flatten_index = next(i for i, spec in enumerate(specs) if spec.layer_class is Flatten)
 
     def __repr__(self):
@@ -452,6 +454,7 @@ class VGG(Sequential):
                 W, b = W * scale.reshape(-1, *([1] * (W.ndim - 1))), scale * (b - mean) + beta
             target.params = {"W": backend.asarray(W, dtype=self.dtype), "b": backend.asarray(b, dtype=self.dtype)}
         folded.preprocessing, folded.class_names = self.preprocessing, self.class_names
+        folded.training_record = self.training_record
         return folded.eval()
 
     def to_fully_convolutional(self):

@@ -23,7 +23,7 @@ if hasattr(os, "sched_setaffinity"):
 from minivgg.distributed import DataParallel, launched_by_mpi  # noqa: E402
 from minivgg.errors import TrainingDiverged, WriteError  # noqa: E402
 from minivgg.training.recipes import digits_run  # noqa: E402
-from minivgg.training.loop import train  # noqa: E402
+from minivgg.training import train  # noqa: E402
 
 
 class _Float64:

@@ -147,7 +147,7 @@ def test_supports_knows_only_the_contracts_capabilities():
 
 @pytest.fixture
 def fusing_backend(monkeypatch):
-    """The NumPy backend plus the ``fused_conv_relu`` capability (the composition in ``numpy/fused.py``)."""
+    """The NumPy backend plus the ``fused_conv_relu`` capability (the composition in ``reference/fused.py``)."""
     from minivgg.backends.reference import fused
     module = types.ModuleType("minivgg_test_fusing_backend")
     module.__dict__.update({key: getattr(reference, key) for key in
@@ -170,9 +170,11 @@ def fusing_backend(monkeypatch):
 
 
 def _loss_and_gradients(backend_name, build, x):
-    """One forward and backward on ``backend_name`` of the float64 net ``build(init)`` returns."""
+    """One forward and backward on ``backend_name`` of the float64 net ``build(init)`` returns, through the
+    fusion pass (``fused_layers.fuse_conv_relu``: the net itself where the backend does not fuse)."""
+    from minivgg.fused_layers import fuse_conv_relu
     minivgg.set_backend(backend_name)
-    net = build(dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot"))
+    net = fuse_conv_relu(build(dict(rng=np.random.default_rng(3), dtype=np.float64, weight_init="glorot")))
     loss = SoftmaxCrossEntropyLoss()
     value = loss.forward(net.forward(x), np.array([0, 4]))
     dx = net.backward(loss.backward())

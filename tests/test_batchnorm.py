@@ -23,7 +23,7 @@ from minivgg.models import (BATCH_NORM_CONFIGURATIONS, NAMED_CONFIGURATIONS, lay
                             vgg11_bn, vgg16_bn)
 from minivgg.training.optimiser import SGD
 from minivgg.preprocessing import TORCHVISION
-from minivgg.training.loop import TrainSettings, train
+from minivgg.training import TrainSettings, train
 from test_convert import write_torch_legacy, write_torch_zip
 from test_training import ArrayLoader
 

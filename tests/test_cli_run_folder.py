@@ -131,7 +131,7 @@ def test_a_diverging_learning_rate_stops_at_once_without_final_weights(data, tmp
 def test_divergence_after_a_checkpoint_keeps_it_as_it_was(where, data, tmp_path, capsys, monkeypatch):
     """Epoch 1 trains normally and is checkpointed; in epoch 2 the loss, a weight or the validation loss turns
     non-finite: the run stops there, the epoch-1 checkpoint and log stay, no model.safetensors is written."""
-    import minivgg.training.loop
+    import minivgg.training.objective
     from minivgg.layers import SoftmaxCrossEntropyLoss
     from minivgg.training.optimiser import SGD
 
@@ -158,8 +158,8 @@ def test_divergence_after_a_checkpoint_keeps_it_as_it_was(where, data, tmp_path,
                 layer.params[key][0] = np.inf  # what an infinite gradient does to a weight
         monkeypatch.setattr(SGD, "step", poisoned)
     else:
-        evaluate = minivgg.training.loop.evaluate_loader
-        monkeypatch.setattr(minivgg.training.loop, "evaluate_loader",
+        evaluate = minivgg.training.objective.evaluate_loader
+        monkeypatch.setattr(minivgg.training.objective, "evaluate_loader",
                             lambda *args, **kwargs: dict(evaluate(*args, **kwargs), loss=float("inf")))
     code, _, err = resume(capsys, run_dir, "--epochs", "3")
     assert code == 1 and "training diverged in epoch 2" in err and "with learning rate 0.01" in err

@@ -28,9 +28,9 @@ def train(capsys, *arguments):
 
 
 def training_record(run_dir):
-    """(architecture, training metadata) of a finished run's final weights."""
-    record, metadata = weights.read_metadata(run_dir / "model.safetensors")
-    return record["architecture"], json.loads(metadata["training"])
+    """(architecture, training record as the header stores it) of a finished run's final weights."""
+    record, _ = weights.read_metadata(run_dir / "model.safetensors")
+    return record["architecture"], json.loads(record["training"].to_json())
 
 
 def log_entries(run_dir):

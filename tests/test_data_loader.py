@@ -173,7 +173,7 @@ def test_a_batch_with_every_image_unreadable_is_not_delivered(tmp_path, rng, num
 
 def test_the_validation_metric_leaves_unreadable_images_out(tmp_path, rng):
     from minivgg.models import vgg
-    from minivgg.training.loop import evaluate_loader
+    from minivgg.evaluation.validation import evaluate_loader
 
     data = bad_image_folder(tmp_path, rng)
     model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)

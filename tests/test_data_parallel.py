@@ -252,7 +252,7 @@ def test_evaluation_shards_cover_the_data_once(digits):
 
 def test_one_rank_data_parallel_is_the_plain_trainer_bit_for_bit(tmp_path):
     from minivgg.training.recipes import digits_run
-    from minivgg.training.loop import train
+    from minivgg.training import train
 
     runs = {}
     for name, parallel in (("plain", None), ("one rank", DataParallel(LocalCommunicator(), bucket_bytes=4096))):
@@ -337,7 +337,7 @@ def test_sharded_evaluation_leaves_unreadable_images_out_as_one_process_does(tmp
 
     from minivgg.data import BadImageWarning, DataLoader, EvalTransform
     from minivgg.models import vgg
-    from minivgg.training.loop import evaluate_loader
+    from minivgg.evaluation.validation import evaluate_loader
 
     data = bad_image_folder(tmp_path, np.random.default_rng(0))
     model = vgg("A", num_classes=2, input_size=32, width_multiplier=1 / 16, fc_width=8, seed=0)

@@ -3,7 +3,7 @@ scale jittering over the whole range) and Krizhevsky's PCA colour shift."""
 import numpy as np
 import pytest
 
-from minivgg.data import (EvalTransform, PCAColourShift, ScaleJitter, TrainAugmentation, center_crop, random_crop,
+from minivgg.data import (EvalTransform, PCAColourShift, ScaleJitter, TrainAugmentation, centre_crop, random_crop,
                           random_horizontal_flip, rescale_smallest_side)
 from minivgg.data.transforms import rescaled_crop, rescaled_size
 
@@ -44,13 +44,13 @@ def test_random_crop_stays_inside_and_reaches_every_position(rng):
 def test_crops_larger_than_the_image_are_refused(rng):
     with pytest.raises(ValueError, match=r"the 8x8 crop does not fit in the 6x9 image"):
         random_crop(image_of(rng, 6, 9), 8, rng)
-    with pytest.raises(ValueError, match=r"center_crop: the 10x10 crop does not fit"):
-        center_crop(image_of(rng, 6, 9), 10)
+    with pytest.raises(ValueError, match=r"centre_crop: the 10x10 crop does not fit"):
+        centre_crop(image_of(rng, 6, 9), 10)
 
 
 def test_center_crop_takes_the_middle(rng):
     image = image_of(rng, 9, 12)
-    assert np.array_equal(center_crop(image, 4), image[2:6, 4:8])
+    assert np.array_equal(centre_crop(image, 4), image[2:6, 4:8])
 
 
 def test_horizontal_flip_mirrors_about_half_the_images(rng):
@@ -110,7 +110,7 @@ def test_eval_transform_is_the_centre_crop_of_the_image_rescaled_to_Q(rng):
     image = image_of(rng, 50, 80)
     crop, offset = EvalTransform(36, 32)(image)
     assert offset is None
-    assert np.abs(crop.astype(int) - center_crop(rescale_smallest_side(image, 36), 32)).max() <= 2
+    assert np.abs(crop.astype(int) - centre_crop(rescale_smallest_side(image, 36), 32)).max() <= 2
 
 
 def test_pca_colour_shift_is_krizhevskys_formula_on_unit_pixels():

@@ -438,7 +438,7 @@ def test_annotated_folder_becomes_a_box_dataset(tmp_path):
 def test_interrupted_fine_tuning_resumes_to_the_same_weights(scenes, tmp_path):
     """The box objective goes through minivgg.train's checkpoints: stopping and resuming changes nothing."""
     from minivgg.localisation import fine_tune_localisation
-    from minivgg.training.loop import TrainSettings
+    from minivgg.training import TrainSettings
 
     settings = TrainSettings(batch_size=4, learning_rate=1e-3, max_epochs=2, patience=10)
     results = []

@@ -10,7 +10,7 @@ from minivgg.training.checkpoint import load_checkpoint
 from minivgg.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 from minivgg.training.optimiser import SGD
 from minivgg.training.schedule import ReduceOnPlateau
-from minivgg.training.loop import TrainSettings, train
+from minivgg.training import TrainSettings, train
 from test_graph_step import capturing_backend  # noqa: F401 (a fixture: a backend that records steps)
 
 
@@ -181,7 +181,7 @@ class DoubledObjective:
         return int(top_k_correct(np.asarray(scores), labels, 1).sum())
 
     def evaluate(self, model, loader, progress=False):
-        from minivgg.training.loop import evaluate_loader
+        from minivgg.evaluation.validation import evaluate_loader
         return evaluate_loader(model, loader, progress)
 
 

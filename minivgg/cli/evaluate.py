@@ -7,7 +7,6 @@ names are not the data's classes (other names, or another order) are refused unl
 ``--save-posteriors DIR`` writes one file per weight file, named so that no two collide, and never
 replaces a file that is there already.
 """
-import json
 import os
 
 import numpy as np
@@ -26,7 +25,8 @@ def register(subparsers):
     parser.add_argument("--method", default="dense", choices=METHODS)
     parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
                         help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
-                        "4.2's set from the training scale (default: one Q = 8/7 of the input size, 256 for 224)")
+                        "4.2's set from the training scale (default: Sect. 4.1's Q for the training scale the weights "
+                        "record, else 8/7 of the input size, 256 for 224)")
     parser.add_argument("--flip", dest="flip", action="store_true", default=None,
                         help="average over horizontal flips (default: as the weights were trained; else yes)")
     parser.add_argument("--no-flip", dest="flip", action="store_false")
@@ -41,29 +41,25 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
-def _training_record(metadata):
-    """(training scale S or (S_min, S_max) or None, whether training flipped images or None)."""
-    training = json.loads(metadata.get("training", "{}"))
-    scale = training.get("train_scale")
-    return (tuple(scale) if isinstance(scale, list) else scale), training.get("flip")
-
-
-def _scales(argument, model, train_scale):
-    from ..evaluation.posteriors import paper_scales
+def _scales(argument, model):
+    """The test scales: those given, Sect. 4.2's three around the recorded training scale for ``paper``, or the
+    default (``evaluation.scales.default_test_scales``: Sect. 4.1's Q for the recorded S)."""
+    from ..evaluation.scales import default_test_scales, paper_scales
 
     if argument is None:
-        return (int(round(model.input_size * 8 / 7)),)
+        return default_test_scales(model)
     if argument == "paper":
-        if train_scale is None:
+        record = model.training_record
+        if record is None or record.train_scale is None:
             raise ValueError("--scales paper needs the training scale, which these weights do not record; give "
                              "the scales explicitly, e.g. --scales 256,384,512")
-        return paper_scales(train_scale, model.input_size)
+        return paper_scales(record.train_scale, model.input_size)
     return tuple(argument)  # checked by its argparse type
 
 
 def _dataset(args):
     from ..data import ImageFolder, ImageNet, load_digits
-    from ..training.presets import DIGITS
+    from ..training.recipes import DIGITS
 
     if args.data is None:
         return load_digits(image_size=DIGITS["image_size"], seed=args.seed)["test"]
@@ -89,15 +85,6 @@ def _posterior_paths(args):
         raise ValueError(f"--save-posteriors: {', '.join(taken)} {exist} already (an earlier evaluation?); nothing "
                          f"was evaluated or replaced: move it away or choose another folder")
     return paths
-
-
-def _write_json(path, table):
-    from ..files import atomic_write
-
-    def write(temporary):
-        with open(temporary, "w") as handle:
-            json.dump(table, handle, indent=1)
-    atomic_write(path, write)
 
 
 def run(args):
@@ -126,20 +113,23 @@ def run(args):
     rows, all_posteriors = [], []
     for path, posterior_path in zip(args.weights, posterior_paths):
         model = weights.load(path)
-        _, metadata = weights.read_metadata(path)
-        train_scale, trained_with_flips = _training_record(metadata)
-        scales = _scales(args.scales, model, train_scale)
-        flip = args.flip if args.flip is not None else trained_with_flips is not False
+        record = model.training_record
+        train_scale = None if record is None else record.train_scale
+        scales = _scales(args.scales, model)
+        # Flipped at test time unless the weights were trained without flips (the digits are not symmetric).
+        flip = args.flip if args.flip is not None else (record is None or record.flip is not False)
         chunks = []
         for start in tqdm(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
-            images = [dataset.load(i, draft_smallest_side=min(scales))[0]
+            # JPEGs are decoded at a draft size no smaller than the largest Q: every scale is a reduction.
+            images = [dataset.load(i, draft_smallest_side=max(scales))[0]
                       for i in range(start, min(len(dataset), start + args.chunk))]
             chunks.append(posteriors(model, images, args.method, scales, flip=flip,
                                      batch_size=args.batch_size))
         result = np.concatenate(chunks)
         all_posteriors.append(result)
         described = {"configuration": model.config,
-                     "train_S": "-".join(map(str, train_scale)) if isinstance(train_scale, tuple) else str(train_scale or "?"),
+                     "train_S": ("-".join(map(str, train_scale)) if isinstance(train_scale, tuple)
+                                 else str(train_scale or "?")),
                      "test_Q": ",".join(map(str, scales)), "method": args.method + ("" if flip else ", no flip")}
         rows.append(dict(described, posteriors=result, labels=labels))
         if posterior_path is not None:
@@ -152,5 +142,7 @@ def run(args):
     table = error_table(rows)
     print(format_table(table))
     if args.json is not None:
-        _write_json(args.json, table)
+        from ..files import write_json
+
+        write_json(args.json, table)
     return 0

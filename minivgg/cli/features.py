@@ -53,11 +53,8 @@ def _flip_default(paths):
     """False when any of the weights records training without flips (the digits), else True."""
     from .. import weights
 
-    for path in paths:
-        training = json.loads(weights.read_metadata(path)[1].get("training", "{}"))
-        if training.get("flip") is False:
-            return False
-    return True
+    records = (weights.read_metadata(path)[0]["training"] for path in paths)
+    return not any(record is not None and record.flip is False for record in records)
 
 
 def load_nets(args, default_scales, default_aggregation):

@@ -21,12 +21,11 @@ ground-truth class for each net, and the dense, merged top-5 error of all nets t
 the top guesses (and the ground truth of ``--annotation``) on an image.
 """
 import argparse
-import json
 import os
 
-from .options import (choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int, positive_int_list,
-                      probability)
-from ..training.run_folder import ARGUMENTS_FILE, check_run_dir_is_a_folder, option_types
+from ..training import run_folder
+from .options import (choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int,
+                      positive_int_list, probability)
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
@@ -38,9 +37,7 @@ DEFAULT_VAL_FRACTION, DEFAULT_BATCH_SIZE = 0.1, 32
 FOLDER_OPTIONS = ("images", "val_annotations", "val_images", "val_fraction", "scale", "batch_size", "flip",
                   "skip_unannotated", "checkpoint_every")
 EMBEDDED_OPTIONS = ("classifier_epochs",)
-# What a resumed run may change: how long it goes on and how it shows it.
-CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "quiet")
-NOT_SAVED = ("func", "action", "command", "backend", "debug", "resume")
+COMMAND = "minivgg localize train"
 CLASSIFIER_DIGEST = "classifier_sha256"
 # The type= of each `localize train` option, to check the saved values of a resumed run with.
 _OPTION_TYPES = {}
@@ -93,7 +90,7 @@ def register(subparsers):
                      help="also checkpoint every N steps (default 0: at the end of each epoch only)")
     own.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted --annotations run in RUN_DIR")
     train.set_defaults(func=run_train)
-    _OPTION_TYPES.update(option_types(train))
+    _OPTION_TYPES.update(run_folder.option_types(train))
 
     evaluate = actions.add_parser("evaluate", help="Table 8/9 columns on the embedded test scenes")
     _inference_options(evaluate)
@@ -127,17 +124,15 @@ def _inference_options(parser):
 
 def _default_scales(paths):
     """The test scales when --scales is not given: the training scales S of nets fine-tuned on annotated
-    folders (testing at Q = S), else the embedded run's."""
+    folders (testing at Q = S, Sect. 4.1), else the embedded run's."""
     from .. import weights
+    from ..evaluation.scales import single_test_scale
 
     recorded = set()
     for path in paths:
-        try:
-            training = json.loads(weights.read_metadata(path)[1].get("training", "{}"))
-        except (json.JSONDecodeError, TypeError):
-            continue
-        if isinstance(training, dict) and training.get("annotations") is not None:
-            recorded.add(int(training["scale"]))
+        training = weights.read_metadata(path)[0]["training"]
+        if training is not None and training.annotations is not None and training.train_scale is not None:
+            recorded.add(single_test_scale(training.train_scale))
     if recorded:
         return tuple(sorted(recorded))
     from ..localisation.recipe import SCENES
@@ -188,6 +183,7 @@ def _train_on_scenes(args):
                                 train_classifier_on_boxes)
     from ..localisation.annotations import format_annotation
     from ..localisation.recipe import digit_scenes_run
+    from ..weights.record import TrainingRecord
 
     args.run_dir, args.seed = _default(args.run_dir, DEFAULT_RUN_DIR), _default(args.seed, 0)
     args.regression, args.fine_tune = _default(args.regression, "PCR"), _default(args.fine_tune, "all")
@@ -227,8 +223,8 @@ def _train_on_scenes(args):
     print(f"localisation: validation error (centre crop, ground-truth class) "
           f"{result['history'][-1]['val_top1_error']:.1%}")
     path = os.path.join(args.run_dir, LOCALISATION_FILE)
-    save_localisation_net(net, path, metadata={"training": json.dumps({"scale": options["scale"],
-                                                                       "epochs": len(result["history"])})})
+    net.model.training_record = TrainingRecord(train_scale=options["scale"], epochs=len(result["history"]))
+    save_localisation_net(net, path)
     # An example test scene with its annotation, to try `minivgg localize predict` on.
     from PIL import Image
 
@@ -250,7 +246,7 @@ def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
     from ..errors import UsageError
     from ..localisation.training import FINE_TUNE_LEARNING_RATE
-    from ..training.loop import TrainSettings
+    from ..training.settings import TrainSettings
 
     missing = [name for name in ("images", "classifier") if getattr(args, name) is None]
     if missing:
@@ -281,28 +277,20 @@ def _check_new_run(args):
 
 def _check_new_run_folder(run_dir):
     """A new run (embedded or on a folder) never writes over another run's files."""
-    from ..errors import RunFolderError
-
-    check_run_dir_is_a_folder(run_dir)
-    if os.path.exists(os.path.join(run_dir, ARGUMENTS_FILE)):
-        raise RunFolderError(f"{run_dir} already holds a localisation run: continue it with --resume "
-                             f"{run_dir}, or choose another --run-dir")
-    if os.path.exists(os.path.join(run_dir, FINE_TUNING_DIR)):
-        raise RunFolderError(f"{run_dir} already holds a localisation run: choose another --run-dir, or move it "
-                             f"away (nothing was changed)")
+    run_folder.check_new_run_folder(run_dir, "a localisation run", resumable=run_folder.ARGUMENTS_FILE,
+                                    finished=(FINE_TUNING_DIR,))
 
 
 def _apply_saved(args):
-    """``--resume RUN_DIR``: take the saved options (``run_arguments``); the command line may change only
-    CHANGEABLE_ON_RESUME. Returns the SHA-256 of the classifier file the run started from."""
+    """``--resume RUN_DIR``: take the saved options (``run_folder.apply_saved``). Returns the SHA-256 of the
+    classifier file the run started from."""
     from ..errors import RunFolderError
-    from ..training.run_folder import apply_saved, read_arguments
 
-    saved = read_arguments(args.resume, "minivgg localize train --annotations", _OPTION_TYPES)
+    saved = run_folder.read_arguments(args.resume, f"{COMMAND} --annotations", _OPTION_TYPES)
     if "annotations" not in saved:
-        raise RunFolderError(f"{os.path.join(args.resume, ARGUMENTS_FILE)} does not hold the options of a "
-                             f"localisation run")
-    apply_saved(args, saved, args.resume, CHANGEABLE_ON_RESUME, NOT_SAVED)
+        raise RunFolderError(f"{os.path.join(args.resume, run_folder.ARGUMENTS_FILE)} does not hold the options of "
+                             f"a localisation run")
+    run_folder.apply_saved(args, saved, args.resume)
     return saved.get(CLASSIFIER_DIGEST)
 
 
@@ -343,12 +331,11 @@ def _read_folders(args, class_names):
 
 def _train_on_folder(args):
     from .. import weights
-    from ..training.checkpoint import read_checkpoint_state
-    from ..weights.download import sha256_of
     from ..errors import RunFolderError, UsageError
     from ..localisation import fine_tune_localisation, localisation_net, save_localisation_net
-    from ..training.run_folder import write_arguments
-    from ..training.loop import CHECKPOINT, TrainSettings, check_resumable
+    from ..training.settings import TrainSettings
+    from ..weights.download import sha256_of
+    from ..weights.record import TrainingRecord
 
     resume = args.resume is not None
     saved_digest = _apply_saved(args) if resume else _check_new_run(args)
@@ -369,21 +356,14 @@ def _train_on_folder(args):
                              checkpoint_every=args.checkpoint_every)
     fine_tuning_dir = os.path.join(args.run_dir, FINE_TUNING_DIR)
     if resume:
-        checkpoint = os.path.join(fine_tuning_dir, CHECKPOINT)
-        if not os.path.exists(checkpoint):
-            raise RunFolderError(f"{args.run_dir} has no checkpoint: the run stopped before writing its first one; "
-                                 f"start it again without --resume")
-        try:
-            check_resumable(read_checkpoint_state(checkpoint), settings, args.run_dir)
-        except ValueError as error:
-            raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
+        run_folder.check_resumable_folder(args.run_dir, settings, fine_tuning_dir)
     os.makedirs(args.run_dir, exist_ok=True)
-    write_arguments(args.run_dir, args, NOT_SAVED, {CLASSIFIER_DIGEST: digest})
+    run_folder.write_arguments(args.run_dir, args, extra={CLASSIFIER_DIGEST: digest})
     net = localisation_net(classifier, args.regression, args.fine_tune, seed=args.seed + 1)
     print(f"{'resuming' if resume else 'fine-tuning'} a {net.regression} localisation net from {args.classifier} "
           f"({args.fine_tune} layers, {net.num_parameters():,} trained parameters) at S = {args.scale}, learning "
           f"rate {args.learning_rate:g}; run folder {args.run_dir}")
-    hint = f"continue with `minivgg localize train --resume {args.run_dir}`"
+    hint = f"continue with `{COMMAND} --resume {args.run_dir}`"
     try:
         result = fine_tune_localisation(net, train_set, val_set, fine_tuning_dir, args.scale, settings=settings,
                                         seed=args.seed, progress=not args.quiet, flip=args.flip, resume=resume)
@@ -395,9 +375,9 @@ def _train_on_folder(args):
     print(f"localisation: validation error (centre crop, ground-truth class) {history[-1]['val_top1_error']:.1%} "
           f"after {len(history)} epochs")
     path = os.path.join(args.run_dir, LOCALISATION_FILE)
-    training = {"scale": args.scale, "epochs": len(history), "annotations": args.annotations,
-                "learning_rate": args.learning_rate}
-    save_localisation_net(net, path, metadata={"training": json.dumps(training)})
+    net.model.training_record = TrainingRecord(train_scale=args.scale, epochs=len(history),
+                                               annotations=args.annotations, learning_rate=args.learning_rate)
+    save_localisation_net(net, path)
     print(f"weights: {path}")
     evaluate_on = (f"--annotations {args.val_annotations} --images {args.val_images}"
                    if args.val_annotations is not None else "--annotations DIR --images DIR")
@@ -433,12 +413,9 @@ def run_evaluate(args):
     print(described)
     print(format_localisation_table(rows))
     if args.json is not None:
-        from ..files import atomic_write
+        from ..files import write_json
 
-        def write(temporary):
-            with open(temporary, "w", encoding="utf-8") as handle:
-                json.dump(rows, handle, indent=1)
-        atomic_write(args.json, write)
+        write_json(args.json, rows)
     return 0
 
 

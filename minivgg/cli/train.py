@@ -20,19 +20,15 @@ folder holding another run's files is never written into.
 of one (Sect. 3.3, ``minivgg.distributed``); a run can be resumed on another number of processes.
 """
 import argparse
-import json
 import os
 from dataclasses import asdict
 
+from ..training import run_folder
 from .options import nonnegative_int, positive_float, positive_int, scale
-from ..training.run_folder import apply_saved, check_run_dir_is_a_folder, option_types, read_arguments, write_arguments
 
-# What a resumed run takes from the command line: how long to go on and how to show it. Any other option
-# given with --resume must equal the saved one: a different value would make it another run.
-CHANGEABLE_ON_RESUME = ("epochs", "patience", "workers", "quiet", "checkpoint_every")
-# Not options of the run: the top-level ones (the backend may change between sessions) and --resume itself.
-# The number of processes is not part of a run: it may resume on another.
-NOT_SAVED = ("func", "resume", "command", "backend", "debug", "processes", "gpus", "rank_timeout")
+COMMAND = "minivgg train"
+# Not options of the run (``run_folder.NOT_SAVED``), and the number of processes: a run may resume on another.
+NOT_SAVED = run_folder.NOT_SAVED + ("processes", "gpus", "rank_timeout")
 # Recorded beside the options when the run starts from weights: the preprocessing those weights expect.
 PREPROCESSING_KEY = "starting_weights_preprocessing"
 _OPTION_TYPES = {}
@@ -77,51 +73,11 @@ def register(subparsers):
     from ..distributed.command import add_arguments as add_data_parallel_arguments
     add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
-    _OPTION_TYPES.update(option_types(parser))
+    _OPTION_TYPES.update(run_folder.option_types(parser))
 
 
 def _default(value, default):
     return default if value is None else value
-
-
-# --- the run folder: never another run's files, arguments saved and read back with clear errors ---------------
-
-def _check_new_run_folder(run_dir):
-    from ..errors import RunFolderError
-    from ..training.loop import CHECKPOINT, FINAL_WEIGHTS, LOG
-
-    check_run_dir_is_a_folder(run_dir)
-    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
-        raise RunFolderError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose "
-                             f"another --run-dir")
-    earlier = [name for name in (FINAL_WEIGHTS, LOG) if os.path.lexists(os.path.join(run_dir, name))]
-    if earlier:
-        raise RunFolderError(f"{run_dir} already holds a run's {' and '.join(earlier)}, and no checkpoint to "
-                             f"continue it from: choose another --run-dir, or move those files away (nothing was "
-                             f"changed)")
-
-
-def _read_arguments(run_dir):
-    return read_arguments(run_dir, "minivgg train", _OPTION_TYPES)
-
-
-def _apply_saved(args, saved, run_dir):
-    """Take the saved options, except those the command line may change; refuse any other difference."""
-    apply_saved(args, saved, run_dir, CHANGEABLE_ON_RESUME, NOT_SAVED)
-
-
-def _write_arguments(run_dir, args, preprocessing):
-    write_arguments(run_dir, args, NOT_SAVED, None if preprocessing is None else {PREPROCESSING_KEY: preprocessing})
-
-
-def _remove_stale_temporaries(args, run_dir):
-    from ..files import remove_stale_temporaries
-
-    folders = [run_dir] + ([os.path.join(args.data, "train")] if args.data is not None else [])
-    for folder in folders:
-        removed = remove_stale_temporaries(folder)
-        if removed:
-            print(f"removed {len(removed)} temporary file(s) that killed runs left in {folder}: {', '.join(removed)}")
 
 
 # --- the run: what the options describe -----------------------------------------------------------------------
@@ -145,7 +101,7 @@ def _take_architecture_from_starting_weights(args):
 
 
 def _run_name(args):
-    from ..training.presets import DIGITS
+    from ..training.recipes import DIGITS
     from ..training.recipes import imagenet_stage
 
     if args.data is None:
@@ -161,8 +117,8 @@ def _preset_name(args):
 def _batches(args):
     """(SGD batch, device batch), refused at once unless the first is a multiple of the second."""
     from ..errors import UsageError
-    from ..training.presets import DIGITS
-    from ..training.loop import TrainSettings
+    from ..training.recipes import DIGITS
+    from ..training.settings import TrainSettings
 
     batch_size = _default(args.batch_size, DIGITS["batch_size"] if args.data is None else TrainSettings.batch_size)
     device_batch = _default(args.device_batch, batch_size if args.data is None else min(64, batch_size))
@@ -250,58 +206,33 @@ def _start_from_weights(job, args, saved_preprocessing, root=True):
     return preprocessing.to_dict()
 
 
-def _resume_hint(run_dir):
-    from ..training.loop import CHECKPOINT
-
-    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
-        return f"the last checkpoint in {run_dir} is intact: continue with `minivgg train --resume {run_dir}`"
-    return f"no checkpoint had been written yet: start the run again (--run-dir {run_dir} may be reused)"
-
-
 def _run_folder(args):
     """``(run folder, preprocessing recorded by a resumed run or None)``, once it is certain the run may go there:
     a resumed run's folder and saved options are read (the command line's checked against them), a new run's
     folder holds no other run's files."""
-    from ..errors import RunFolderError
-    from ..training.loop import CHECKPOINT
-
     if args.resume is None:
         _take_architecture_from_starting_weights(args)
         run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
-        _check_new_run_folder(run_dir)
+        run_folder.check_new_run_folder(run_dir)
         return run_dir, None
-    saved = _read_arguments(args.resume)
-    _apply_saved(args, saved, args.resume)
-    if not os.path.exists(os.path.join(args.resume, CHECKPOINT)):
-        raise RunFolderError(f"{args.resume} has no checkpoint: the run stopped before writing its first one; "
-                             f"start it again (without --resume, --run-dir {args.resume} may be reused)")
+    saved = run_folder.read_arguments(args.resume, COMMAND, _OPTION_TYPES)
+    run_folder.apply_saved(args, saved, args.resume, NOT_SAVED)
+    run_folder.require_checkpoint(args.resume)
     return args.resume, saved.get(PREPROCESSING_KEY)
-
-
-def _check_resumable(run_dir, settings):
-    """The checkpoint's own check (``train.check_resumable``), made before anything in the folder changes."""
-    from ..training.checkpoint import read_checkpoint_state
-    from ..errors import UsageError
-    from ..training.loop import CHECKPOINT, check_resumable
-
-    try:
-        check_resumable(read_checkpoint_state(os.path.join(run_dir, CHECKPOINT)), settings, run_dir)
-    except ValueError as error:
-        raise UsageError(str(error).replace("max_epochs", "--epochs")) from None
 
 
 def _save_final_weights(model, path, settings, result, job, run_dir):
     from .. import weights
     from ..errors import WriteError
-    from ..training.loop import CHECKPOINT
+    from ..weights.record import TrainingRecord
 
-    training = {"settings": asdict(settings), "epochs": len(result["history"]), "train_scale": job.train_scale,
-                "flip": job.train_loader.augmentation.flip}
+    model.training_record = TrainingRecord(train_scale=job.train_scale, flip=job.train_loader.augmentation.flip,
+                                           epochs=len(result["history"]), settings=asdict(settings))
     try:
-        weights.save(model, path, metadata={"training": json.dumps(training)})
+        weights.save(model, path)
     except WriteError as error:
-        raise WriteError(f"{error}; the finished run's checkpoint {os.path.join(run_dir, CHECKPOINT)} is intact: "
-                         f"`minivgg train --resume {run_dir}` writes the weights again") from error
+        raise WriteError(f"{error}; the finished run's checkpoint {os.path.join(run_dir, run_folder.CHECKPOINT)} "
+                         f"is intact: `{COMMAND} --resume {run_dir}` writes the weights again") from error
 
 
 def run(args):
@@ -318,18 +249,20 @@ def _run(args, parallel):
     """One process's run; on several ranks (``parallel``) only rank 0 writes files and prints."""
     import minivgg
     from ..errors import WriteError
-    from ..training.loop import FINAL_WEIGHTS, evaluate_loader, train
+    from ..evaluation.validation import evaluate_loader
+    from ..training import train
 
     root = parallel is None or parallel.is_root
     resume = args.resume is not None
     run_dir, saved_preprocessing = _run_folder(args)
     if root:
-        _remove_stale_temporaries(args, run_dir)
+        run_folder.remove_stale_temporaries_in([run_dir] + ([os.path.join(args.data, "train")]
+                                                            if args.data is not None else []))
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing, root)
     if resume:
-        _check_resumable(run_dir, settings)
+        run_folder.check_resumable_folder(run_dir, settings)
     if parallel is not None:  # how each step splits over the ranks, refused before anything is written
         parallel.shard(loader, settings.batch_size)
     model.to_backend()
@@ -338,23 +271,25 @@ def _run(args, parallel):
             os.makedirs(run_dir, exist_ok=True)
         except OSError as error:
             raise WriteError(f"could not create the run folder {run_dir} ({error})") from error
-        _write_arguments(run_dir, args, recorded_preprocessing)  # also shows at once that the folder is writable
+        # Also shows at once that the folder is writable.
+        run_folder.write_arguments(run_dir, args, NOT_SAVED, None if recorded_preprocessing is None else
+                                   {PREPROCESSING_KEY: recorded_preprocessing})
         passes = settings.batch_size // loader.batch_size
         per_step = f"{settings.batch_size} images per step" + (f" ({passes} passes of {loader.batch_size})"
                                                                if passes > 1 else "")
         ranks = "" if parallel is None else f" on {parallel.ranks} processes"
         print(f"training VGG {model.config} ({model.num_parameters():,} parameters) on {len(loader.dataset)} "
               f"images{ranks}, backend {minivgg.get_backend().name}, {per_step}; run folder {run_dir}")
-    final = os.path.join(run_dir, FINAL_WEIGHTS)
+    final = os.path.join(run_dir, run_folder.FINAL_WEIGHTS)
     try:
         result = train(model, loader, job.val_loader, settings, run_dir, resume=resume, progress=not args.quiet,
                        parallel=parallel)
         if result["finished"] and root:
             _save_final_weights(model, final, settings, result, job, run_dir)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"interrupted at once; {_resume_hint(run_dir)}") from None
+        raise KeyboardInterrupt(f"interrupted at once; {run_folder.resume_hint(run_dir, COMMAND)}") from None
     if not result["finished"]:
-        message = f"interrupted; checkpoint written: continue with `minivgg train --resume {run_dir}`"
+        message = f"interrupted; checkpoint written: continue with `{COMMAND} --resume {run_dir}`"
         if parallel is None:
             raise KeyboardInterrupt(message)
         # Every rank stopped at the same step, after rank 0's checkpoint (``train``): none is left to abort, and
@@ -362,7 +297,7 @@ def _run(args, parallel):
         # (``--processes`` reports the Ctrl-C with the usual 130.)
         if root:
             from .program import interrupted
-            interrupted("minivgg train", message)
+            interrupted(COMMAND, message)
         return 0
     if job.test_loader is not None:  # every rank takes part in a sharded evaluation
         errors = evaluate_loader(model, job.test_loader) if parallel is None else parallel.evaluate(model,

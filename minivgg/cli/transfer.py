@@ -81,14 +81,8 @@ def run(args):
     if cache is not None:
         print(f"feature cache {cache.folder}: {cache.hits} descriptors read, {cache.misses} computed")
     if args.json is not None:
-        from ..files import atomic_write
+        from ..files import write_json
 
-        record = {"dataset": task.dataset, "settings": settings.to_dict(), "class_names": list(task.class_names),
-                  "results": results}
-
-        def write(temporary):
-            with open(temporary, "w") as handle:
-                json.dump(record, handle, indent=1)
-
-        atomic_write(args.json, write)
+        write_json(args.json, {"dataset": task.dataset, "settings": settings.to_dict(),
+                               "class_names": list(task.class_names), "results": results})
     return 0

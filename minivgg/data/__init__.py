@@ -15,11 +15,11 @@ from .digits import load_digits
 from .images import BadImageError, BadImageWarning, IMAGE_EXTENSIONS, decode_image
 from .loader import DataLoader
 from .statistics import ColourStatistics, compute_statistics
-from .transforms import (EvalTransform, PCAColourShift, ScaleJitter, TrainAugmentation, center_crop, random_crop,
+from .transforms import (EvalTransform, PCAColourShift, ScaleJitter, TrainAugmentation, centre_crop, random_crop,
                          random_horizontal_flip, rescale_smallest_side)
 
 __all__ = ["ArrayDataset", "Dataset", "ImageFiles", "ImageFolder", "ImageNet", "read_devkit_wnids",
            "read_ground_truth", "load_digits", "BadImageError", "BadImageWarning", "IMAGE_EXTENSIONS",
            "decode_image", "DataLoader", "ColourStatistics", "compute_statistics", "EvalTransform", "PCAColourShift",
-           "ScaleJitter", "TrainAugmentation", "center_crop", "random_crop", "random_horizontal_flip",
+           "ScaleJitter", "TrainAugmentation", "centre_crop", "random_crop", "random_horizontal_flip",
            "rescale_smallest_side"]

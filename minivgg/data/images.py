@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-__all__ = ["BadImageError", "BadImageWarning", "IMAGE_EXTENSIONS", "ALPHA_BACKGROUND", "decode_image",
+__all__ = ["BadImageError", "BadImageWarning", "IMAGE_EXTENSIONS", "ALPHA_BACKGROUND", "decode_image", "as_rgb_array",
            "draft_request", "to_rgb_array", "is_image_file", "skip_record", "warn_skipped", "UNREADABLE"]
 
 # Suffixes (compared in lower case) of the files a dataset folder is searched for.
@@ -111,6 +111,20 @@ def to_rgb_array(image, name="image"):
         return np.asarray(image.convert("RGB"))
     raise BadImageError(f"{name}: pixel format {mode!r} cannot be converted to RGB (expected an 8- or 16-bit "
                         f"grayscale, RGB, RGBA, palette or CMYK image)")
+
+
+def as_rgb_array(image, index=0):
+    """An image given in memory as the (H, W, 3) uint8 RGB array the pipeline expects: a PIL image goes through
+    ``to_rgb_array`` (alpha composited, 16 bits scaled, as a decoded file), an array must already be one.
+    ``index`` names the image in the error (its place in a list)."""
+    if hasattr(image, "convert"):  # a PIL image: the same conversion as a file's
+        image.load()
+        return to_rgb_array(image, f"image {index}")
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image {index}: expected an RGB uint8 array (H, W, 3) or a PIL image, got "
+                         f"{image.dtype} {image.shape}")
+    return image
 
 
 def decode_image(path, draft_smallest_side=None):

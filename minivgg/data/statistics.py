@@ -120,14 +120,10 @@ def _read_cache(path, fingerprint, draft_smallest_side):
 
 
 def _write_cache(path, record):
-    from ..files import atomic_write
-
-    def write(temporary):
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1)
+    from ..files import write_json
 
     try:
-        atomic_write(path, write)
+        write_json(path, record)
     except OSError as error:  # a read-only dataset folder: the statistics are still returned
         warnings.warn(f"could not cache the colour statistics in {path}: {error}")
 

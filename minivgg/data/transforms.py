@@ -12,8 +12,8 @@ epoch its own seeded generator and a run can be reproduced or resumed exactly.
 import numpy as np
 from PIL import Image
 
-__all__ = ["RESAMPLE", "rescaled_size", "rescale_smallest_side", "random_position", "center_position",
-           "random_crop", "center_crop",
+__all__ = ["RESAMPLE", "rescaled_size", "rescale_smallest_side", "random_position", "centre_position",
+           "random_crop", "centre_crop",
            "random_horizontal_flip", "rescaled_crop", "ScaleJitter", "PCAColourShift", "TrainAugmentation",
            "EvalTransform"]
 
@@ -81,7 +81,7 @@ def random_position(height, width, size, rng):
     return int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
 
 
-def center_position(height, width, size):
+def centre_position(height, width, size):
     """Top-left corner ((height - size) // 2, (width - size) // 2) of the centred ``size`` window."""
     return (height - size) // 2, (width - size) // 2
 
@@ -105,13 +105,13 @@ def random_crop(image, size, rng):
     return image[top:top + size, left:left + size]
 
 
-def center_crop(image, size):
+def centre_crop(image, size):
     """The ``size`` x ``size`` window at the centre (single-crop evaluation, Sect. 4.1).
 
     Returns a (size, size, 3) view starting at row ``(H - size) // 2`` and column ``(W - size) // 2``.
     """
-    size = _check_crop(image, size, "center_crop")
-    top, left = center_position(image.shape[0], image.shape[1], size)
+    size = _check_crop(image, size, "centre_crop")
+    top, left = centre_position(image.shape[0], image.shape[1], size)
     return image[top:top + size, left:left + size]
 
 
@@ -307,7 +307,7 @@ class EvalTransform:
         """(crop (crop_size, crop_size, 3) uint8, None): the centre crop of the image rescaled to Q."""
         _check_image(image, "EvalTransform")
         height, width = rescaled_size(image.shape[0], image.shape[1], self.Q)
-        top, left = center_position(height, width, self.crop_size)
+        top, left = centre_position(height, width, self.crop_size)
         return rescaled_crop(image, self.Q, top, left, self.crop_size), None
 
     def __repr__(self):

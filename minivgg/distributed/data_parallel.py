@@ -46,7 +46,9 @@ def _backward_with_hook(model, dout, after_layer, input_gradient=False):
         else:
             dout = layer.backward(dout)
         if layer.params:
-            after_layer(layer)
+            # A fused conv+ReLU (``fused_layers.ConvReLU``) holds its convolution's parameters: the buckets know
+            # them by that layer.
+            after_layer(getattr(layer, "conv", layer))
     return dout
 
 
@@ -156,7 +158,7 @@ class DataParallel:
     def evaluate(self, model, loader, progress=False, objective=None):
         """``minivgg.train.evaluate_loader`` (or ``objective.evaluate``) on this rank's part of ``loader``,
         summed over the ranks."""
-        from ..training.loop import evaluate_loader
+        from ..evaluation.validation import evaluate_loader
 
         evaluate = evaluate_loader if objective is None else objective.evaluate
 

@@ -23,28 +23,18 @@ import os
 
 import numpy as np
 
-from ..backend import asarray, get_backend, to_host
+from ..backend import get_backend
+from ..data.images import as_rgb_array
+from ..data.transforms import rescale_smallest_side
+from .dense import centre_crops, dense_outputs, forward_in_batches, spatial_mean
 from .metrics import top_k_error
+from .scales import paper_scales  # noqa: F401  (Sect. 4.2's scales, with the methods they go with)
 
 __all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
            "load_posteriors", "error_table", "format_table", "posterior_file_names"]
 
 METHODS = ("single-crop", "dense", "multi-crop", "multi-crop+dense")
 GRID = 5  # crops per axis in multi-crop evaluation
-
-
-def paper_scales(train_scale, crop_size=224):
-    """The test scales Q of Sect. 4.2 for a training scale S.
-
-    A fixed S (an int) gives {S - 32, S, S + 32}; a jittered range (S_min, S_max) gives
-    {S_min, (S_min + S_max) / 2, S_max}. For a net trained on crops other than 224, the 32 scales with the
-    crop (``round(32 * crop_size / 224)``), so a small trial net is tested as the paper's are.
-    """
-    if isinstance(train_scale, (tuple, list)):
-        low, high = train_scale
-        return (int(low), int((low + high) // 2), int(high))
-    step = max(1, int(round(32 * crop_size / 224)))
-    return (int(train_scale) - step, int(train_scale), int(train_scale) + step)
 
 
 def multi_crop_offsets(height, width, crop):
@@ -57,40 +47,6 @@ def multi_crop_offsets(height, width, crop):
     tops = [int(round(i * (height - crop) / (GRID - 1))) for i in range(GRID)]
     lefts = [int(round(i * (width - crop) / (GRID - 1))) for i in range(GRID)]
     return [(top, left) for top in tops for left in lefts]
-
-
-def _as_rgb_array(image, index):
-    if hasattr(image, "convert"):  # a PIL image
-        image = np.asarray(image.convert("RGB"))
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image {index}: expected an RGB uint8 array (H, W, 3) or a PIL image, got "
-                         f"{image.dtype} {image.shape}")
-    return image
-
-
-def _softmax_host(scores):
-    return np.asarray(to_host(get_backend().softmax(scores)), dtype=np.float64)
-
-
-def _run_batched(net, preprocessing, images, batch_size, average_map):
-    """Posteriors of equal-sized images, ``batch_size`` at a time; ``average_map`` averages a score map."""
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = asarray(preprocessing.apply(np.stack(images[start:start + batch_size])))
-        scores = net.forward(x)
-        if average_map:
-            scores = scores.mean(axis=(2, 3))
-        out.append(_softmax_host(scores))
-    return np.concatenate(out)
-
-
-def _by_size(images):
-    """Indices of the images grouped by (height, width): one batch shape per group keeps throughput high."""
-    groups = {}
-    for i, image in enumerate(images):
-        groups.setdefault(image.shape[:2], []).append(i)
-    return groups.values()
 
 
 def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_size=None, batch_size=32,
@@ -114,8 +70,6 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     """
     from tqdm.auto import tqdm
 
-    from ..data.transforms import center_crop, rescale_smallest_side
-
     if method not in METHODS:
         raise ValueError(f"unknown evaluation method {method!r}; choose one of {METHODS}")
     crop = int(model.input_size if crop_size is None else crop_size)
@@ -127,33 +81,33 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     scales = tuple(int(q) for q in scales)
     if not scales or min(scales) < crop:
         raise ValueError(f"test scales {scales} must all be at least the crop size {crop} (Q >= crop)")
-    images = [_as_rgb_array(image, i) for i, image in enumerate(images)]
+    images = [as_rgb_array(image, i) for i, image in enumerate(images)]
     if method == "multi-crop+dense":
         return 0.5 * (posteriors(model, images, "multi-crop", scales, flip, crop, batch_size, progress)
                       + posteriors(model, images, "dense", scales, flip, crop, batch_size, progress))
     was_training = model.training
     model.eval()
     net = model.to_fully_convolutional().eval() if method == "dense" else model
+    softmax = get_backend().softmax
     total = np.zeros((len(images), model.num_classes))
     flips = (False, True) if flip else (False,)
     try:
         for q in tqdm(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
-            rescaled = [rescale_smallest_side(image, q) for image in images]
             for flipped in flips:
-                views = [image[:, ::-1] for image in rescaled] if flipped else rescaled
-                if method == "dense":
-                    for group in _by_size(views):
-                        total[group] += _run_batched(net, model.preprocessing, [views[i] for i in group],
-                                                     batch_size, average_map=True)
+                if method == "dense":  # the class score map averaged over space, then soft-maxed (Sect. 3.2)
+                    total += dense_outputs(net, model.preprocessing, images, q, flipped, batch_size,
+                                           pool=lambda maps: softmax(spatial_mean(maps)))
                 elif method == "single-crop":
-                    crops = [np.ascontiguousarray(center_crop(view, crop)) for view in views]
-                    total += _run_batched(net, model.preprocessing, crops, batch_size, average_map=False)
+                    crops, _ = centre_crops(images, q, crop, flipped)
+                    total += forward_in_batches(net, model.preprocessing, crops, batch_size, pool=softmax)
                 else:  # multi-crop: 25 crops per image and flip, averaged
-                    for i, view in enumerate(views):
+                    for i, image in enumerate(images):
+                        view = rescale_smallest_side(image, q)
+                        view = view[:, ::-1] if flipped else view
                         crops = [np.ascontiguousarray(view[top:top + crop, left:left + crop])
                                  for top, left in multi_crop_offsets(view.shape[0], view.shape[1], crop)]
-                        total[i] += _run_batched(net, model.preprocessing, crops, batch_size,
-                                                 average_map=False).mean(axis=0)
+                        total[i] += forward_in_batches(net, model.preprocessing, crops, batch_size,
+                                                       pool=softmax).mean(axis=0)
     finally:
         model.train(was_training)
     return total / (len(scales) * len(flips))

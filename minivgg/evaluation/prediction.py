@@ -12,15 +12,12 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Prediction", "predict", "decode_predictions", "default_scales"]
+from .scales import default_test_scales
+
+__all__ = ["Prediction", "predict", "decode_predictions"]
 
 Prediction = namedtuple("Prediction", "class_id name probability")
 Prediction.__doc__ = """One ranked class: its output index, its name, and its soft-max posterior."""
-
-
-def default_scales(model):
-    """The single test scale Q used when none is given: 8/7 of the crop side (256 for 224, as torchvision)."""
-    return (int(round(model.input_size * 8 / 7)),)
 
 
 def _top_count(top, classes, caller):
@@ -84,7 +81,7 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
     top : classes per image, 1 ... the model's classes
     method : ``"dense"`` (Sect. 3.2), ``"single-crop"``, ``"multi-crop"`` or ``"multi-crop+dense"``
         (``minivgg.evaluate.METHODS``)
-    scales : test scales Q (the smallest side after isotropic rescaling); default ``default_scales(model)``
+    scales : test scales Q (the smallest side after isotropic rescaling); default ``scales.default_test_scales(model)``
     flip : also average the posteriors of the mirrored image, as the paper does
     batch_size : images or crops per forward pass
 
@@ -105,6 +102,6 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
     images = [_read(image, i) for i, image in enumerate(images)]
     if not images:
         raise ValueError("predict: no images given")
-    scales = default_scales(model) if scales is None else scales
+    scales = default_test_scales(model) if scales is None else scales
     probabilities = posteriors(model, images, method, scales, flip=flip, batch_size=batch_size, progress=progress)
     return decode_predictions(probabilities, model.class_names, top)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.images import UNREADABLE, skip_record, warn_skipped
 from ..data.loader import epoch_order, sample_generator
-from ..data.transforms import ScaleJitter, center_position, rescale_smallest_side
+from ..data.transforms import ScaleJitter, centre_position, rescale_smallest_side
 from .boxes import as_boxes, encode_boxes, intersection_areas
 
 __all__ = ["BoxDataset", "BoxTargets", "BoxCropLoader", "crop_positions"]
@@ -182,7 +182,7 @@ class BoxCropLoader:
             choice = int(rng.integers(len(tops)))
             top, left = int(tops[choice]), int(lefts[choice])
         else:
-            top, left = center_position(height, width, crop)
+            top, left = centre_position(height, width, crop)
         window = np.array([left, top, left + crop, top + crop], dtype=np.float64)
         box = boxes[int(np.argmax(intersection_areas(boxes, window)[:, 0]))]
         pixels = rescaled[top:top + crop, left:left + crop]

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..backend import asarray, get_backend, to_host
 from ..data.transforms import rescale_smallest_side
+from ..evaluation.dense import dense_outputs
 from .boxes import decode_boxes
 
 __all__ = ["DENSE_STRIDE", "DenseBoxes", "dense_boxes", "window_grid"]
@@ -63,8 +64,7 @@ def window_grid(rows, columns, side):
 
 def _map(net, preprocessing, image):
     """(outputs, rows, columns) of a fully-convolutional net on one image: (rows * columns, outputs) host array."""
-    out = net.forward(asarray(preprocessing.apply(image[None])))
-    out = np.asarray(to_host(out), dtype=np.float64)[0]
+    out = dense_outputs(net, preprocessing, [image], pool=None)[0]
     outputs, rows, columns = out.shape
     return out.reshape(outputs, rows * columns).T, rows, columns
 

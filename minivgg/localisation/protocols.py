@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import asarray, to_host
-from ..data.transforms import center_position, rescale_smallest_side
+from ..data.transforms import centre_position
+from ..evaluation.dense import centre_crops, forward_in_batches
 from .boxes import decode_boxes
 from .dense import DenseBoxes, dense_boxes
 from .merge import MERGE_THRESHOLD, greedy_merge
@@ -44,22 +44,16 @@ def centre_crop_boxes(net, images, classes, scale, batch_size=64):
         raise ValueError(f"centre_crop_boxes: {len(images)} images but {classes.shape} classes")
     was_training = net.training
     net.eval()
-    boxes = []
     try:
-        for start in range(0, len(images), batch_size):
-            crops, windows, factors = [], [], []
-            for image in images[start:start + batch_size]:
-                rescaled = rescale_smallest_side(image, scale)
-                top, left = center_position(rescaled.shape[0], rescaled.shape[1], side)
-                crops.append(rescaled[top:top + side, left:left + side])
-                windows.append((left, top, side))
-                factors.append([image.shape[1] / rescaled.shape[1], image.shape[0] / rescaled.shape[0]] * 2)
-            outputs = np.asarray(to_host(net.forward(asarray(net.preprocessing.apply(np.stack(crops))))))
-            parameters = net.box_parameters(outputs.astype(np.float64), classes[start:start + batch_size])
-            boxes.append(decode_boxes(parameters, np.array(windows, np.float64)) * np.array(factors))
+        crops, sizes = centre_crops(images, scale, side)
+        outputs = forward_in_batches(net, net.preprocessing, crops, batch_size)
     finally:
         net.train(was_training)
-    return np.concatenate(boxes)
+    # Each crop's window in its rescaled image, and the factors from the rescaled image back to the original.
+    windows = np.array([(left, top, side) for top, left in (centre_position(h, w, side) for h, w in sizes)],
+                       np.float64)
+    factors = np.array([[image.shape[1] / w, image.shape[0] / h] * 2 for image, (h, w) in zip(images, sizes)])
+    return decode_boxes(net.box_parameters(outputs, classes), windows) * factors
 
 
 @dataclass

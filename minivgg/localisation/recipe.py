@@ -41,7 +41,7 @@ class ScenesRun:
 
     def settings(self, stage):
         """``TrainSettings`` for ``stage`` "classifier" or "localisation"."""
-        from ..training.loop import TrainSettings
+        from ..training.settings import TrainSettings
 
         o = self.options
         return TrainSettings(batch_size=o["batch_size"], learning_rate=o[f"{stage}_learning_rate"],

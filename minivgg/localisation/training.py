@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backend import asarray, get_backend, to_host
 from ..layers import EuclideanLoss, Layer
-from ..training.loop import TrainSettings, train
+from ..training import TrainSettings, train
 from .boxes import decode_boxes, iou
 from .data import BoxCropLoader, BoxTargets
 

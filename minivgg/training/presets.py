@@ -1,4 +1,4 @@
-"""The paper's training stages (Sect. 3.1, Table 3's rows) as named presets, and the embedded default.
+"""The paper's training stages (Sect. 3.1, Table 3's rows) as named presets.
 
 A preset is named ``CONFIG/SCALE`` after Table 3: ``D/256`` trains D at a fixed smallest side S = 256 from
 scratch (or pre-initialised from net A); ``D/384`` trains at S = 384 starting from the S = 256 weights with
@@ -7,7 +7,9 @@ of the S = 384 model. Any configuration of Table 1 takes the same three stages.
 """
 from dataclasses import dataclass
 
-__all__ = ["Preset", "preset", "PRESET_SCALES", "DIGITS", "scale_for_crop"]
+from ..evaluation.scales import single_test_scale
+
+__all__ = ["Preset", "preset", "PRESET_SCALES", "scale_for_crop"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Preset:
     @property
     def validation_scale(self):
         """Q for single-scale validation: S for a fixed S, (S_min + S_max) / 2 for a jittered one (Sect. 4.1)."""
-        return (self.scale[0] + self.scale[1]) // 2 if isinstance(self.scale, tuple) else self.scale
+        return single_test_scale(self.scale)
 
 
 PRESET_SCALES = {
@@ -61,10 +63,3 @@ def scale_for_crop(scale, crop_size, reference_crop):
     if isinstance(scale, (tuple, list)):
         return tuple(scale_for_crop(s, crop_size, reference_crop) for s in scale)
     return max(int(crop_size), int(round(scale * crop_size / reference_crop)))
-
-
-# The embedded default: a quarter-width configuration A on the digits rendered at 40x40, trained on
-# 32x32 crops with the smallest side jittered in [32, 40]. Digits are not mirror-symmetric: no flips.
-DIGITS = dict(config="A", image_size=40, scale=(32, 40), crop_size=32, width_multiplier=0.25, fc_width=256,
-              batch_size=32, learning_rate=0.01, weight_init="glorot", max_epochs=40, patience=3, flip=False,
-              colour_shift_std=0.1)

@@ -1,13 +1,20 @@
 """Ready-made training set-ups: the embedded digits and an ImageNet-style folder, each giving the model,
-the loaders and the settings that ``minivgg.train.train`` takes. The command line and the lessons both
+the loaders and the settings that ``minivgg.training.train`` takes. The command line and the lessons both
 build their runs here, so there is one way to set a run up.
 """
 from dataclasses import dataclass, field, replace
 
-from .presets import DIGITS, preset, scale_for_crop
-from .loop import TrainSettings
+from .presets import preset, scale_for_crop
+from .settings import TrainSettings
 
-__all__ = ["Run", "digits_run", "imagenet_run", "imagenet_stage", "digits_options"]
+__all__ = ["DIGITS", "Run", "digits_run", "imagenet_run", "imagenet_stage", "digits_options"]
+
+
+# The embedded default: a quarter-width configuration A on the digits rendered at 40x40, trained on
+# 32x32 crops with the smallest side jittered in [32, 40]. Digits are not mirror-symmetric: no flips.
+DIGITS = dict(config="A", image_size=40, scale=(32, 40), crop_size=32, width_multiplier=0.25, fc_width=256,
+              batch_size=32, learning_rate=0.01, weight_init="glorot", max_epochs=40, patience=3, flip=False,
+              colour_shift_std=0.1)
 
 
 @dataclass
@@ -59,7 +66,7 @@ def _model(options, weight_init, seed, statistics, class_names):
 
 
 def digits_options(**overrides):
-    """``presets.DIGITS`` with ``overrides`` applied; a new ``crop_size`` without a new ``scale`` scales S
+    """``DIGITS`` with ``overrides`` applied; a new ``crop_size`` without a new ``scale`` scales S
     with it (``presets.scale_for_crop``). ValueError for an unknown key."""
     unknown = set(overrides) - set(DIGITS)
     if unknown:
@@ -71,7 +78,7 @@ def digits_options(**overrides):
 
 
 def digits_run(seed=0, workers=0, model_seed=None, device_batch=None, **overrides):
-    """The embedded default: ``presets.DIGITS`` (a quarter-width configuration A on 32x32 crops of the
+    """The embedded default: ``DIGITS`` (a quarter-width configuration A on 32x32 crops of the
     digits rendered at 40x40, S jittered in [32, 40]); any of its keys can be overridden, e.g.
     ``digits_run(config="E", weight_init="paper", max_epochs=3)``. ``seed`` fixes the split, the data order
     and (unless ``model_seed`` is given) the initial weights. ``device_batch``: images per forward pass

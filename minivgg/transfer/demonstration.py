@@ -29,9 +29,9 @@ def train_digits_net(max_epochs=12, seed=0, **overrides):
     """A net trained on the digits' training split by ``recipes.digits_run`` (``max_epochs`` epochs at most;
     other preset keys as overrides). Returns ``(model, splits, run)``, the model in eval mode."""
     from ..data import load_digits
-    from ..training.presets import DIGITS
+    from ..training.recipes import DIGITS
     from ..training.recipes import digits_run
-    from ..training.loop import train
+    from ..training import train
 
     run = digits_run(seed=seed, max_epochs=max_epochs, **overrides)
     with tempfile.TemporaryDirectory() as run_dir:

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..backend import asarray, to_host
-from ..evaluation.posteriors import _as_rgb_array, _by_size
+from ..data.images import as_rgb_array
+from ..evaluation.dense import dense_outputs
 
 __all__ = ["AGGREGATIONS", "PENULTIMATE", "FeatureSettings", "l2_normalise", "stack", "descriptors_at_scale",
            "extract", "crop_box"]
@@ -106,22 +106,10 @@ def descriptors_at_scale(net, preprocessing, images, scale, flip=True, batch_siz
     -------
     (N, D) float32: ``mean over (i, j) of net(x)[:, :, i, j]``, averaged with the same for the flipped image.
     """
-    from ..data.transforms import rescale_smallest_side
-
-    rescaled = [rescale_smallest_side(image, scale) for image in images]
     out = None
     for flipped in ((False, True) if flip else (False,)):
-        views = [np.ascontiguousarray(image[:, ::-1]) if flipped else image for image in rescaled]
-        for group in _by_size(views):
-            for start in range(0, len(group), batch_size):
-                chosen = group[start:start + batch_size]
-                x = asarray(preprocessing.apply(np.stack([views[i] for i in chosen])))
-                activations = net.forward(x)
-                pooled = activations.mean(axis=(2, 3)) if activations.ndim == 4 else activations
-                pooled = np.asarray(to_host(pooled), dtype=np.float32)
-                if out is None:
-                    out = np.zeros((len(images), pooled.shape[1]), np.float32)
-                out[chosen] += pooled
+        pooled = dense_outputs(net, preprocessing, images, scale, flipped, batch_size).astype(np.float32)
+        out = pooled if out is None else out + pooled
     return out / (2 if flip else 1)
 
 
@@ -154,7 +142,7 @@ def extract(model, images, settings=None, boxes=None, batch_size=8, **options):
         settings = FeatureSettings(**options)
     elif options:
         raise TypeError(f"extract: give either settings or its fields, not both ({sorted(options)})")
-    images = [_as_rgb_array(image, i) for i, image in enumerate(images)]
+    images = [as_rgb_array(image, i) for i, image in enumerate(images)]
     if boxes is not None and len(boxes) != len(images):
         raise ValueError(f"extract: {len(boxes)} boxes for {len(images)} images")
     if settings.layer.startswith("fc") and min(settings.scales) < model.input_size:

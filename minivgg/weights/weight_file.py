@@ -12,7 +12,8 @@ holds, as JSON under the key ``"minivgg"``:
   every path that feeds images to the model applies it and nobody has to remember it;
 - ``class_names``: the name of every output, or null.
 
-Any further metadata a caller passes is stored beside it as plain strings. Files are written to a
+Beside it, under ``"training"``, how the weights were trained (``record.py``: the training scale, flips,
+epochs), when they were trained by minivgg. Any further metadata a caller passes is stored beside it as plain strings. Files are written to a
 temporary name and renamed into place, so a crash mid-write never leaves a half-written file under the
 real name.
 
@@ -34,6 +35,8 @@ from ..backend import get_backend, to_host
 from ..backends.reference.array_module import array_module
 from ..files import atomic_write
 from ..preprocessing import Preprocessing
+from .record import METADATA_KEY as TRAINING_KEY
+from .record import TrainingRecord
 
 __all__ = ["FORMAT", "RECORD_FIELDS", "save", "load", "load_into", "read_metadata", "set_parameters",
            "declared_shapes"]
@@ -49,7 +52,9 @@ def save(model, path, metadata=None):
     ----------
     model : a ``minivgg.models.VGG``
     path : str or path-like, usually ending in ``.safetensors``
-    metadata : optional dict of str -> str stored in the header as is (e.g. training notes)
+    metadata : optional dict of str -> str stored in the header as is (e.g. notes)
+
+    The model's ``training_record`` (a ``record.TrainingRecord``, or None) is stored with it.
     """
     from safetensors.numpy import save_file
 
@@ -57,8 +62,9 @@ def save(model, path, metadata=None):
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"weights.save: metadata must map str to str, got {key!r}: {type(value).__name__}")
-    if _KEY in metadata:
-        raise ValueError(f"weights.save: metadata key {_KEY!r} is reserved for the model's own record")
+    for reserved in (_KEY, TRAINING_KEY):
+        if reserved in metadata:
+            raise ValueError(f"weights.save: metadata key {reserved!r} is reserved for the model's own record")
     record = {"format": FORMAT, "architecture": model.architecture(),
               "preprocessing": model.preprocessing.to_dict(),
               "class_names": None if model.class_names is None else [str(n) for n in model.class_names]}
@@ -67,6 +73,8 @@ def save(model, path, metadata=None):
     for name, array in tensors.items():  # a file of NaN weights would only fail later, far from its cause
         _check_finite(array, name, f"weights.save({os.fspath(path)})")
     header = dict(metadata, **{_KEY: json.dumps(record)})
+    if getattr(model, "training_record", None) is not None:
+        header[TRAINING_KEY] = model.training_record.to_json()
     atomic_write(os.fspath(path), lambda temporary: save_file(tensors, temporary, metadata=header))
 
 
@@ -104,6 +112,8 @@ def _open(path):
         found = record.get("format") if isinstance(record, dict) else record
         raise ValueError(f"{path}: unknown weight file format {found!r}, expected {FORMAT!r}")
     record = _checked_record(record, tensors, path)
+    training = header.pop(TRAINING_KEY, None)
+    record["training"] = None if training is None else TrainingRecord.from_json(training, path)
     return record, header, tensors
 
 
@@ -202,7 +212,8 @@ def read_metadata(path):
     """The header of a weight file without reading its tensors.
 
     Returns ``(record, metadata)``: ``record`` has ``architecture`` (every key of ``models.layer_specs``,
-    defaults filled in), ``preprocessing`` (a ``Preprocessing``) and ``class_names``, all checked;
+    defaults filled in), ``preprocessing`` (a ``Preprocessing``), ``class_names`` and ``training`` (a
+    ``record.TrainingRecord``, or None), all checked;
     ``metadata`` is the dict of str the caller stored with ``save``.
     """
     record, metadata, _ = _open(path)
@@ -212,7 +223,7 @@ def read_metadata(path):
 def load_into(model, path):
     """Put the weights of ``path`` into ``model``, after checking every name, shape and dtype.
 
-    The model also takes the file's preprocessing and class names. Raises ValueError naming the tensor
+    The model also takes the file's preprocessing, class names and training record. Raises ValueError naming the tensor
     that is missing, unexpected or mismatched (nothing is changed then), or naming the file if it is
     unreadable, truncated or not a minivgg weight file; FileNotFoundError if it does not exist.
     Returns ``model``.
@@ -234,6 +245,7 @@ def load_into(model, path):
     set_parameters(model, arrays, source=path)
     model.preprocessing = record["preprocessing"]
     model.class_names = record["class_names"]
+    model.training_record = record["training"]
     return model
 
 
