@@ -1,7 +1,7 @@
 """GPU training and evaluation throughput: minivgg's GPU backends beside PyTorch eager + cuDNN, one run.
 
 Times a VGG training step (forward, soft-max loss, backward, SGD update) through minivgg's generic API
-(``minivgg.models.vgg``, its layers, ``minivgg.optim.SGD``) on each backend named by ``--backends``, and the
+(``minivgg.models.vgg``, its layers, ``minivgg.training.optimiser.SGD``) on each backend named by ``--backends``, and the
 same step in PyTorch (torchvision's VGG, ``torch.optim.SGD``) at the same precision, in NCHW and
 channels-last memory. Rows (defaults match the anchor measurements in shared/anchors):
 

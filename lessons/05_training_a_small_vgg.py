@@ -20,7 +20,7 @@
 # gradient in deep nets". This lesson runs that recipe on real data that fits a laptop — scikit-learn's
 # handwritten digits, rendered as colour images — and shows the initialisation story for real.
 #
-# Everything below calls the library (`minivgg.recipes`, `minivgg.train`); `minivgg train` on the command line
+# Everything below calls the library (`minivgg.training.recipes`, `minivgg.training`); `minivgg train` on the command line
 # runs the same code.
 
 # %%

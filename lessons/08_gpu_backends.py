@@ -176,7 +176,7 @@ plt.show()
 #
 # A training step at a fixed shape launches the same kernels on the same buffers every time. The backend can
 # record it once and replay it (its `graph_capture` capability: `capture_step(step)`), which removes the
-# Python and launch overhead that dominated the toy step above. `minivgg.train` uses it when the backend
+# Python and launch overhead that dominated the toy step above. `minivgg.training` uses it when the backend
 # offers it and the step allows it (no dropout: a replay repeats the captured mask).
 
 # %%

@@ -136,8 +136,8 @@ with open(script, "w") as handle:
     handle.write(textwrap.dedent("""
         import sys
         from minivgg.distributed import DataParallel
-        from minivgg.recipes import digits_run
-        from minivgg.train import train
+        from minivgg.training.recipes import digits_run
+        from minivgg.training import train
         run_dir, device_batch = sys.argv[1], int(sys.argv[2])
         job = digits_run(seed=0, max_epochs=1)
         job.train_loader.batch_size = device_batch

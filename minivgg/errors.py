@@ -7,7 +7,9 @@ Every one of them also derives from the built-in type a Python caller would catc
 built-in types keeps working.
 """
 
-__all__ = ["MinivggError", "UsageError", "RunFolderError", "WriteError", "TrainingDiverged"]
+__all__ = ["MinivggError", "UsageError", "RunFolderError", "WriteError", "TrainingDiverged", "INTERRUPTED_EXIT_CODE"]
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
 
 class MinivggError(Exception):

@@ -433,12 +433,17 @@ class SoftmaxCrossEntropyLoss(Layer):
         _check_array(self, scores, "scores")
         if scores.ndim != 2:
             raise ValueError(f"{self!r}: expected scores of shape (N, classes), got {scores.shape}")
-        labels = _check_labels(self, labels, scores.shape)
+        labels = self.check_labels(labels, scores.shape)
         loss, self.cache = get_backend().softmax_cross_entropy_forward(scores, labels)
         return float(loss)
 
     def backward(self, dloss=1.0):
         return get_backend().softmax_cross_entropy_backward(dloss, self._cached())
+
+    def check_labels(self, labels, scores_shape):
+        """``labels`` as int64 on the backend's device, after checking they are (N,) integers in [0, K) for
+        scores of shape (N, K); ValueError naming this loss otherwise."""
+        return _check_labels(self, labels, scores_shape)
 
 
 def _check_labels(layer, labels, scores_shape):
@@ -583,7 +588,7 @@ class BatchNorm2d(Layer):
     unbiased running variance); in evaluation mode the running averages normalise. ``momentum=None`` keeps
     a cumulative average instead (the weight of the k-th batch is 1 / k, ``num_batches_tracked`` counts k),
     as PyTorch does. The running statistics are no parameters (SGD leaves them alone) but are saved in
-    weight files and checkpoints with them. ``minivgg.optim.SGD`` decays gamma and beta like weights (only
+    weight files and checkpoints with them. ``minivgg.training.optimiser.SGD`` decays gamma and beta like weights (only
     keys named ``"b"`` are spared), as torchvision's training recipe decays every parameter.
     """
 

@@ -250,7 +250,7 @@ def num_parameters(config, **options):
 
 
 # Weights about to be overwritten (loading, FC-to-conv) start as zeros: no random draw.
-_PLACEHOLDER_INIT = None
+PLACEHOLDER_INIT = None
 
 
 def _check_dtype(dtype):
@@ -269,7 +269,7 @@ class VGG(Sequential):
     ----------
     config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size, batch_norm :
         as in ``layer_specs``
-    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.init``), "glorot" (Glorot & Bengio), or
+    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.initialisation``), "glorot" (Glorot & Bengio), or
         None for zero weights drawn from nothing (when they are about to be loaded)
     seed : int or None, seeds every weight and the dropout masks; None draws fresh entropy
     dtype : float32 or float64
@@ -438,7 +438,7 @@ class VGG(Sequential):
         from .backend import get_backend
 
         backend = get_backend()
-        folded = vgg(**dict(self.architecture(), batch_norm=False), weight_init=_PLACEHOLDER_INIT, seed=0,
+        folded = vgg(**dict(self.architecture(), batch_norm=False), weight_init=PLACEHOLDER_INIT, seed=0,
                      dtype=self.dtype)
         weighted = (Conv2d, Linear)
         sources = [(spec, layer) for spec, layer in zip(self.specs, self.layers) if spec.layer_class in weighted]
@@ -555,7 +555,7 @@ def _conv_sharing_weights(linear, kernel_size):
     in_channels, remainder = divmod(in_features, kernel_size * kernel_size)
     if remainder:
         raise ValueError(f"{linear!r} has {in_features} inputs, not a multiple of {kernel_size}x{kernel_size}")
-    conv = Conv2d(in_channels, out_features, kernel_size, weight_init=_PLACEHOLDER_INIT, rng=0, dtype=linear.dtype)
+    conv = Conv2d(in_channels, out_features, kernel_size, weight_init=PLACEHOLDER_INIT, rng=0, dtype=linear.dtype)
     conv.params["W"] = linear.params["W"].reshape(out_features, in_channels, kernel_size, kernel_size)
     conv.params["b"] = linear.params["b"]
     return conv

@@ -6,7 +6,7 @@ adding a file and its name here.
 
 What a user sees when something goes wrong is decided here, once for every command:
 
-- a bad option value: argparse's message naming the option (the ``type=`` functions of ``minivgg.options``),
+- a bad option value: argparse's message naming the option (the ``type=`` functions of ``minivgg.cli.options``),
   exit code 2;
 - a problem with the input or the environment (minivgg's own errors, ``ValueError``, ``OSError``,
   ``ImportError``): one line ``minivgg COMMAND: error: MESSAGE``, exit code 1; the traceback too with
@@ -23,7 +23,7 @@ import signal
 import sys
 import traceback
 
-from ..errors import MinivggError
+from ..errors import INTERRUPTED_EXIT_CODE, MinivggError
 
 __all__ = ["COMMANDS", "build_parser", "main", "run_guarded", "interrupted", "DEBUG_VARIABLE",
            "INTERRUPTED_EXIT_CODE"]
@@ -32,7 +32,6 @@ COMMANDS = ("convert", "download", "evaluate", "export", "features", "info", "lo
             "train", "transfer")
 
 DEBUG_VARIABLE = "MINIVGG_DEBUG"
-INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 USER_ERRORS = (MinivggError, ValueError, OSError, ImportError)
 _DEBUG_HELP = f"show the traceback of an error (also: {DEBUG_VARIABLE}=1)"
 

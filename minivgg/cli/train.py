@@ -70,7 +70,7 @@ def register(subparsers):
                        "S scales with it unless --scale is given")
     small.add_argument("--scale", type=scale, help="training scale S, or S_MIN-S_MAX to jitter it "
                        "(default: the preset's)")
-    from ..distributed.command import add_arguments as add_data_parallel_arguments
+    from .data_parallel import add_arguments as add_data_parallel_arguments
     add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
     _OPTION_TYPES.update(run_folder.option_types(parser))
@@ -129,7 +129,7 @@ def _batches(args):
 
 
 def _build(args):
-    """The Run the arguments describe (``minivgg.recipes``), with the command line's overrides applied."""
+    """The Run the arguments describe (``minivgg.training.recipes``), with the command line's overrides applied."""
     from dataclasses import replace
 
     from ..errors import UsageError
@@ -236,7 +236,7 @@ def _save_final_weights(model, path, settings, result, job, run_dir):
 
 
 def run(args):
-    from ..distributed.command import as_rank, start_ranks_if_asked, this_rank
+    from .data_parallel import as_rank, start_ranks_if_asked, this_rank
 
     code = start_ranks_if_asked(args)
     if code is not None:  # this process started the ranks, and they have finished

@@ -10,7 +10,7 @@ or one machine's share); the ranks exchange gradients through MPI (``mpi4py``) o
 - ``communicator.py``  the ranks and their collectives: MPI, NCCL, and the trivial single process
 - ``shard.py``         each rank's disjoint share of an epoch's order (training) or of the data (evaluation)
 - ``buckets.py``       gradients reduced in buckets while the backward pass is still running (overlap)
-- ``data_parallel.py`` the object ``minivgg.train.train(..., parallel=...)`` drives
+- ``data_parallel.py`` the object ``minivgg.training.train(..., parallel=...)`` drives
 - ``launch.py``        ``minivgg train --processes N`` / ``--gpus N``: starting the ranks through ``mpirun``
 - ``nccl.py``          the NCCL communicator (unverified on a GPU)
 """

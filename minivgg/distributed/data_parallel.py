@@ -1,4 +1,4 @@
-"""What ``minivgg.train.train(..., parallel=DataParallel(...))`` asks of a data-parallel run (Sect. 3.3).
+"""What ``minivgg.training.train(..., parallel=DataParallel(...))`` asks of a data-parallel run (Sect. 3.3).
 
 The trainer stays the one-process loop; at five points it hands over to this object:
 
@@ -156,8 +156,8 @@ class DataParallel:
 
     # -- evaluation -------------------------------------------------------------------------------------------
     def evaluate(self, model, loader, progress=False, objective=None):
-        """``minivgg.train.evaluate_loader`` (or ``objective.evaluate``) on this rank's part of ``loader``,
-        summed over the ranks."""
+        """``objective.evaluate`` (default: ``evaluation.validation.evaluate_loader``) on this rank's part of
+        ``loader``, summed over the ranks."""
         from ..evaluation.validation import evaluate_loader
 
         evaluate = evaluate_loader if objective is None else objective.evaluate

@@ -62,7 +62,7 @@ def launch_command(processes, arguments, launcher=None):
 
 def launch(processes, arguments):
     """Run ``minivgg ARGUMENTS`` on ``processes`` local ranks and return the launcher's exit code."""
-    from ..cli.program import INTERRUPTED_EXIT_CODE
+    from ..errors import INTERRUPTED_EXIT_CODE
 
     command = launch_command(processes, arguments)
     environment = dict(os.environ)

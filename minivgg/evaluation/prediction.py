@@ -80,7 +80,7 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
         of any size; an (N, H, W, 3) array is N images
     top : classes per image, 1 ... the model's classes
     method : ``"dense"`` (Sect. 3.2), ``"single-crop"``, ``"multi-crop"`` or ``"multi-crop+dense"``
-        (``minivgg.evaluate.METHODS``)
+        (``minivgg.evaluation.METHODS``)
     scales : test scales Q (the smallest side after isotropic rescaling); default ``scales.default_test_scales(model)``
     flip : also average the posteriors of the mirrored image, as the paper does
     batch_size : images or crops per forward pass

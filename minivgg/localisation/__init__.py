@@ -6,7 +6,7 @@ greedily as OverFeat does, and the ILSVRC localisation error.
   folders (VOC and ILSVRC CLS-LOC layouts) as training and validation sets.
 - ``data``: ``BoxDataset`` and the crops with box targets (``BoxCropLoader``); ``scenes``: the embedded set.
 - ``net``: ``localisation_net`` (SCR or PCR, fine-tuning all layers or FC only); ``training``: the objective
-  for ``minivgg.train.train`` and ``fine_tune_localisation``.
+  for ``minivgg.training.train`` and ``fine_tune_localisation``.
 - ``dense``, ``merge``, ``protocols``: the two testing protocols; ``metric``: the error; ``draw``: figures.
 """
 from .annotations import Annotation, AnnotationError, parse_annotation, read_annotation

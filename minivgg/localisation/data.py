@@ -10,7 +10,7 @@ field of view". So the crop is drawn uniformly among the positions that keep at 
 it); with several boxes, the one with most of its area inside the crop is the target. Validation and the
 first testing protocol use the centre crop.
 
-The batches come from ``BoxCropLoader``, which has the ``DataLoader`` interface ``minivgg.train.train``
+The batches come from ``BoxCropLoader``, which has the ``DataLoader`` interface ``minivgg.training.train``
 reads (``batch_size``, ``len``, ``epoch(e, start_batch)``, ``dataset``); like it, every draw for image i in
 epoch e comes from a generator seeded with (seed, e, i), so a run resumes exactly.
 """
@@ -116,7 +116,7 @@ def crop_positions(height, width, crop, box, min_object_fraction):
 
 
 class BoxCropLoader:
-    """Batches of crops with box targets (or class labels), for ``minivgg.train.train``.
+    """Batches of crops with box targets (or class labels), for ``minivgg.training.train``.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ from the trained classifier's weights, the new last layer is "initialised random
 scratch". Fine-tuning either updates all layers or, as OverFeat did, only the fully-connected ones (FC1 and
 FC2, with the new last layer): the convolutional layers then stay frozen, and the backward pass stops at FC1.
 
-A ``LocalisationNet`` is what ``minivgg.train.train`` trains: its ``named_parameters`` are the parameters
+A ``LocalisationNet`` is what ``minivgg.training.train`` trains: its ``named_parameters`` are the parameters
 being fine-tuned. Its whole net is ``net.model``, a ``VGG`` with 4 or 4 x classes outputs, so the weight
 file, dense evaluation (``to_fully_convolutional``) and every backend work as for a classifier.
 """

@@ -2,7 +2,7 @@
 
 "The main difference is that we replace the logistic regression objective with a Euclidean loss, which
 penalises the deviation of the predicted bounding box parameters from the ground-truth." ``BoxRegression``
-is that objective for ``minivgg.train.train`` (its ``objective`` argument): the loss, what counts as a
+is that objective for ``minivgg.training.train`` (its ``objective`` argument): the loss, what counts as a
 correct prediction during training (IoU >= 0.5 with the target box, the ILSVRC criterion), and the
 validation error that drives the learning-rate schedule (the localisation error on the validation set's
 centre crops with the ground-truth class: testing protocol 1). The paper's initial learning rate is 1e-3.
@@ -74,7 +74,7 @@ class BoxRegressionLoss(Layer):
 
 
 class BoxRegression:
-    """The localisation objective for ``minivgg.train.train(..., objective=BoxRegression(...))``.
+    """The localisation objective for ``minivgg.training.train(..., objective=BoxRegression(...))``.
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ class BoxRegression:
 
 def fine_tune_localisation(net, train_set, val_set, run_dir, scale, settings=None, batch_size=32, seed=0,
                            progress=False, min_object_fraction=0.5, flip=False, stop_after_steps=None, resume=False):
-    """Fine-tune ``net`` (a ``LocalisationNet``) on ``train_set`` with ``minivgg.train.train``.
+    """Fine-tune ``net`` (a ``LocalisationNet``) on ``train_set`` with ``minivgg.training.train``.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 At a fixed batch shape an SGD step launches the same kernels on the same buffers every time, so a backend with
 the ``graph_capture`` capability (the CuPy backend) can record it once and replay it: one launch instead of a
-few hundred, which is where small batches spend their time. ``minivgg.train`` asks ``captured_training_step``
+few hundred, which is where small batches spend their time. ``training.steps.choose_step`` asks ``captured_training_step``
 for one and falls back to its plain loop when it gets None.
 
 The recorded step reads its batch from two arrays that stay put (each new batch is copied into them), keeps
@@ -15,7 +15,7 @@ recording bakes in) and batch normalisation in training (its ``num_batches_track
 import numpy as np
 
 from ..backend import get_backend, supports
-from ..layers import BatchNorm2d, _check_labels, dropout_layers, layers_of_type
+from ..layers import BatchNorm2d, dropout_layers, layers_of_type
 
 __all__ = ["captured_training_step", "CapturedTrainingStep"]
 
@@ -67,7 +67,7 @@ class CapturedTrainingStep:
         backend = get_backend()
         x = backend.asarray(x)
         key = (tuple(x.shape), str(x.dtype), float(learning_rate))
-        labels = _check_labels(self.loss_layer, labels, (x.shape[0], self.model.output_shape(x.shape)[1]))
+        labels = self.loss_layer.check_labels(labels, (x.shape[0], self.model.output_shape(x.shape)[1]))
         if key != self.key:
             self.key = key
             scores, loss = self._record(x, labels, learning_rate)

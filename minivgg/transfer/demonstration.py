@@ -1,7 +1,7 @@
 """Appendix B on the embedded digits, no download: are a trained net's features better than raw pixels and
 than the features of the same net left at its random initialisation?
 
-A small net is trained on the digits' training split with the embedded recipe (``minivgg.recipes``); its
+A small net is trained on the digits' training split with the embedded recipe (``minivgg.training.recipes``); its
 weights are then fixed. Three representations of the same images go to the same linear SVM (C by
 cross-validation on the training images): the raw pixels (L2-normalised, as the descriptors are), the
 trained net's Appendix B descriptors, and those of an untrained net of the same architecture. The SVMs

@@ -25,7 +25,7 @@ import numpy as np
 from .caltech import find_category_folder, has_fixed_split, read_class_folders
 from .metrics import mean_and_std, mean_average_precision, mean_class_recall
 from .splits import random_splits
-from .svm import C_GRID, _check_features, train_multiclass, train_multilabel
+from .svm import C_GRID, check_features, train_multiclass, train_multilabel
 from .voc import VOC_CLASSES, VOC_SPLITS, read_voc_split
 
 __all__ = ["DATASETS", "TABLE_11_COLUMNS", "Protocol", "protocol", "score", "format_table"]
@@ -165,7 +165,7 @@ def score(protocol, features, C_grid=C_GRID, folds=5, seed=0):
     from .metrics import class_recalls
 
     # The test images' features too: scikit-learn would refuse a NaN row only with "Input X contains NaN".
-    features = _check_features(features, len(protocol.sources), "score")
+    features = check_features(features, len(protocol.sources), "score")
     values, chosen, per_class = [], [], None
     for train, test in protocol.splits:
         if protocol.multilabel:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["C_GRID", "choose_C", "MultiClassSVM", "MultiLabelSVMs", "train_multiclass", "train_multilabel"]
+__all__ = ["C_GRID", "check_features", "choose_C", "MultiClassSVM", "MultiLabelSVMs", "train_multiclass", "train_multilabel"]
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 
@@ -31,7 +31,7 @@ def _linear_svc(C=1.0):
     return LinearSVC(C=C, dual=False, max_iter=10000)
 
 
-def _check_features(features, count, caller):
+def check_features(features, count, caller):
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[0] != count:
         raise ValueError(f"{caller}: expected features of shape ({count}, D), got {features.shape}")
@@ -108,7 +108,7 @@ def train_multiclass(features, labels, C_grid=C_GRID, folds=5, seed=0):
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise ValueError(f"train_multiclass: labels must be (N,) integers, got {labels.dtype} {labels.shape}")
-    features = _check_features(features, len(labels), "train_multiclass")
+    features = check_features(features, len(labels), "train_multiclass")
     present = np.unique(labels)
     if len(present) < 2:
         raise ValueError(f"train_multiclass: the training data holds {len(present)} class; an SVM needs two")
@@ -122,7 +122,7 @@ def train_multilabel(features, flags, C_grid=C_GRID, folds=5, seed=0, class_name
     flags = np.asarray(flags)
     if flags.ndim != 2 or not np.isin(flags, (-1, 0, 1)).all():
         raise ValueError(f"train_multilabel: flags must be (N, K) of 1, -1 and 0, got {flags.shape}")
-    features = _check_features(features, flags.shape[0], "train_multilabel")
+    features = check_features(features, flags.shape[0], "train_multilabel")
     estimators, Cs = [], []
     for k in range(flags.shape[1]):
         kept = flags[:, k] != 0

@@ -1,7 +1,7 @@
 """Published VGG weights by name: ``minivgg.pretrained("vgg16")`` (and ``minivgg download vgg16``).
 
-The first call downloads the published file (resumable, with a bar: ``minivgg.download``), checks its
-SHA-256, converts it with the importers of ``minivgg.convert`` (the same path as ``minivgg convert``) and
+The first call downloads the published file (resumable, with a bar: ``minivgg.weights.download``), checks its
+SHA-256, converts it with the importers of ``minivgg.weights.convert`` (the same path as ``minivgg convert``) and
 keeps the converted safetensors file; later calls load that file. Both live in the cache folder:
 ``$MINIVGG_HOME`` if set, else ``$XDG_CACHE_HOME/minivgg``, else ``~/.cache/minivgg`` (torch hub's
 ``$TORCH_HOME`` and Keras's ``$KERAS_HOME`` work the same way)::
@@ -45,7 +45,7 @@ class PublishedWeights:
     ----------
     name : the name to ask for (``"vgg16"``)
     url : where the file is published
-    source_format : ``"torchvision"`` or ``"caffe"`` (``minivgg.convert.FORMATS``)
+    source_format : ``"torchvision"`` or ``"caffe"`` (``minivgg.weights.convert.FORMATS``)
     config : the Table 1 column the weights fill
     batch_norm : whether the net has a batch-normalisation layer after every convolution
     sha256 : the expected SHA-256: all 64 hex digits, a leading prefix, or None when none is published
@@ -144,7 +144,7 @@ def weights_file(name, cache=None, progress=True, sha256=None):
     """The converted minivgg weight file of ``name``: downloaded, checked and converted on first use.
 
     Returns the path of ``cache/<published file's stem>.safetensors``, written atomically by
-    ``minivgg.convert.convert``.
+    ``minivgg.weights.convert.convert``.
     """
     from .convert import convert
 

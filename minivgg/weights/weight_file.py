@@ -316,10 +316,10 @@ def load(path):
     The model has the file's architecture, dtype, preprocessing and class names, and is in training mode
     (call ``.eval()`` to predict).
     """
-    from ..models import _PLACEHOLDER_INIT, vgg
+    from ..models import PLACEHOLDER_INIT, vgg
 
     path = os.fspath(path)
     record, _, tensors = _open(path)  # every size checked against the file before anything is allocated
     dtype = next((dtype for name, (_, dtype) in tensors.items() if not name.endswith(_COUNTER_SUFFIX)), "F32")
-    model = vgg(**record["architecture"], weight_init=_PLACEHOLDER_INIT, seed=0, dtype=_DTYPES[dtype])
+    model = vgg(**record["architecture"], weight_init=PLACEHOLDER_INIT, seed=0, dtype=_DTYPES[dtype])
     return load_into(model, path)

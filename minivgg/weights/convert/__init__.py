@@ -26,7 +26,7 @@ import numpy as np
 
 from ...class_names import imagenet_class_names
 from ...layers import Conv2d, Linear
-from ...models import _PLACEHOLDER_INIT, CONFIGURATIONS, PARAMETER_NAMES, canonical_config, layer_specs, vgg
+from ...models import PLACEHOLDER_INIT, CONFIGURATIONS, PARAMETER_NAMES, canonical_config, layer_specs, vgg
 from ...preprocessing import CAFFE_VGG, TORCHVISION
 from ..weight_file import save, set_parameters
 from .caffe_protobuf import read_caffemodel
@@ -93,7 +93,7 @@ def _drop_leading_ones(array, ndim):
 
 
 def _build(architecture, arrays, preprocessing, source):
-    model = vgg(**architecture, weight_init=_PLACEHOLDER_INIT, seed=0)
+    model = vgg(**architecture, weight_init=PLACEHOLDER_INIT, seed=0)
     set_parameters(model, arrays, source=source)
     model.preprocessing = preprocessing
     model.class_names = imagenet_class_names() if model.num_classes == 1000 else None

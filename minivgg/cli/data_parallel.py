@@ -1,15 +1,15 @@
 """The ``--processes`` and ``--gpus`` options of ``minivgg train``, and what they start.
 
 - ``minivgg train --processes N ...`` on one machine: this process starts N ranks through ``mpirun``
-  (``launch.py``) and waits for them;
+  (``distributed/launch.py``) and waits for them;
 - ``mpirun -np N [--hostfile hosts] minivgg train ...``: each of the N processes finds itself a rank of the
   MPI world and trains its share; no option needed;
 - ``--gpus N``: as ``--processes N``, one rank per GPU, gradients summed by NCCL (unverified on a GPU).
 """
 import sys
 
-from ..cli.options import positive_int, positive_float
-from .communicator import launched_by_mpi, world_size_from_environment
+from ..distributed.communicator import launched_by_mpi, world_size_from_environment
+from .options import positive_float, positive_int
 
 __all__ = ["add_arguments", "start_ranks_if_asked", "this_rank", "as_rank"]
 
@@ -45,7 +45,7 @@ def start_ranks_if_asked(args, argv=None):
                          f"other: give --processes or --gpus too (or start the run with mpirun)")
     if wanted is None or world_size_from_environment() is not None:
         return None
-    from .launch import launch
+    from ..distributed.launch import launch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "train" not in argv:
@@ -62,7 +62,7 @@ def this_rank(args):
         raise ValueError(f"asked for {wanted} processes, but mpirun started {size}: give one of them")
     if not launched_by_mpi() and args.gpus is None:
         return None
-    from .data_parallel import DataParallel
+    from ..distributed.data_parallel import DataParallel
 
     timeout = 300.0 if args.rank_timeout is None else args.rank_timeout
     return DataParallel.from_environment(gpus=args.gpus is not None, timeout_seconds=timeout)

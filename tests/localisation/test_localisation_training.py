@@ -1,5 +1,5 @@
 """Appendix A end to end in miniature: a classifier trained on the embedded digits-on-photos scenes, a
-single-class-regression localisation net initialised from it and fine-tuned with ``minivgg.train.train``
+single-class-regression localisation net initialised from it and fine-tuned with ``minivgg.training.train``
 (the box objective), and its localisation error against two box baselines on the test scenes."""
 import numpy as np
 import pytest

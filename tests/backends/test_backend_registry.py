@@ -20,7 +20,7 @@ from minivgg.backends import reference
 from minivgg.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, SoftmaxCrossEntropyLoss
 
 REGISTERED = registry.registered_backends()
-REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
+REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 # What each backend computes its own way; everything else is the reference's function.
 EXPECTED_OVERRIDES = {
     "numpy": {"conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward"},

@@ -436,7 +436,7 @@ def test_annotated_folder_becomes_a_box_dataset(tmp_path):
 
 
 def test_interrupted_fine_tuning_resumes_to_the_same_weights(scenes, tmp_path):
-    """The box objective goes through minivgg.train's checkpoints: stopping and resuming changes nothing."""
+    """The box objective goes through minivgg.training's checkpoints: stopping and resuming changes nothing."""
     from minivgg.localisation import fine_tune_localisation
     from minivgg.training import TrainSettings
 

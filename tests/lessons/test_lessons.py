@@ -7,7 +7,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 jupytext = pytest.importorskip("jupytext")
 
-LESSONS = pathlib.Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = pathlib.Path(__file__).resolve().parents[2] / "lessons"
 NOTEBOOKS = sorted(LESSONS.glob("*.ipynb"))
 
 

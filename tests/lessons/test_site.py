@@ -5,7 +5,6 @@ import html
 import io
 import pathlib
 import re
-import sys
 
 import pytest
 
@@ -17,8 +16,7 @@ pytest.importorskip("mkdocs_jupyter")
 
 from PIL import Image  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
-import build_site as site  # noqa: E402  (tools/build_site.py: a tool of the repository, not of the package)
+import build_site as site  # noqa: E402  (tools/build_site.py, on the tests' path: pyproject.toml)
 from test_lessons import LESSONS, executed_lessons  # noqa: E402,F401  (the session's executed notebooks)
 
 IMG = re.compile(r"<img\b[^>]*\bsrc=\"([^\"]+)\"")
