@@ -24,8 +24,8 @@ from minivgg.models import (BATCH_NORM_CONFIGURATIONS, NAMED_CONFIGURATIONS, lay
 from minivgg.training.optimiser import SGD
 from minivgg.preprocessing import TORCHVISION
 from minivgg.training import TrainSettings, train
-from test_convert import write_torch_legacy, write_torch_zip
-from test_training import ArrayLoader
+from array_loader import ArrayLoader
+from weight_file_writers import write_torch_legacy, write_torch_zip
 
 TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=10, input_size=32)
 

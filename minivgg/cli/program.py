@@ -28,7 +28,7 @@ from ..errors import INTERRUPTED_EXIT_CODE, MinivggError
 __all__ = ["COMMANDS", "build_parser", "main", "run_guarded", "interrupted", "DEBUG_VARIABLE",
            "INTERRUPTED_EXIT_CODE"]
 
-COMMANDS = ("convert", "download", "evaluate", "export", "features", "info", "localize", "plot", "predict",
+COMMANDS = ("convert", "download", "evaluate", "export", "features", "info", "localise", "plot", "predict",
             "train", "transfer")
 
 DEBUG_VARIABLE = "MINIVGG_DEBUG"

@@ -333,7 +333,7 @@ def test_gpus_and_rank_timeout_refuse_what_is_not_a_count_or_a_wait(option, valu
 
 
 def test_sharded_evaluation_leaves_unreadable_images_out_as_one_process_does(tmp_path):
-    from test_data_loader import bad_image_folder
+    from image_folders import bad_image_folder
 
     from minivgg.data import BadImageWarning, DataLoader, EvalTransform
     from minivgg.models import vgg

@@ -11,6 +11,7 @@ from minivgg.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Se
 from minivgg.training.optimiser import SGD
 from minivgg.training.schedule import ReduceOnPlateau
 from minivgg.training import TrainSettings, train
+from array_loader import ArrayLoader
 from test_graph_step import capturing_backend  # noqa: F401 (a fixture: a backend that records steps)
 
 
@@ -20,24 +21,6 @@ def small_net(seed=0, dropout=True):
     layers = [Conv2d(3, 4, 3, padding=1, **init), ReLU(), MaxPool2d(), Flatten(), Linear(4 * 4 * 4, 8, **init), ReLU()]
     layers += [Dropout(0.5, seed=seed)] if dropout else []
     return Sequential(*layers, Linear(8, 3, **init))
-
-
-class ArrayLoader:
-    """The loader interface the trainer uses (``batch_size``, ``len``, ``epoch(e, start_batch)``), over
-    arrays, with a shuffle that depends only on (seed, epoch)."""
-
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True):
-        self.x, self.y, self.batch_size, self.seed, self.shuffle = x, y, batch_size, seed, shuffle
-
-    def __len__(self):
-        return len(self.y) // self.batch_size
-
-    def epoch(self, epoch, start_batch=0):
-        order = (np.random.default_rng([self.seed, epoch]).permutation(len(self.y)) if self.shuffle
-                 else np.arange(len(self.y)))
-        for b in range(start_batch, len(self)):
-            index = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.x[index], self.y[index]
 
 
 @pytest.fixture

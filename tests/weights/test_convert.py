@@ -21,150 +21,10 @@ from minivgg.weights.convert.torch_pickle import read_state_dict
 from minivgg.layers import Conv2d, Linear
 from minivgg.models import num_parameters, vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
+from weight_file_writers import (blob, field, pickle_state_dict, state_dict_of, storage_of, varint, write_caffemodel,
+                                 write_torch_legacy, write_torch_zip)
 
 TINY = dict(width_multiplier=1 / 16, fc_width=16, num_classes=10, input_size=32)
-
-
-def _state_dict(model):
-    return {name: np.array(layer.params[key]) for name, layer, key in model.named_parameters()}
-
-
-# A writer for PyTorch's pickles: protocol 2 opcodes, exactly what torch.save emits for a state dict -------
-
-def _storage(array):
-    """The contiguous buffer a NumPy view looks into, and the view's offset into it, in elements."""
-    base = array if array.base is None else array.base
-    offset = array.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return np.ascontiguousarray(base).ravel(), offset // array.itemsize
-
-
-# PyTorch's storage class for each element type: float32 weights, int64 batch-norm counters.
-STORAGE_CLASSES = {np.dtype("float32"): "FloatStorage", np.dtype("int64"): "LongStorage"}
-
-
-def _pickle_state_dict(arrays, legacy):
-    """A state dict of float32 and int64 arrays (views allowed: they keep their storage, offset and strides)."""
-    out = bytearray(pickle.PROTO + b"\x02")
-
-    def global_(module, name):
-        out.extend(pickle.GLOBAL + f"{module}\n{name}\n".encode())
-
-    def text(value):
-        data = value.encode()
-        out.extend(pickle.BINUNICODE + struct.pack("<I", len(data)) + data)
-
-    def integer(value):
-        out.extend(pickle.BININT + struct.pack("<i", value))
-
-    def int_tuple(values):
-        out.extend(pickle.MARK)
-        for v in values:
-            integer(v)
-        out.extend(pickle.TUPLE)
-
-    global_("collections", "OrderedDict")
-    out.extend(pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK)
-    for key, (name, array) in enumerate(arrays.items()):
-        text(name)
-        global_("torch._utils", "_rebuild_tensor_v2")
-        out.extend(pickle.MARK + pickle.MARK)  # the arguments' tuple, then the persistent id's
-        text("storage")
-        global_("torch", STORAGE_CLASSES[array.dtype])
-        text(str(key))
-        text("cpu")
-        storage, offset = _storage(array)
-        integer(storage.size)
-        if legacy:
-            out.extend(pickle.NONE)  # no view
-        out.extend(pickle.TUPLE + pickle.BINPERSID)
-        integer(offset)
-        int_tuple(array.shape)
-        int_tuple([s // array.itemsize for s in array.strides])
-        out.extend(pickle.NEWFALSE)  # requires_grad
-        global_("collections", "OrderedDict")
-        out.extend(pickle.EMPTY_TUPLE + pickle.REDUCE)  # backward hooks
-        out.extend(pickle.TUPLE + pickle.REDUCE)
-    out.extend(pickle.SETITEMS + pickle.STOP)
-    return bytes(out)
-
-
-def write_torch_zip(path, arrays, pickle_bytes=None):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle_bytes or _pickle_state_dict(arrays, legacy=False))
-        archive.writestr("archive/byteorder", "little")
-        for key, array in enumerate(arrays.values()):
-            archive.writestr(f"archive/data/{key}", _storage(array)[0].astype(array.dtype.newbyteorder("<")).tobytes())
-        archive.writestr("archive/version", "3\n")
-
-
-def write_torch_legacy(path, arrays):
-    dump = lambda obj: pickle.dumps(obj, protocol=2)  # noqa: E731
-    parts = [dump(0x1950A86A20F9469CFC6C), dump(1001),
-             dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}),
-             _pickle_state_dict(arrays, legacy=True), dump([str(k) for k in range(len(arrays))])]
-    for array in arrays.values():
-        storage = _storage(array)[0]
-        parts.append(struct.pack("<q", storage.size) + storage.astype(array.dtype.newbyteorder("<")).tobytes())
-    with open(path, "wb") as handle:
-        handle.write(b"".join(parts))
-
-
-# A writer for caffemodels: the protobuf wire format -----------------------------------------------------
-
-def _varint(value):
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number, wire_type, payload):
-    if wire_type == 2:
-        payload = _varint(len(payload)) + payload
-    return _varint(number << 3 | wire_type) + payload
-
-
-def _blob(array, legacy, packed=True):
-    data = np.asarray(array, "<f4")
-    if packed:
-        body = _field(5, 2, data.tobytes())
-    else:  # one fixed32 field per number, as an unpacked repeated float
-        body = b"".join(_field(5, 5, struct.pack("<f", v)) for v in data.ravel())
-    if legacy:  # num, channels, height, width, padded on the left with ones: Caffe's old 4-D blobs
-        shape = (1,) * (4 - data.ndim) + data.shape
-        return b"".join(_field(n, 0, _varint(d)) for n, d in zip((1, 2, 3, 4), shape)) + body
-    return _field(7, 2, _field(1, 2, b"".join(_varint(d) for d in data.shape))) + body
-
-
-V1_TYPE = {"Convolution": 4, "ReLU": 18, "Pooling": 17, "InnerProduct": 14, "Dropout": 6, "Softmax": 20}
-
-
-def write_caffemodel(path, model, v1):
-    """The model as Caffe would store it: every layer in order, weights only on conv and FC layers."""
-    layers = []
-    for spec, layer in zip(model.specs, model.layers):
-        kind = {"Conv2d": "Convolution", "ReLU": "ReLU", "MaxPool2d": "Pooling", "Linear": "InnerProduct",
-                "Dropout": "Dropout"}.get(type(layer).__name__)
-        if kind is None:
-            continue
-        blobs = [_blob(layer.params["W"], legacy=v1), _blob(layer.params["b"], legacy=v1, packed=not v1)] \
-            if layer.params else []
-        if v1:
-            body = _field(4, 2, spec.name.encode()) + _field(5, 0, _varint(V1_TYPE[kind]))
-            body += b"".join(_field(6, 2, b) for b in blobs)
-        else:
-            body = _field(1, 2, spec.name.encode()) + _field(2, 2, kind.encode())
-            body += b"".join(_field(7, 2, b) for b in blobs)
-        layers.append(_field(2 if v1 else 100, 2, body))
-    if v1:
-        softmax = _field(4, 2, b"prob") + _field(5, 0, _varint(V1_TYPE["Softmax"]))
-    else:
-        softmax = _field(1, 2, b"prob") + _field(2, 2, b"Softmax")
-    layers.append(_field(2 if v1 else 100, 2, softmax))
-    with open(path, "wb") as handle:
-        handle.write(_field(1, 2, b"VGG_ILSVRC_16_layers") + b"".join(layers))
 
 
 # The tests --------------------------------------------------------------------------------------------
@@ -182,7 +42,7 @@ def _same_outputs(converted, original, rng):
 @pytest.mark.parametrize("writer", [write_torch_zip, write_torch_legacy], ids=["zip", "legacy"])
 def test_torchvision_files_convert_to_identical_outputs(source, tmp_path, rng, writer):
     pth = tmp_path / "vgg16-tiny.pth"
-    writer(pth, _state_dict(source))
+    writer(pth, state_dict_of(source))
     assert detect_format(pth) == "torchvision"
     model = convert(pth, tmp_path / "vgg16.safetensors")
     assert model.config == "D" and model.architecture() == source.architecture()
@@ -197,7 +57,7 @@ def test_torchvision_files_convert_to_identical_outputs(source, tmp_path, rng, w
 def test_strided_and_offset_tensors_are_read(tmp_path, writer):
     base = np.arange(30, dtype=np.float32).reshape(6, 5)
     views = {"transposed": base.T, "rows": base[2:4], "column": base[1:, 3], "scalar": base[5, 4]}
-    assert not views["transposed"].flags.c_contiguous and _storage(views["rows"])[1] == 10
+    assert not views["transposed"].flags.c_contiguous and storage_of(views["rows"])[1] == 10
     writer(tmp_path / "views.pth", views)
     arrays = read_state_dict(tmp_path / "views.pth")
     assert list(arrays) == list(views)
@@ -220,17 +80,17 @@ def test_caffemodels_convert_to_identical_outputs_expecting_bgr(source, tmp_path
 
 def test_thousand_class_models_get_imagenet_names(tmp_path):
     net = vgg("A", seed=0, width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32)
-    write_torch_zip(tmp_path / "vgg11.pth", _state_dict(net))
+    write_torch_zip(tmp_path / "vgg11.pth", state_dict_of(net))
     model = from_torchvision(tmp_path / "vgg11.pth")
     assert model.config == "A" and model.class_names[:2] == ["tench", "goldfish"] and len(model.class_names) == 1000
 
 
 def test_a_and_a_lrn_share_shapes_and_config_chooses(tmp_path):
     net = vgg("A", seed=0, **TINY)
-    write_torch_zip(tmp_path / "a.pth", _state_dict(net))
+    write_torch_zip(tmp_path / "a.pth", state_dict_of(net))
     assert from_torchvision(tmp_path / "a.pth").config == "A"
     lrn = vgg("A-LRN", seed=0, **TINY)
-    write_torch_zip(tmp_path / "a-lrn.pth", _state_dict(lrn))
+    write_torch_zip(tmp_path / "a-lrn.pth", state_dict_of(lrn))
     assert from_torchvision(tmp_path / "a-lrn.pth", config="A-LRN").config == "A-LRN"
     with pytest.raises(ValueError, match="do not fit configuration E"):
         from_torchvision(tmp_path / "a.pth", config="E")
@@ -272,19 +132,19 @@ def test_other_content_is_refused_with_a_reason(tmp_path):
     write_torch_zip(tmp_path / "list.pth", {}, pickle_bytes=pickle.dumps([1, 2], protocol=2))
     with pytest.raises(ValueError, match="holds a list, not a state dict"):
         read_state_dict(tmp_path / "list.pth")
-    double = _pickle_state_dict({"w": np.zeros(2, np.float32)}, legacy=False).replace(b"FloatStorage",
+    double = pickle_state_dict({"w": np.zeros(2, np.float32)}, legacy=False).replace(b"FloatStorage",
                                                                                     b"DoubleStorage")
     write_torch_zip(tmp_path / "double.pth", {"w": np.zeros(2, np.float32)}, pickle_bytes=double)
     with pytest.raises(ValueError, match="only float32"):
         read_state_dict(tmp_path / "double.pth")
-    half_bn = dict(_state_dict(vgg("A", seed=0, **TINY)), **{"features.1.running_mean": np.zeros(4, np.float32)})
+    half_bn = dict(state_dict_of(vgg("A", seed=0, **TINY)), **{"features.1.running_mean": np.zeros(4, np.float32)})
     write_torch_zip(tmp_path / "half-bn.pth", half_bn)  # a running mean, but no batch-norm layers around it
     with pytest.raises(ValueError, match="does not match the model: missing tensors"):
         from_torchvision(tmp_path / "half-bn.pth")
 
 
 def _bn_state_dict(model):
-    return dict(_state_dict(model), **{name: np.array(layer.buffers[key]) for name, layer, key in model.named_buffers()})
+    return dict(state_dict_of(model), **{name: np.array(layer.buffers[key]) for name, layer, key in model.named_buffers()})
 
 
 def test_a_float_counter_or_integer_weights_are_refused_as_damage_not_as_another_dtype(tmp_path):
@@ -301,7 +161,7 @@ def test_a_float_counter_or_integer_weights_are_refused_as_damage_not_as_another
 
 
 def test_truncated_files_are_named(source, tmp_path):
-    write_torch_legacy(tmp_path / "legacy.pth", _state_dict(source))
+    write_torch_legacy(tmp_path / "legacy.pth", state_dict_of(source))
     data = (tmp_path / "legacy.pth").read_bytes()
     (tmp_path / "legacy.pth").write_bytes(data[:-100])
     with pytest.raises(ValueError, match="legacy.pth: file ends inside storage"):
@@ -317,8 +177,8 @@ def test_truncated_files_are_named(source, tmp_path):
 
 def test_varints_round_trip():
     for value in (0, 1, 127, 128, 300, 2 ** 31, 2 ** 63 - 1):
-        assert read_varint(_varint(value), 0) == (value, len(_varint(value)))
-    fields = list(iter_fields(_field(1, 2, b"abc") + _field(3, 0, _varint(150)) + _field(5, 5, b"\x00\x00\x80?")))
+        assert read_varint(varint(value), 0) == (value, len(varint(value)))
+    fields = list(iter_fields(field(1, 2, b"abc") + field(3, 0, varint(150)) + field(5, 5, b"\x00\x00\x80?")))
     assert [(n, t) for n, t, _ in fields] == [(1, 2), (3, 0), (5, 5)]
     assert bytes(fields[0][2]) == b"abc" and fields[1][2] == 150
 
@@ -384,7 +244,7 @@ def test_torch_saved_files_match_pytorch_outputs(source, tmp_path, rng):
 
 def _one_tensor_pickle(numel, size, stride, legacy=False):
     """A state dict of one tensor "w" over storage "0" of ``numel`` elements, with this size and stride."""
-    out = bytearray(_pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=legacy))
+    out = bytearray(pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=legacy))
     # The writer emits the storage's numel, then offset 0, then size and stride as BININT runs.
     one = pickle.BININT + struct.pack("<i", 1)
     zero = pickle.BININT + struct.pack("<i", 0)
@@ -415,7 +275,7 @@ def test_a_stride_zero_tensor_declaring_a_trillion_elements_is_refused(tmp_path)
 def test_a_legacy_file_declaring_a_trillion_elements_is_refused_before_reading(tmp_path):
     write_torch_legacy(tmp_path / "legacy.pth", {"w": np.zeros(1, np.float32)})
     data = (tmp_path / "legacy.pth").read_bytes()
-    pickled = _pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=True)
+    pickled = pickle_state_dict({"w": np.zeros(1, np.float32)}, legacy=True)
     hostile = _one_tensor_pickle(10 ** 12, (10 ** 12,), (1,), legacy=True)
     data = data.replace(pickled, hostile).replace(struct.pack("<q", 1) + b"\x00" * 4, struct.pack("<q", 10 ** 12))
     (tmp_path / "legacy.pth").write_bytes(data)
@@ -520,7 +380,7 @@ def test_ordinary_nesting_and_long_dicts_pass_the_depth_check():
 
     check_nesting(pickle.dumps({f"k{i}": (i, [i, (i,)]) for i in range(2000)}, protocol=2), "many")
     check_nesting(pickle.dumps([list(range(10))] * 3 + [((((),),),)], protocol=4), "framed")
-    check_nesting(_pickle_state_dict(_state_dict(vgg("A", seed=0, **TINY)), legacy=False), "state dict")
+    check_nesting(pickle_state_dict(state_dict_of(vgg("A", seed=0, **TINY)), legacy=False), "state dict")
     with pytest.raises(ValueError, match="more than 3 deep"):
         check_nesting(pickle.dumps(((((1,),),),), protocol=2), "four", limit=3)
 
@@ -535,8 +395,8 @@ def test_hostile_converts_fail_on_the_command_line_with_one_line(tmp_path, capsy
 
 
 def _caffemodel_with_blob(path, blob):
-    layer = _field(1, 2, b"conv1_1") + _field(2, 2, b"Convolution") + _field(7, 2, blob)
-    path.write_bytes(_field(1, 2, b"VGG") + _field(100, 2, layer))
+    layer = field(1, 2, b"conv1_1") + field(2, 2, b"Convolution") + field(7, 2, blob)
+    path.write_bytes(field(1, 2, b"VGG") + field(100, 2, layer))
 
 
 @pytest.mark.parametrize("case, message", [
@@ -547,9 +407,9 @@ def _caffemodel_with_blob(path, blob):
 def test_caffe_blobs_declaring_impossible_shapes_are_refused(tmp_path, case, message):
     path = tmp_path / "hostile.caffemodel"
     if case == "huge shape":  # 2^64 elements: an int64 product would wrap to 0 and match the empty data
-        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(2 ** 32) * 2)))
+        _caffemodel_with_blob(path, field(7, 2, field(1, 2, varint(2 ** 32) * 2)))
     elif case == "many dimensions":
-        _caffemodel_with_blob(path, _field(7, 2, _field(1, 2, _varint(1) * 100_000)))
+        _caffemodel_with_blob(path, field(7, 2, field(1, 2, varint(1) * 100_000)))
     else:  # a zero-sized weight would divide by zero when the architecture is read off the shapes
         source = vgg("A", seed=0, **TINY)
         source.layers[0].params["W"] = np.zeros((0, 3, 3, 3), np.float32)
@@ -560,7 +420,7 @@ def test_caffe_blobs_declaring_impossible_shapes_are_refused(tmp_path, case, mes
 
 def test_unpacked_floats_are_gathered_into_one_buffer(tmp_path):
     values = np.arange(50_000, dtype=np.float32)
-    _caffemodel_with_blob(tmp_path / "unpacked.caffemodel", _blob(values, legacy=False, packed=False))
+    _caffemodel_with_blob(tmp_path / "unpacked.caffemodel", blob(values, legacy=False, packed=False))
     from minivgg.weights.convert.caffe_protobuf import read_caffemodel
 
     (layer,) = read_caffemodel(tmp_path / "unpacked.caffemodel")
@@ -582,7 +442,7 @@ def test_many_tensors_over_one_storage_cannot_multiply_its_memory(tmp_path):
     # Each a valid window, together 1000 copies of the storage: refused before any copy is made.
     base = np.zeros(1000, np.float32)
     views = {f"w{i}": base for i in range(1000)}
-    pickled = _pickle_state_dict(views, legacy=False)
+    pickled = pickle_state_dict(views, legacy=False)
     # The writer names one storage per tensor; point them all at storage "0".
     for i in range(1, 1000):
         text = str(i).encode()

@@ -17,7 +17,7 @@ from minivgg.weights.download import ChecksumError, DownloadError
 from minivgg.weights.published import PUBLISHED, PublishedWeights, cache_folder, pretrained
 from minivgg.models import vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
-from test_convert import _state_dict, write_caffemodel, write_torch_zip
+from weight_file_writers import state_dict_of, write_caffemodel, write_torch_zip
 
 TINY = dict(width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32)
 
@@ -99,7 +99,7 @@ def source():
 def published_file(source, tmp_path_factory):
     """The bytes of a torchvision-layout state dict of a tiny configuration D, as torch.save writes it."""
     path = tmp_path_factory.mktemp("published") / "tiny16-xxxxxxxx.pth"
-    write_torch_zip(path, _state_dict(source))
+    write_torch_zip(path, state_dict_of(source))
     return path.read_bytes()
 
 
@@ -296,7 +296,7 @@ def test_batch_norm_weights_download_and_convert_with_their_running_statistics(s
     for _, layer, key in source.named_buffers():  # statistics unlike the fresh ones, so loading them shows
         if key != "num_batches_tracked":
             layer.buffers[key] = (rng.random(layer.buffers[key].shape) + 0.5).astype(np.float32)
-    arrays = _state_dict(source)
+    arrays = state_dict_of(source)
     arrays.update({name: np.array(layer.buffers[key]) for name, layer, key in source.named_buffers()})
     path = tmp_path / "tiny16_bn.pth"
     write_torch_zip(path, arrays)

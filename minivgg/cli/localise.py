@@ -1,11 +1,11 @@
-"""``minivgg localize train|evaluate|predict``: object localisation as in Appendix A.
+"""``minivgg localise train|evaluate|predict`` (``localize`` too): object localisation as in Appendix A.
 
-    minivgg localize train --regression PCR --fine-tune all          (the embedded digits-on-photos set)
-    minivgg localize train --annotations VOC2007/Annotations --images VOC2007/JPEGImages \
+    minivgg localise train --regression PCR --fine-tune all          (the embedded digits-on-photos set)
+    minivgg localise train --annotations VOC2007/Annotations --images VOC2007/JPEGImages \
         --classifier classifier.safetensors --scale 256 --regression SCR --fine-tune fc   (your own boxes)
-    minivgg localize train --resume runs/localize
-    minivgg localize evaluate --weights RUN/localisation.safetensors --classifier RUN/classifier.safetensors
-    minivgg localize predict IMAGE --weights ... --classifier ... --output boxes.png [--annotation IMAGE.xml]
+    minivgg localise train --resume runs/localise
+    minivgg localise evaluate --weights RUN/localisation.safetensors --classifier RUN/classifier.safetensors
+    minivgg localise predict IMAGE --weights ... --classifier ... --output boxes.png [--annotation IMAGE.xml]
 
 ``train`` trains the classification net on the embedded scenes first (or starts from ``--classifier``),
 then fine-tunes the localisation net initialised from it and writes both weight files, an example test
@@ -29,7 +29,7 @@ from .options import (choice_of, nonnegative_float, nonnegative_int, positive_fl
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
-DEFAULT_RUN_DIR = os.path.join("runs", "localize")
+DEFAULT_RUN_DIR = os.path.join("runs", "localise")
 # The fine-tuning run inside the run folder (train()'s checkpoint and log) and the saved options.
 FINE_TUNING_DIR = "localisation"
 DEFAULT_VAL_FRACTION, DEFAULT_BATCH_SIZE = 0.1, 32
@@ -37,14 +37,14 @@ DEFAULT_VAL_FRACTION, DEFAULT_BATCH_SIZE = 0.1, 32
 FOLDER_OPTIONS = ("images", "val_annotations", "val_images", "val_fraction", "scale", "batch_size", "flip",
                   "skip_unannotated", "checkpoint_every")
 EMBEDDED_OPTIONS = ("classifier_epochs",)
-COMMAND = "minivgg localize train"
 CLASSIFIER_DIGEST = "classifier_sha256"
-# The type= of each `localize train` option, to check the saved values of a resumed run with.
+# The type= of each `localise train` option, to check the saved values of a resumed run with.
 _OPTION_TYPES = {}
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("localize", help="localisation nets (Appendix A): train, evaluate, draw boxes",
+    parser = subparsers.add_parser("localise", aliases=["localize"],
+                                   help="localisation nets (Appendix A): train, evaluate, draw boxes",
                                    description=__doc__.replace("``", ""),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -158,6 +158,11 @@ def _load(args):
     return classifier, nets, scales
 
 
+def _command(args):
+    """``minivgg localise train`` as the user spelt it (``localize`` is accepted too), for messages."""
+    return f"minivgg {args.command} train"
+
+
 def _default(value, default):
     return default if value is None else value
 
@@ -225,7 +230,7 @@ def _train_on_scenes(args):
     path = os.path.join(args.run_dir, LOCALISATION_FILE)
     net.model.training_record = TrainingRecord(train_scale=options["scale"], epochs=len(result["history"]))
     save_localisation_net(net, path)
-    # An example test scene with its annotation, to try `minivgg localize predict` on.
+    # An example test scene with its annotation, to try `minivgg localise predict` on.
     from PIL import Image
 
     image, label, boxes = splits["test"].load(0)
@@ -235,7 +240,7 @@ def _train_on_scenes(args):
         handle.write(format_annotation(EXAMPLE_IMAGE, image.shape[1], image.shape[0],
                                        [splits["test"].class_names[label]] * len(boxes), boxes))
     print(f"weights: {classifier_path}, {path}")
-    print(f"try: minivgg localize predict {example_path} --weights {path} --classifier {classifier_path} "
+    print(f"try: minivgg {args.command} predict {example_path} --weights {path} --classifier {classifier_path} "
           f"--annotation {os.path.join(args.run_dir, EXAMPLE_ANNOTATION)}")
     return 0
 
@@ -286,7 +291,7 @@ def _apply_saved(args):
     classifier file the run started from."""
     from ..errors import RunFolderError
 
-    saved = run_folder.read_arguments(args.resume, f"{COMMAND} --annotations", _OPTION_TYPES)
+    saved = run_folder.read_arguments(args.resume, f"{_command(args)} --annotations", _OPTION_TYPES)
     if "annotations" not in saved:
         raise RunFolderError(f"{os.path.join(args.resume, run_folder.ARGUMENTS_FILE)} does not hold the options of "
                              f"a localisation run")
@@ -363,7 +368,7 @@ def _train_on_folder(args):
     print(f"{'resuming' if resume else 'fine-tuning'} a {net.regression} localisation net from {args.classifier} "
           f"({args.fine_tune} layers, {net.num_parameters():,} trained parameters) at S = {args.scale}, learning "
           f"rate {args.learning_rate:g}; run folder {args.run_dir}")
-    hint = f"continue with `{COMMAND} --resume {args.run_dir}`"
+    hint = f"continue with `{_command(args)} --resume {args.run_dir}`"
     try:
         result = fine_tune_localisation(net, train_set, val_set, fine_tuning_dir, args.scale, settings=settings,
                                         seed=args.seed, progress=not args.quiet, flip=args.flip, resume=resume)
@@ -381,7 +386,7 @@ def _train_on_folder(args):
     print(f"weights: {path}")
     evaluate_on = (f"--annotations {args.val_annotations} --images {args.val_images}"
                    if args.val_annotations is not None else "--annotations DIR --images DIR")
-    print(f"try: minivgg localize evaluate --weights {path} --classifier {args.classifier} {evaluate_on}")
+    print(f"try: minivgg {args.command} evaluate --weights {path} --classifier {args.classifier} {evaluate_on}")
     return 0
 
 
