@@ -26,11 +26,20 @@ import numpy as np
 from .backend import asarray, get_backend, to_host
 from .metrics import top_k_error
 
-__all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
-           "load_posteriors", "error_table", "format_table", "check_class_names", "posterior_file_names"]
+__all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "single_test_scale", "paper_scales",
+           "save_posteriors", "load_posteriors", "error_table", "format_table", "check_class_names", "posterior_file_names"]
 
 METHODS = ("single-crop", "dense", "multi-crop", "multi-crop+dense")
 GRID = 5  # crops per axis in multi-crop evaluation
+
+
+def single_test_scale(train_scale):
+    """The one test scale Q of Sect. 4.1 for a training scale S: "Q = S for fixed S, and
+    Q = 0.5(S_min + S_max) for jittered S in [S_min, S_max]" (rounded down to a whole pixel)."""
+    if isinstance(train_scale, (tuple, list)):
+        low, high = train_scale
+        return int((low + high) // 2)
+    return int(train_scale)
 
 
 def paper_scales(train_scale, crop_size=224):

@@ -7,7 +7,7 @@ of the S = 384 model. Any configuration of Table 1 takes the same three stages.
 """
 from dataclasses import dataclass
 
-__all__ = ["Preset", "preset", "PRESET_SCALES", "DIGITS", "scale_for_crop"]
+__all__ = ["Preset", "preset", "PRESET_SCALES", "DIGITS", "SMALL_DATA", "scale_for_crop"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class Preset:
     @property
     def validation_scale(self):
         """Q for single-scale validation: S for a fixed S, (S_min + S_max) / 2 for a jittered one (Sect. 4.1)."""
-        return (self.scale[0] + self.scale[1]) // 2 if isinstance(self.scale, tuple) else self.scale
+        from .evaluate import single_test_scale
+
+        return single_test_scale(self.scale)
 
 
 PRESET_SCALES = {
@@ -68,3 +70,7 @@ def scale_for_crop(scale, crop_size, reference_crop):
 DIGITS = dict(config="A", image_size=40, scale=(32, 40), crop_size=32, width_multiplier=0.25, fc_width=256,
               batch_size=32, learning_rate=0.01, weight_init="glorot", max_epochs=40, patience=3, flip=False,
               colour_shift_std=0.1)
+
+# Fashion-MNIST, CIFAR-10 and any folder of IDX or CIFAR-10 binary files: the digits' run on the images as
+# published (28x28 or 32x32, rescaled to S), with flips, since clothes and photographs are mirror-symmetric.
+SMALL_DATA = dict({key: value for key, value in DIGITS.items() if key != "image_size"}, flip=True)

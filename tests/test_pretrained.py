@@ -332,3 +332,21 @@ def test_cli_download_lists_fetches_and_reports_errors(server, published_file, t
     assert "argument --sha256: a SHA-256 is up to 64 hex digits" in capsys.readouterr().err
     with pytest.raises(ValueError, match="up to 64 hex digits"):
         pretrained(entry, cache=tmp_path / "elsewhere", sha256="g" * 64)
+
+
+def test_download_listing_says_where_each_accuracy_is_quoted_from_and_under_which_protocol(capsys):
+    """torchvision's centre-crop figures and the paper's dense multi-scale ones are never in one column."""
+    assert main(["download"]) == 0
+    sections = capsys.readouterr().out.split("\n\n")
+    torchvision, caffe = sections[0], sections[1]
+    assert "accuracy quoted from torchvision's weights.meta" in torchvision
+    assert "protocol: single-crop: one 224x224 centre crop of the image rescaled to 256" in torchvision
+    assert "accuracy quoted from the paper's Table 4" in caffe and "not measured on these files" in caffe
+    assert "protocol: dense multi-scale" in caffe and "Q = 256, 384, 512" in caffe
+    listed = {line.split()[0]: section for section in (torchvision, caffe) for line in section.splitlines()
+              if line.startswith("  vgg")}
+    assert {name for name, section in listed.items() if section is caffe} == {"vgg16_caffe", "vgg19_caffe"}
+    assert {name for name, section in listed.items() if section is torchvision} == {
+        name for name, entry in PUBLISHED.items() if entry.source_format == "torchvision"}
+    for entry in PUBLISHED.values():
+        assert entry.accuracy["quoted_from"] and entry.accuracy["protocol"]

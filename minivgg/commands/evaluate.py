@@ -25,8 +25,9 @@ def register(subparsers):
                         "folders; default: the embedded digits' test split")
     parser.add_argument("--method", default="dense", choices=METHODS)
     parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
-                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
-                        "4.2's set from the training scale (default: one Q = 8/7 of the input size, 256 for 224)")
+                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. 4.2's set from the training "
+                        "scale (default: Sect. 4.1's one Q from the weights' training record: S for a fixed S, "
+                        "(S_min + S_max) / 2 for a jittered one; 8/7 of the input size if none is recorded)")
     parser.add_argument("--flip", dest="flip", action="store_true", default=None,
                         help="average over horizontal flips (default: as the weights were trained; else yes)")
     parser.add_argument("--no-flip", dest="flip", action="store_false")
@@ -49,9 +50,11 @@ def _training_record(metadata):
 
 
 def _scales(argument, model, train_scale):
-    from minivgg.evaluate import paper_scales
+    from minivgg.evaluate import paper_scales, single_test_scale
 
-    if argument is None:
+    if argument is None:  # Sect. 4.1's Q for the S the weights were trained at; 8/7 of the crop if unrecorded
+        if train_scale is not None:
+            return (single_test_scale(train_scale),)
         return (int(round(model.input_size * 8 / 7)),)
     if argument == "paper":
         if train_scale is None:
@@ -131,7 +134,8 @@ def run(args):
         flip = args.flip if args.flip is not None else trained_with_flips is not False
         chunks = []
         for start in tqdm(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
-            images = [dataset.load(i, draft_smallest_side=min(scales))[0]
+            # Drafted no smaller than the largest Q: every scale is then a downscaling of what was decoded.
+            images = [dataset.load(i, draft_smallest_side=max(scales))[0]
                       for i in range(start, min(len(dataset), start + args.chunk))]
             chunks.append(posteriors(model, images, args.method, scales, flip=flip,
                                      batch_size=args.batch_size))
