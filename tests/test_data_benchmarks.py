@@ -352,7 +352,8 @@ def test_train_on_a_folder_of_idx_files(tmp_path, capsys):
     code = main(["train", "--quiet", "--data", str(data), *SMALL_NET, "--run-dir", str(tmp_path / "run")])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "on 30 images" in out and "test top-1 accuracy" in out  # 40, one of each class held out and "(20 images)" in out
+    assert "on 30 images" in out  # 40, one of each class held out for validation
+    assert "test top-1 accuracy" in out and "(20 images)" in out
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
@@ -433,3 +434,15 @@ def test_the_real_fashion_mnist_is_found_checked_and_counted(tmp_path, monkeypat
     assert [len(splits[s]) for s in ("train", "val", "test")] == [54000, 6000, 10000]
     image, _ = splits["test"].load(0)
     assert image.shape == (28, 28, 3) and np.array_equal(image[:, :, 0], image[:, :, 2])
+
+
+def test_evaluate_takes_the_test_set_of_a_folder_of_idx_files(tmp_path, capsys):
+    data = write_idx_dataset(tmp_path / "idx")
+    assert main(["train", "--quiet", "--data", str(data), *SMALL_NET, "--run-dir", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", "--data", str(data), "--weights", str(tmp_path / "run" / "model.safetensors"),
+                 "--json", str(tmp_path / "table.json")])
+    assert code == 0, capsys.readouterr().err
+    import json
+    row = json.loads((tmp_path / "table.json").read_text())[0]
+    assert row["test_Q"] == "36" and row["train_S"] == "32-40"  # Sect. 4.1's Q for the recorded jittered S

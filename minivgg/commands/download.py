@@ -41,7 +41,8 @@ def _list(cache):
     for number, ((quoted_from, protocol), entries) in enumerate(groups.items()):
         if number:
             print()
-        print(f"{_RELEASES.get(entries[0].source_format, entries[0].source_format)}; accuracy quoted from {quoted_from}")
+        release = _RELEASES.get(entries[0].source_format, entries[0].source_format)
+        print(f"{release}; accuracy quoted from {quoted_from}")
         print(f"  protocol: {protocol}")
         print(f"  {'name':<12} {'config':<7} {'top-1 %':>7} {'top-5 %':>7}  checked against")
         for entry in entries:

@@ -21,8 +21,9 @@ def register(subparsers):
     parser = subparsers.add_parser("evaluate", help="top-1/top-5 error with dense, multi-crop or single-crop "
                                    "evaluation over several scales; several --weights are fused")
     parser.add_argument("--weights", nargs="+", required=True, help="weight files; several are fused (Sect. 4.4)")
-    parser.add_argument("--data", help="an ImageNet-style folder (its val/ split) or a folder of class "
-                        "folders; default: the embedded digits' test split")
+    parser.add_argument("--data", help="an ImageNet-style folder (its val/ split), a folder of class folders, or "
+                        "fashion-mnist, cifar10 or a folder of their files (the test set); default: the embedded "
+                        "digits' test split")
     parser.add_argument("--method", default="dense", choices=METHODS)
     parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
                         help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. 4.2's set from the training "
@@ -66,10 +67,13 @@ def _scales(argument, model, train_scale):
 
 def _dataset(args):
     from minivgg.data import ImageFolder, ImageNet, load_digits
+    from minivgg.data.catalogue import is_array_data, load_splits
     from minivgg.presets import DIGITS
 
     if args.data is None:
         return load_digits(image_size=DIGITS["image_size"], seed=args.seed)["test"]
+    if is_array_data(args.data):  # Fashion-MNIST, CIFAR-10 or a folder of their files: the published test set
+        return load_splits(args.data)["test"]
     if os.path.isdir(os.path.join(args.data, "val")):
         return ImageNet(args.data, "val")
     return ImageFolder(args.data)

@@ -324,7 +324,7 @@ def read(data, root=None, download=True, progress=True):
 
 
 def load_splits(data, seed=0, per_class=None, validation_fraction=VALIDATION_FRACTION, root=None, download=True,
-                progress=True):
+                progress=True, count=None):
     """Training, validation and test splits of a named dataset or an IDX / CIFAR-10 folder (``read``).
 
     Parameters
@@ -333,6 +333,7 @@ def load_splits(data, seed=0, per_class=None, validation_fraction=VALIDATION_FRA
     seed : int >= 0: fixes the validation split and the subset
     per_class : use only this many of each class's training images (a seeded choice, ``subset_indices``),
         before the validation split is held out of them; None: all
+    count : instead of ``per_class``, the first ``count`` training images of a seeded order
     validation_fraction : the share of (each class of) the training images held out for validation
 
     Returns
@@ -344,8 +345,8 @@ def load_splits(data, seed=0, per_class=None, validation_fraction=VALIDATION_FRA
 
     source = read(data, root, download, progress)
     (train_images, train_labels), (test_images, test_labels) = source["train"], source["test"]
-    pool = (np.arange(len(train_labels)) if per_class is None
-            else subset_indices(train_labels, per_class=per_class, seed=seed))
+    pool = (np.arange(len(train_labels)) if per_class is None and count is None
+            else subset_indices(train_labels, per_class=per_class, count=count, seed=seed))
     kept, held = stratified_split(train_labels[pool], validation_fraction, seed)
     splits = {}
     for split, images, labels in (("train", train_images[pool[kept]], train_labels[pool[kept]]),

@@ -415,8 +415,8 @@ class ArrayDataset(Dataset):
             raise TypeError(f"ArrayDataset: images must be a numpy.ndarray, got {type(images).__name__}")
         grey = images.ndim == 3
         if not (grey or images.ndim == 4 and images.shape[-1] == 3) or images.dtype != np.uint8:
-            raise ValueError(f"ArrayDataset: expected RGB uint8 images of shape (N, H, W, 3) or grey ones of "
-                             f"shape (N, H, W), got {images.dtype} {images.shape}")
+            raise ValueError(f"ArrayDataset: expected RGB uint8 images of shape (N, H, W, 3), got {images.dtype} "
+                             f"{images.shape} (grey images: uint8 of shape (N, H, W))")
         if len(images) == 0:
             raise ValueError("ArrayDataset: no images")
         self.images = images
