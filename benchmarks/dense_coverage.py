@@ -10,7 +10,8 @@ the per-seed values.
     python benchmarks/dense_coverage.py [--seeds 3] [--per-class 1000] [--epochs 6] [--test-per-class 300]
 
 Needs Fashion-MNIST (``--data fashion-mnist``'s lookup: $MINIVGG_DATA, the Debian package, the cache, or a
-download). Takes about 25 minutes on two CPU cores with the defaults.
+download). Takes about 15 minutes a seed on two shared CPU cores with the defaults; the results and what they
+show are in ``RESULTS.md`` ("Dense evaluation at small scales").
 """
 import argparse
 import os

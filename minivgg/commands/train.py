@@ -10,6 +10,10 @@ handwritten digits, rendered as RGB; nothing is downloaded) and reports the test
     minivgg train --data ILSVRC2012 --preset D/384 --weights runs/D_256/model.safetensors
     minivgg train --data ILSVRC2012 --preset D/256-512 --weights runs/D_384/model.safetensors
 
+``--data fashion-mnist`` or ``--data cifar10`` (found on disk or downloaded and checked: ``minivgg.data.catalogue``),
+or a folder of their files, trains the digits' small net on real photographs; ``--per-class N`` takes a seeded
+subset of the training images.
+
 ``--width``, ``--fc-width`` and ``--crop`` make any of them a trial run that takes seconds on a CPU (the
 crop scales the stage's S with it, keeping the paper's proportions); a run started from weights takes their
 width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues an interrupted run exactly;
@@ -158,10 +162,9 @@ def _take_architecture_from_starting_weights(args):
 
 
 def _run_name(args):
+    from minivgg.data.catalogue import DATASETS, is_array_data
     from minivgg.presets import DIGITS
     from minivgg.recipes import imagenet_stage
-
-    from minivgg.data.catalogue import DATASETS, is_array_data
 
     if args.data is None:
         return f"digits-{_default(args.config, DIGITS['config'])}"
