@@ -24,6 +24,13 @@ def cpu_backend(request):
     return minivgg.set_backend(request.param)
 
 
+@pytest.fixture(params=[name for name in ("numpy", "reference", "numba", "cupy") if name in minivgg.available_backends()])
+def any_backend(request):
+    """Every backend this machine has (Numba's kernels in its CUDA simulator without a GPU): the ceil mode
+    pads with the backend's array module and calls the backend's own floor-mode op."""
+    return minivgg.set_backend(request.param)
+
+
 @pytest.mark.parametrize("size, kernel, stride, floor, ceil", [
     (32, 2, 2, 16, 16), (37, 2, 2, 18, 19), (5, 2, 2, 2, 3), (3, 2, 2, 1, 2), (7, 3, 2, 3, 3), (8, 3, 2, 3, 4),
     (4, 2, 3, 1, 2),  # stride wider than the window: the second window starts at row 3, inside the input
@@ -50,10 +57,13 @@ SHAPES = [(2, 2, 2, 2, 5, 7), (2, 2, 1, 3, 6, 6), (3, 2, 2, 2, 7, 6), (2, 2, 1, 
 
 
 @pytest.mark.parametrize("kernel, stride, n, c, h, w", SHAPES)
-def test_ceil_mode_pooling_is_caffes_windows_clipped_to_the_image(cpu_backend, rng, kernel, stride, n, c, h, w):
+def test_ceil_mode_pooling_is_caffes_windows_clipped_to_the_image(any_backend, rng, kernel, stride, n, c, h, w):
     x = rng.standard_normal((n, c, h, w)) * 3 - 5  # negative values: a zero padding would win the maximum
-    out = np.asarray(MaxPool2d(kernel, stride, ceil_mode=True).forward(asarray(x)))
+    layer = MaxPool2d(kernel, stride, ceil_mode=True)
+    out = np.asarray(minivgg.to_host(layer.forward(asarray(x))))
     np.testing.assert_array_equal(out, _caffe_max_pool(x, kernel, stride))
+    dx = np.asarray(minivgg.to_host(layer.backward(asarray(np.ones(out.shape)))))
+    assert dx.shape == x.shape and dx.sum() == out.size  # each output's gradient reaches one input pixel
 
 
 @pytest.mark.parametrize("kernel, stride, n, c, h, w", SHAPES)
