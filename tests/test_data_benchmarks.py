@@ -299,6 +299,10 @@ def test_cifar10_is_downloaded_as_its_binary_archive_and_unpacked(tmp_path, serv
     assert sorted(os.listdir(tmp_path / "home" / "datasets" / "cifar10" / CIFAR10_FOLDER)) == sorted(
         CIFAR10_TRAIN_FILES + (CIFAR10_TEST_FILE, CIFAR10_META_FILE))
     assert not (tmp_path / "home" / "datasets" / "outside").exists()
+    unpacked = tmp_path / "home" / "datasets" / "cifar10" / CIFAR10_FOLDER
+    os.remove(unpacked / CIFAR10_TEST_FILE)  # an unpacking cut short: unpacked again from the checked archive
+    requests = len(server.requests)
+    assert len(load_splits("cifar10", progress=False)["test"]) == 6 and len(server.requests) == requests
 
 
 # --- subsets and splits --------------------------------------------------------------------------------------

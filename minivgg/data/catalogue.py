@@ -160,7 +160,16 @@ def data_kind(folder):
 
 
 def _holds(entry, folder):
-    return os.path.isdir(folder) and data_kind(folder) == entry.kind
+    """Whether ``folder`` holds every file of ``entry`` (an unpacking cut short does not count)."""
+    from .cifar import CIFAR10_META_FILE, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, cifar10_folder
+
+    if not os.path.isdir(folder) or data_kind(folder) != entry.kind:
+        return False
+    if entry.kind == "cifar10":
+        batches = cifar10_folder(folder)
+        return all(os.path.isfile(os.path.join(batches, name))
+                   for name in CIFAR10_TRAIN_FILES + (CIFAR10_TEST_FILE, CIFAR10_META_FILE))
+    return True
 
 
 def _candidates(entry):
