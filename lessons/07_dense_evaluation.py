@@ -69,10 +69,11 @@ print("dense net, 1x1 map:", np.round(to_host(dense_net.forward(x))[0, :4, 0, 0]
 # %% [markdown]
 # ## A class score map
 #
-# Put two digits side by side in one 40×80 image: the dense net returns a score map 2 cells wide, and each
+# Put two digits side by side in one 40×80 image: the dense net returns a score map 2×3 cells, and each
 # digit's class wins where that digit is. (On images this close to the crop size the map is coarse — one cell
-# per 32 pixels — which is also why dense evaluation below does worse than crops on the digits; the paper
-# evaluates at Q = 256–512 for 224 crops, where the map is 2×2 to 10×10 cells.)
+# per 32 pixels begun: the dense net's poolings round up, as the authors' Caffe does, so the last cells' windows
+# reach the bottom and right edges — which is also why dense evaluation below does worse than crops on the
+# digits; the paper evaluates at Q = 256–512 for 224 crops, where the map is 2×2 to 10×10 cells.)
 
 # %%
 first, second = next(i for i in range(len(labels)) if labels[i] == 3), next(i for i in range(len(labels)) if labels[i] == 7)

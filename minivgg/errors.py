@@ -7,7 +7,8 @@ Every one of them also derives from the built-in type a Python caller would catc
 built-in types keeps working.
 """
 
-__all__ = ["MinivggError", "UsageError", "RunFolderError", "WriteError", "TrainingDiverged", "INTERRUPTED_EXIT_CODE"]
+__all__ = ["MinivggError", "UsageError", "RunFolderError", "WriteError", "TrainingDiverged", "DataFileError",
+           "INTERRUPTED_EXIT_CODE"]
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
@@ -33,3 +34,9 @@ class WriteError(MinivggError, OSError):
 class TrainingDiverged(MinivggError, FloatingPointError):
     """The loss, a gradient or a weight stopped being finite. The message names the step and the learning
     rate; the last checkpoint written before it is kept, and no final weights are written."""
+
+
+class DataFileError(MinivggError, ValueError):
+    """A data file that is not what its name says: a bad header or magic number, a truncated file, image and
+    label files that count different items, a format minivgg does not read (pickles). The message names the
+    file."""

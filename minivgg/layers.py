@@ -191,31 +191,62 @@ class MaxPool2d(Layer):
     Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1). Rows and columns that no full
     window covers are dropped (floor mode, PyTorch's default) and get zero gradient. On ties the first
     maximum in row-major window order receives the whole gradient (as in Caffe).
+
+    ``ceil_mode=True`` pools as the authors' Caffe does: (N, C, ceil((H - k) / s) + 1, ...), the last window
+    hanging over the bottom and right edges, so no row or column is dropped. It is the floor-mode op applied
+    to the input padded at the bottom and right with the dtype's lowest value, which no maximum ever picks
+    (every window keeps at least one input pixel); the gradient of the padding is cropped off. So every
+    backend's op serves both modes. The fully convolutional net of dense evaluation uses it
+    (``VGG.to_fully_convolutional``): at a crop that is a multiple of 32, as in training, both modes agree.
     """
 
-    def __init__(self, kernel_size=2, stride=2):
+    def __init__(self, kernel_size=2, stride=2, ceil_mode=False):
         super().__init__()
         self.kernel_size = _positive_int("MaxPool2d", "kernel_size", kernel_size)
         self.stride = _positive_int("MaxPool2d", "stride", stride)
+        if not isinstance(ceil_mode, (bool, np.bool_)):
+            raise TypeError(f"MaxPool2d: ceil_mode must be True or False, got {ceil_mode!r}")
+        self.ceil_mode = bool(ceil_mode)
+        self._input_size = None  # (H, W) before the ceil-mode padding of the last forward, None if unpadded
 
     def __repr__(self):
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+        ceil = ", ceil_mode=True" if self.ceil_mode else ""
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}{ceil})"
 
     def output_shape(self, input_shape):
         n, c, h, w = input_shape
         k, s = self.kernel_size, self.stride
-        return (n, c, output_size(h, k, s, 0), output_size(w, k, s, 0))
+        return (n, c, output_size(h, k, s, 0, self.ceil_mode), output_size(w, k, s, 0, self.ceil_mode))
+
+    def _pad_to_ceil_mode(self, x):
+        """``x`` with the rows and columns its last ceil-mode windows need, filled with the lowest value."""
+        h, w = x.shape[2:]
+        _, _, out_h, out_w = self.output_shape(x.shape)
+        extra_h = (out_h - 1) * self.stride + self.kernel_size - h
+        extra_w = (out_w - 1) * self.stride + self.kernel_size - w
+        if extra_h <= 0 and extra_w <= 0:
+            return x, None
+        xp = get_backend().xp
+        lowest = xp.finfo(x.dtype).min
+        padded = xp.pad(x, ((0, 0), (0, 0), (0, max(extra_h, 0)), (0, max(extra_w, 0))), constant_values=lowest)
+        return padded, (h, w)
 
     def forward(self, x):
         _check_image_batch(self, x)
         if min(x.shape[2:]) < self.kernel_size:
             raise ValueError(f"{self!r}: the {self.kernel_size}x{self.kernel_size} window is larger than the "
                              f"input {x.shape[2]}x{x.shape[3]} (input shape {x.shape})")
+        if self.ceil_mode:
+            x, self._input_size = self._pad_to_ceil_mode(x)
         out, self.cache = get_backend().max_pool2d_forward(x, self.kernel_size, self.stride)
         return out
 
     def backward(self, dout):
-        return get_backend().max_pool2d_backward(dout, self._cached())
+        dx = get_backend().max_pool2d_backward(dout, self._cached())
+        if self.ceil_mode and self._input_size is not None:
+            h, w = self._input_size
+            dx = dx[:, :, :h, :w]  # the padding's gradient (zero: it is never a maximum) is no input's
+        return dx
 
 
 class ReLU(Layer):

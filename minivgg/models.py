@@ -457,21 +457,31 @@ class VGG(Sequential):
         folded.training_record = self.training_record
         return folded.eval()
 
-    def to_fully_convolutional(self):
+    def to_fully_convolutional(self, ceil_mode=True):
         """The same net with its FC layers as convolutions, for dense evaluation (Sect. 3.2).
 
         FC1 becomes a KxK convolution, K = input_size // 32 (7 at 224), and FC2, FC3 1x1 convolutions. The
         new convolutions' weights are reshaped *views* of the FC weights (no copy: ``(out, C*K*K)`` is
-        ``(out, C, K, K)`` in the C, H, W order ``Flatten`` uses); all other layers are this model's own layer
-        objects. So in-place updates of this model show through, but after replacing its arrays (``load_into``,
-        ``astype``, ``to_backend``) convert again.
+        ``(out, C, K, K)`` in the C, H, W order ``Flatten`` uses); the other weighted layers are this model's
+        own layer objects. So in-place updates of this model show through, but after replacing its arrays
+        (``load_into``, ``astype``, ``to_backend``) convert again.
+
+        ``ceil_mode`` (default True): the max-poolings round up, as the authors' Caffe does, so the map covers
+        the whole image at every size: each output position sees a window, and every pixel is in some window.
+        Rounding down (``ceil_mode=False``, the training net's pooling) drops up to 31 rows and columns at
+        the bottom and right, all of the image but its top-left window when Q < 2 x the crop. Both agree at
+        sides that are multiples of 32, so at Q = input size (a multiple of 32) the map is 1x1 either way.
 
         Returns a ``FullyConvolutionalVGG``: input (N, 3, H, W) with H, W >= input_size -> class score map
-        (N, num_classes, (H // 32) - K + 1, (W // 32) - K + 1). At H = W = input_size the map is 1x1 and
-        equals the class scores of ``forward``.
+        (N, num_classes, ceil(H / 32) - K + 1, ceil(W / 32) - K + 1) (floor with ``ceil_mode=False``). At
+        H = W = input_size, a multiple of 32, the map is 1x1 and equals the class scores of ``forward``.
         """
         side = self.input_size // 2 ** _POOLINGS
-        layers, first = list(self.layers[:self._flatten_index]), True
+        layers, first = [], True
+        for layer in self.layers[:self._flatten_index]:
+            if isinstance(layer, MaxPool2d):  # stateless: a pooling of its own, in the dense net's mode
+                layer = MaxPool2d(layer.kernel_size, layer.stride, ceil_mode=ceil_mode)
+            layers.append(layer)
         for layer in self.layers[self._flatten_index + 1:]:
             if isinstance(layer, Linear):
                 kernel = side if first else 1

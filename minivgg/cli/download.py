@@ -25,17 +25,34 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
+_RELEASES = {"torchvision": "torchvision's weights, trained by torchvision with its own recipe",
+             "caffe": "the authors' Caffe release"}
+
+
 def _list(cache):
+    """The published weights, grouped by where their accuracy is quoted from and under which protocol: a
+    centre-crop figure and a dense multi-scale one are never in the same column."""
     from ..weights.published import PUBLISHED
 
-    print(f"{'name':<12} {'source':<12} {'config':<7} {'top-1':>6} {'top-5':>6}  checked against")
+    groups = {}
     for entry in PUBLISHED.values():
-        config = entry.config + ("+BN" if entry.batch_norm else "")
-        digest = (f"SHA-256 prefix {entry.sha256}" if entry.sha256 and len(entry.sha256) < 64
-                  else "SHA-256" if entry.sha256 else "nothing published")
-        print(f"{entry.name:<12} {entry.source_format:<12} {config:<7} {entry.accuracy.get('top1', 0):6.2f} "
-              f"{entry.accuracy.get('top5', 0):6.2f}  {digest}")
-    print(f"cache: {cache}")
+        key = (entry.accuracy.get("quoted_from", "no published accuracy"), entry.accuracy.get("protocol", ""))
+        groups.setdefault(key, []).append(entry)
+    for number, ((quoted_from, protocol), entries) in enumerate(groups.items()):
+        if number:
+            print()
+        release = _RELEASES.get(entries[0].source_format, entries[0].source_format)
+        print(f"{release}; accuracy quoted from {quoted_from}")
+        print(f"  protocol: {protocol}")
+        print(f"  {'name':<12} {'config':<7} {'top-1 %':>7} {'top-5 %':>7}  checked against")
+        for entry in entries:
+            config = entry.config + ("+BN" if entry.batch_norm else "")
+            digest = (f"SHA-256 prefix {entry.sha256}" if entry.sha256 and len(entry.sha256) < 64
+                      else "SHA-256" if entry.sha256 else "nothing published")
+            top1, top5 = (f"{entry.accuracy[k]:7.2f}" if k in entry.accuracy else f"{'-':>7}"
+                          for k in ("top1", "top5"))
+            print(f"  {entry.name:<12} {config:<7} {top1} {top5}  {digest}")
+    print(f"\ncache: {cache}")
 
 
 def run(args):

@@ -20,13 +20,14 @@ def register(subparsers):
     parser = subparsers.add_parser("evaluate", help="top-1/top-5 error with dense, multi-crop or single-crop "
                                    "evaluation over several scales; several --weights are fused")
     parser.add_argument("--weights", nargs="+", required=True, help="weight files; several are fused (Sect. 4.4)")
-    parser.add_argument("--data", help="an ImageNet-style folder (its val/ split) or a folder of class "
-                        "folders; default: the embedded digits' test split")
+    parser.add_argument("--data", help="an ImageNet-style folder (its val/ split), a folder of class folders, or "
+                        "fashion-mnist, cifar10 or a folder of their files (the test set); default: the embedded "
+                        "digits' test split")
     parser.add_argument("--method", default="dense", choices=METHODS)
     parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
-                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. "
-                        "4.2's set from the training scale (default: Sect. 4.1's Q for the training scale the weights "
-                        "record, else 8/7 of the input size, 256 for 224)")
+                        help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. 4.2's set from the training "
+                        "scale (default: Sect. 4.1's one Q from the weights' training record: S for a fixed S, "
+                        "(S_min + S_max) / 2 for a jittered one; 8/7 of the input size if none is recorded)")
     parser.add_argument("--flip", dest="flip", action="store_true", default=None,
                         help="average over horizontal flips (default: as the weights were trained; else yes)")
     parser.add_argument("--no-flip", dest="flip", action="store_false")
@@ -59,10 +60,13 @@ def _scales(argument, model):
 
 def _dataset(args):
     from ..data import ImageFolder, ImageNet, load_digits
+    from ..data.catalogue import is_array_data, load_splits
     from ..training.recipes import DIGITS
 
     if args.data is None:
         return load_digits(image_size=DIGITS["image_size"], seed=args.seed)["test"]
+    if is_array_data(args.data):  # Fashion-MNIST, CIFAR-10 or a folder of their files: the published test set
+        return load_splits(args.data)["test"]
     if os.path.isdir(os.path.join(args.data, "val")):
         return ImageNet(args.data, "val")
     return ImageFolder(args.data)

@@ -10,6 +10,10 @@ handwritten digits, rendered as RGB; nothing is downloaded) and reports the test
     minivgg train --data ILSVRC2012 --preset D/384 --weights runs/D_256/model.safetensors
     minivgg train --data ILSVRC2012 --preset D/256-512 --weights runs/D_384/model.safetensors
 
+``--data fashion-mnist`` or ``--data cifar10`` (found on disk or downloaded and checked: ``minivgg.data.catalogue``),
+or a folder of their files, trains the digits' small net on real photographs; ``--per-class N`` takes a seeded
+subset of the training images.
+
 ``--width``, ``--fc-width`` and ``--crop`` make any of them a trial run that takes seconds on a CPU (the
 crop scales the stage's S with it, keeping the paper's proportions); a run started from weights takes their
 width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues an interrupted run exactly;
@@ -38,7 +42,9 @@ def register(subparsers):
     parser = subparsers.add_parser("train", help="train a VGG net (default: a small one on the embedded digits)",
                                    description=__doc__.replace("``", "").replace("::", ":"),
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="ImageNet-style folder with train/ and val/ (default: the embedded digits)")
+    parser.add_argument("--data", help="fashion-mnist or cifar10 (found, else downloaded and checked), a folder of "
+                        "their files (IDX, CIFAR-10 binary), or an ImageNet-style folder with train/ and val/ "
+                        "(default: the embedded digits)")
     parser.add_argument("--preset", help="a stage of the paper, CONFIG/SCALE: e.g. D/256, D/384, D/256-512 "
                         "(needs --data)")
     parser.add_argument("--config", help="Table 1 column (A, A-LRN, B, C, D, E); overrides the preset's")
@@ -48,7 +54,7 @@ def register(subparsers):
     parser.add_argument("--weights", help="start from these weights (the previous stage: S=256 -> 384 -> 256-512)")
     parser.add_argument("--init-from", help="pre-initialise from a trained net A's weights (Sect. 3.1)")
     parser.add_argument("--init", choices=["paper", "glorot"], help="random initialisation (default: paper for "
-                        "ImageNet, glorot for the digits)")
+                        "ImageNet, glorot for the digits, Fashion-MNIST and CIFAR-10)")
     parser.add_argument("--ignore-class-names", action="store_true", default=None,
                         help="start from weights even if they name other classes than the data's")
     parser.add_argument("--batch-size", type=positive_int, help="images per SGD step (paper: 256)")
@@ -70,6 +76,8 @@ def register(subparsers):
                        "S scales with it unless --scale is given")
     small.add_argument("--scale", type=scale, help="training scale S, or S_MIN-S_MAX to jitter it "
                        "(default: the preset's)")
+    small.add_argument("--per-class", type=positive_int, help="Fashion-MNIST, CIFAR-10: use this many training "
+                       "images of each class, a seeded choice (a tenth of them held out for validation)")
     from .data_parallel import add_arguments as add_data_parallel_arguments
     add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
@@ -78,6 +86,14 @@ def register(subparsers):
 
 def _default(value, default):
     return default if value is None else value
+
+
+def _image_folder(args):
+    """Whether --data is an ImageNet-style folder of image files (the paper's stages), rather than the digits or
+    images read into memory (Fashion-MNIST, CIFAR-10, a folder of their files)."""
+    from ..data.catalogue import is_array_data
+
+    return args.data is not None and not is_array_data(args.data)
 
 
 # --- the run: what the options describe -----------------------------------------------------------------------
@@ -101,11 +117,14 @@ def _take_architecture_from_starting_weights(args):
 
 
 def _run_name(args):
-    from ..training.recipes import DIGITS
-    from ..training.recipes import imagenet_stage
+    from ..data.catalogue import DATASETS, is_array_data
+    from ..training.recipes import DIGITS, imagenet_stage
 
     if args.data is None:
         return f"digits-{_default(args.config, DIGITS['config'])}"
+    if is_array_data(args.data):
+        name = args.data if args.data.lower() in DATASETS else os.path.basename(os.path.normpath(args.data))
+        return f"{name}-{_default(args.config, DIGITS['config'])}"
     stage = imagenet_stage(_preset_name(args), args.config, args.crop, args.scale)
     return stage.name.replace("/", "_")
 
@@ -120,8 +139,8 @@ def _batches(args):
     from ..training.recipes import DIGITS
     from ..training.settings import TrainSettings
 
-    batch_size = _default(args.batch_size, DIGITS["batch_size"] if args.data is None else TrainSettings.batch_size)
-    device_batch = _default(args.device_batch, batch_size if args.data is None else min(64, batch_size))
+    batch_size = _default(args.batch_size, TrainSettings.batch_size if _image_folder(args) else DIGITS["batch_size"])
+    device_batch = _default(args.device_batch, min(64, batch_size) if _image_folder(args) else batch_size)
     if batch_size % device_batch:
         raise UsageError(f"--batch-size {batch_size} is not a multiple of --device-batch {device_batch}: an SGD "
                          f"step accumulates whole device batches")
@@ -132,24 +151,31 @@ def _build(args):
     """The Run the arguments describe (``minivgg.training.recipes``), with the command line's overrides applied."""
     from dataclasses import replace
 
+    from ..data.catalogue import is_array_data
     from ..errors import UsageError
-    from ..training.recipes import digits_run, imagenet_run
+    from ..training.recipes import dataset_run, digits_run, imagenet_run
 
     batch_size, device_batch = _batches(args)
     small = {"width_multiplier": args.width, "fc_width": args.fc_width, "crop_size": args.crop, "scale": args.scale}
     small = {key: value for key, value in small.items() if value is not None}
     workers = _default(args.workers, 0)
-    if args.data is None:
+    if args.per_class is not None and not is_array_data(args.data):
+        raise UsageError(f"--per-class takes a subset of Fashion-MNIST, CIFAR-10 or a folder of their files, not "
+                         f"of {'the embedded digits' if args.data is None else args.data}")
+    if not _image_folder(args):
         if args.preset is not None:
-            # A preset is a stage of the paper: S = 256 or more, 224x224 crops of photos. On 40x40 digits it
-            # cannot mean anything, and training something else under its name would mislead.
+            # A preset is a stage of the paper: S = 256 or more, 224x224 crops of photos. On 40x40 digits or
+            # 28x28 clothes it cannot mean anything, and training something else under its name would mislead.
             raise UsageError(f"--preset {args.preset} is a stage of the paper on ImageNet-style photos and needs "
-                             f"--data; for the embedded digits give --config, --scale, --crop instead")
+                             f"--data FOLDER; for the embedded digits, Fashion-MNIST or CIFAR-10 give --config, "
+                             f"--scale, --crop instead")
         names = {"config": "config", "init": "weight_init", "learning_rate": "learning_rate",
                  "epochs": "max_epochs", "patience": "patience"}
         overrides = {key: getattr(args, option) for option, key in names.items() if getattr(args, option) is not None}
-        run = digits_run(seed=_default(args.seed, 0), workers=workers, device_batch=device_batch,
-                         batch_size=batch_size, **overrides, **small)
+        common = dict(seed=_default(args.seed, 0), workers=workers, device_batch=device_batch, batch_size=batch_size)
+        run = (digits_run(**common, **overrides, **small) if args.data is None else
+               dataset_run(args.data, per_class=args.per_class, progress=not args.quiet, **common, **overrides,
+                           **small))
     else:
         run = imagenet_run(args.data, _preset_name(args), config=args.config, weight_init=_default(args.init, "paper"),
                            device_batch=device_batch, seed=_default(args.seed, 0), workers=workers,
@@ -257,7 +283,7 @@ def _run(args, parallel):
     run_dir, saved_preprocessing = _run_folder(args)
     if root:
         run_folder.remove_stale_temporaries_in([run_dir] + ([os.path.join(args.data, "train")]
-                                                            if args.data is not None else []))
+                                                            if _image_folder(args) else []))
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing, root)

@@ -404,7 +404,8 @@ class ArrayDataset(Dataset):
 
     Parameters
     ----------
-    images : (N, H, W, 3) uint8 RGB array
+    images : (N, H, W, 3) uint8 RGB array, or (N, H, W) uint8 grey images (Fashion-MNIST's), which ``load``
+        gives as RGB with three equal channels, as a grey image file is decoded (``images.decode_image``)
     labels : (N,) integers in [0, len(class_names))
     class_names : list of str
     """
@@ -412,9 +413,10 @@ class ArrayDataset(Dataset):
     def __init__(self, images, labels, class_names):
         if not isinstance(images, np.ndarray):
             raise TypeError(f"ArrayDataset: images must be a numpy.ndarray, got {type(images).__name__}")
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"ArrayDataset: expected RGB uint8 images of shape (N, H, W, 3), got "
-                             f"{images.dtype} {images.shape}")
+        grey = images.ndim == 3
+        if not (grey or images.ndim == 4 and images.shape[-1] == 3) or images.dtype != np.uint8:
+            raise ValueError(f"ArrayDataset: expected RGB uint8 images of shape (N, H, W, 3), got {images.dtype} "
+                             f"{images.shape} (grey images: uint8 of shape (N, H, W))")
         if len(images) == 0:
             raise ValueError("ArrayDataset: no images")
         self.images = images
@@ -422,7 +424,10 @@ class ArrayDataset(Dataset):
         self.labels = _check_labels(labels, len(images), self.class_names, "ArrayDataset")
 
     def load(self, index, draft_smallest_side=None):
-        return self.images[index], int(self.labels[index])
+        image = self.images[index]
+        if image.ndim == 2:  # grey: the same value in R, G and B
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        return image, int(self.labels[index])
 
     def describe(self, index):
         return f"image {index}"

@@ -6,7 +6,9 @@ Where a position's box lives. With its FC layers as convolutions (FC1 as a KxK c
 size / 32), the net's output at row i, column j of its map is what the net computes on the input window
 whose top-left corner is (32 i, 32 j) and whose side is the training input size: the five 2x2 poolings make
 the stride 32. (Up to the borders: inside the image the convolutions see the window's neighbours where a
-crop of it would see zero padding. At Q = the input size there is one position, and it is exactly the crop.) So the box at (i, j) is decoded in that window (``boxes.decode_boxes``), then scaled from
+crop of it would see zero padding. At Q = the input size there is one position, and it is exactly the crop.
+The poolings round up (``VGG.to_fully_convolutional``), so at a Q that is not a multiple of 32 the last row and
+column of windows hang over the bottom and right edges, and every pixel is in some window.) So the box at (i, j) is decoded in that window (``boxes.decode_boxes``), then scaled from
 the image rescaled to Q back to the original image. The classifier, converted the same way, gives the
 class posteriors of the same windows (same configuration and input size), which rate each box.
 """

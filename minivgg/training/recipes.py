@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from .presets import preset, scale_for_crop
 from .settings import TrainSettings
 
-__all__ = ["DIGITS", "Run", "digits_run", "imagenet_run", "imagenet_stage", "digits_options"]
+__all__ = ["DIGITS", "SMALL_DATA", "Run", "digits_run", "dataset_run", "imagenet_run", "imagenet_stage",
+           "digits_options"]
 
 
 # The embedded default: a quarter-width configuration A on the digits rendered at 40x40, trained on
@@ -15,6 +16,10 @@ __all__ = ["DIGITS", "Run", "digits_run", "imagenet_run", "imagenet_stage", "dig
 DIGITS = dict(config="A", image_size=40, scale=(32, 40), crop_size=32, width_multiplier=0.25, fc_width=256,
               batch_size=32, learning_rate=0.01, weight_init="glorot", max_epochs=40, patience=3, flip=False,
               colour_shift_std=0.1)
+
+# Fashion-MNIST, CIFAR-10 and any folder of IDX or CIFAR-10 binary files: the digits' run on the images as
+# published (28x28 or 32x32, rescaled to S), with flips, since clothes and photographs are mirror-symmetric.
+SMALL_DATA = dict({key: value for key, value in DIGITS.items() if key != "image_size"}, flip=True)
 
 
 @dataclass
@@ -65,16 +70,37 @@ def _model(options, weight_init, seed, statistics, class_names):
     return model
 
 
-def digits_options(**overrides):
-    """``DIGITS`` with ``overrides`` applied; a new ``crop_size`` without a new ``scale`` scales S
-    with it (``presets.scale_for_crop``). ValueError for an unknown key."""
-    unknown = set(overrides) - set(DIGITS)
+def digits_options(defaults=DIGITS, **overrides):
+    """``defaults`` (``DIGITS``) with ``overrides`` applied; a new ``crop_size`` without a new ``scale``
+    scales S with it (``presets.scale_for_crop``). ValueError for an unknown key."""
+    unknown = set(overrides) - set(defaults)
     if unknown:
-        raise ValueError(f"digits_run: unknown options {sorted(unknown)}; known: {sorted(DIGITS)}")
-    d = dict(DIGITS, **overrides)
+        raise ValueError(f"unknown options {sorted(unknown)}; known: {sorted(defaults)}")
+    d = dict(defaults, **overrides)
     if "crop_size" in overrides and "scale" not in overrides:
-        d["scale"] = scale_for_crop(DIGITS["scale"], d["crop_size"], DIGITS["crop_size"])
+        d["scale"] = scale_for_crop(defaults["scale"], d["crop_size"], defaults["crop_size"])
     return d
+
+
+def _in_memory_run(splits, d, name, seed, workers, model_seed, device_batch):
+    """The run of options ``d`` (``DIGITS``'s keys) on in-memory ``splits`` (train, val, test)."""
+    from ..data import EvalTransform, TrainAugmentation, compute_statistics
+    from ..evaluation.scales import single_test_scale
+
+    statistics = compute_statistics(splits["train"], cache_path=False, progress=False)
+    augmentation = TrainAugmentation(d["scale"], d["crop_size"], d["flip"], d["colour_shift_std"],
+                                     pca=(statistics.eigenvalues, statistics.eigenvectors))
+    scale = d["scale"]
+    q = single_test_scale(scale)  # validation at Sect. 4.1's Q
+    model = _model(dict(config=d["config"], num_classes=len(splits["train"].class_names), input_size=d["crop_size"],
+                        width_multiplier=d["width_multiplier"], fc_width=d["fc_width"]),
+                   d["weight_init"], seed if model_seed is None else model_seed, statistics,
+                   splits["train"].class_names)
+    loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]),
+                       d["batch_size"] if device_batch is None else device_batch, seed, workers)
+    settings = TrainSettings(batch_size=d["batch_size"], learning_rate=d["learning_rate"], patience=d["patience"],
+                             max_epochs=d["max_epochs"])
+    return Run(model, *loaders, settings, scale, f"{name}-{d['config']}", statistics)
 
 
 def digits_run(seed=0, workers=0, model_seed=None, device_batch=None, **overrides):
@@ -83,24 +109,26 @@ def digits_run(seed=0, workers=0, model_seed=None, device_batch=None, **override
     ``digits_run(config="E", weight_init="paper", max_epochs=3)``. ``seed`` fixes the split, the data order
     and (unless ``model_seed`` is given) the initial weights. ``device_batch``: images per forward pass
     (default: the whole batch); the trainer accumulates ``batch_size / device_batch`` of them per step."""
-    from ..data import EvalTransform, TrainAugmentation, compute_statistics, load_digits
+    from ..data import load_digits
 
     d = digits_options(**overrides)
     splits = load_digits(image_size=d["image_size"], seed=seed)
-    statistics = compute_statistics(splits["train"], cache_path=False, progress=False)
-    augmentation = TrainAugmentation(d["scale"], d["crop_size"], d["flip"], d["colour_shift_std"],
-                                     pca=(statistics.eigenvalues, statistics.eigenvectors))
-    scale = d["scale"]
-    q = (scale[0] + scale[1]) // 2 if isinstance(scale, tuple) else scale
-    model = _model(dict(config=d["config"], num_classes=10, input_size=d["crop_size"],
-                        width_multiplier=d["width_multiplier"], fc_width=d["fc_width"]),
-                   d["weight_init"], seed if model_seed is None else model_seed, statistics,
-                   splits["train"].class_names)
-    loaders = _loaders(model, splits, augmentation, EvalTransform(q, d["crop_size"]),
-                       d["batch_size"] if device_batch is None else device_batch, seed, workers)
-    settings = TrainSettings(batch_size=d["batch_size"], learning_rate=d["learning_rate"], patience=d["patience"],
-                             max_epochs=d["max_epochs"])
-    return Run(model, *loaders, settings, scale, f"digits-{d['config']}", statistics)
+    return _in_memory_run(splits, d, "digits", seed, workers, model_seed, device_batch)
+
+
+def dataset_run(data, seed=0, workers=0, model_seed=None, device_batch=None, per_class=None, root=None,
+                download=True, progress=True, **overrides):
+    """The digits' small run (``SMALL_DATA``: a quarter-width A on 32x32 crops, S jittered in [32, 40],
+    flips) on Fashion-MNIST, CIFAR-10, or a folder of IDX or CIFAR-10 binary files
+    (``data.catalogue.load_splits``: the published test set, a seeded tenth of the training set for
+    validation). ``per_class``: train on that many images of each class (a seeded subset); ``root``,
+    ``download``, ``progress``: where and how a named dataset is found (``data.catalogue.locate``); the other
+    arguments as ``digits_run``'s."""
+    from ..data.catalogue import load_splits
+
+    d = digits_options(SMALL_DATA, **overrides)
+    splits = load_splits(data, seed=seed, per_class=per_class, root=root, download=download, progress=progress)
+    return _in_memory_run(splits, d, splits["name"], seed, workers, model_seed, device_batch)
 
 
 def imagenet_stage(preset_name="D/256", config=None, crop_size=None, scale=None):

@@ -26,8 +26,9 @@ from ..files import atomic_write
 __all__ = ["FeatureCache", "weights_fingerprint", "model_fingerprint", "image_key", "default_cache_folder"]
 
 # Part of every key, raised when the same settings start to give other descriptors, so that none stored
-# before is read back: 2, JPEGs drafted at the largest scale (at the smallest before).
-KEY_VERSION = 2
+# before is read back: 2, JPEGs drafted at the largest scale (at the smallest before); 3, the dense net's
+# poolings round up (Caffe's ceil mode), so its map covers the whole image at every Q.
+KEY_VERSION = 3
 
 
 def default_cache_folder():

@@ -11,6 +11,13 @@ and ``P`` the number of positives,
 
 - ``method="voc07"`` (VOC 2007, the paper's VOC-2007 column): the 11-point interpolated AP,
   ``AP = 1/11 * sum_{t in 0, 0.1, ..., 1} max_{k: recall(k) >= t} precision(k)`` (0 when no k reaches t).
+  The devkit's loop is MATLAB's ``for t=0:0.1:1``, and MATLAB builds ``0:0.1:1`` from both ends
+  (``matlab_colon``): its fourth value is ``3 * 0.1 = 0.30000000000000004``, so a recall of exactly 3/10
+  (0.29999999999999999) does not reach it, while 6/10 and 7/10 do reach ``1 - 0.4`` and ``1 - 0.3``.
+  ``recall_levels="devkit"`` (the default) compares with those values exactly, as the devkit does;
+  ``recall_levels="tolerant"`` reads the levels as the tenths they are meant to be (a recall within 1e-12 of
+  t counts as reaching it), which gives a higher AP wherever a recall of exactly 3/10 has the best precision
+  from there on.
 - ``method="area"`` (VOC 2010 onwards, ``VOCap.m``, the VOC-2012 column): the area under the curve after
   making precision monotone, ``AP = sum_k (recall(k) - recall(k-1)) * max_{j >= k} precision(j)``.
 
@@ -26,11 +33,42 @@ import warnings
 
 import numpy as np
 
-__all__ = ["AP_METHODS", "precision_recall", "average_precision", "mean_average_precision", "class_recalls",
-           "mean_class_recall", "mean_and_std"]
+__all__ = ["AP_METHODS", "RECALL_LEVELS", "DEVKIT_RECALL_LEVELS", "matlab_colon", "precision_recall",
+           "average_precision", "mean_average_precision", "class_recalls", "mean_class_recall", "mean_and_std"]
 
 AP_METHODS = ("voc07", "area")
 TIES = ("group", "devkit")
+RECALL_LEVELS = ("devkit", "tolerant")
+
+
+def matlab_colon(start, step, stop):
+    """The values of MATLAB's ``start:step:stop`` (step > 0), as MATLAB computes them.
+
+    MATLAB does not add ``step`` repeatedly, nor multiply it from the start alone: the first half of the
+    values is ``start + k * step``, the second half ``stop - k * step`` counted from the end, and with an
+    even number n of intervals the middle one is ``(start + stop) / 2`` (MathWorks' ``colonop.m``, which
+    mimics the built-in operator). So ``0:0.1:1`` is 0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.7,
+    0.8, 0.9, 1 (NumPy's ``linspace(0, 1, 11)`` has 0.6000000000000001 and 0.7000000000000001 instead).
+
+    Returns a list of floats.
+    """
+    start, step, stop = float(start), float(step), float(stop)
+    if not step > 0 or stop < start:
+        raise ValueError(f"matlab_colon: expected start <= stop and a positive step, got {start}:{step}:{stop}")
+    tolerance = 2.0 * np.finfo(float).eps * max(abs(start), abs(stop))
+    n = int(np.floor((stop - start) / step + tolerance / step))
+    end = stop if abs(start + n * step - stop) <= tolerance else start + n * step  # the last value
+    values = [0.0] * (n + 1)
+    for k in range(n // 2 + 1):
+        values[k] = start + k * step
+        values[n - k] = end - k * step
+    if n % 2 == 0:
+        values[n // 2] = (start + end) / 2
+    return values
+
+
+# The recall levels of the devkit's 11-point AP (VOCevalcls.m: ``for t=0:0.1:1``), bit for bit.
+DEVKIT_RECALL_LEVELS = tuple(matlab_colon(0, 0.1, 1))
 
 
 def _check_scores_labels(scores, labels, caller):
@@ -81,7 +119,7 @@ def precision_recall(scores, labels, ties="group"):
     return precision.astype(np.float64), recall.astype(np.float64)
 
 
-def average_precision(scores, labels, method="voc07", ties="group"):
+def average_precision(scores, labels, method="voc07", ties="group", recall_levels="devkit"):
     """Average precision of one class, as the PASCAL VOC devkit computes it.
 
     Parameters
@@ -91,6 +129,8 @@ def average_precision(scores, labels, method="voc07", ties="group"):
         Booleans are read as present/absent.
     method : "voc07" (11-point interpolation, VOC 2007) or "area" (area under the monotone curve, VOC 2010+)
     ties : "group" or "devkit" (see the module's docstring)
+    recall_levels : for "voc07": "devkit" (MATLAB's ``0:0.1:1``, compared exactly, as the devkit) or
+        "tolerant" (the tenths, a recall within 1e-12 reaching them); see the module's docstring
 
     Returns
     -------
@@ -98,17 +138,18 @@ def average_precision(scores, labels, method="voc07", ties="group"):
     """
     if method not in AP_METHODS:
         raise ValueError(f"unknown average precision method {method!r}; choose one of {AP_METHODS}")
+    if recall_levels not in RECALL_LEVELS:
+        raise ValueError(f"unknown recall_levels {recall_levels!r}; choose one of {RECALL_LEVELS}")
     precision, recall = precision_recall(scores, labels, ties)
     if len(recall) == 0 or np.isnan(recall[0]):
         return float("nan")
     if method == "voc07":
         total = 0.0
-        for threshold in np.linspace(0.0, 1.0, 11):
-            # linspace's 0.3 is 0.30000000000000004 and 3/10 is 0.29999999999999999: without the tolerance a
-            # recall of exactly 0.3 would not count as reaching 0.3.
-            reached = precision[recall >= threshold - 1e-12]
-            total += reached.max() if reached.size else 0.0
-        return total / 11.0
+        for k, level in enumerate(DEVKIT_RECALL_LEVELS):
+            # The devkit's ``rec >= t`` on MATLAB's values; tolerant: the tenth k / 10, less 1e-12.
+            reached = precision[recall >= level] if recall_levels == "devkit" else precision[recall >= k / 10 - 1e-12]
+            total += (reached.max() if reached.size else 0.0) / 11  # ``ap=ap+p/11``, in the devkit's order
+        return float(total)
     # VOCap.m: sentinels (recall 0, precision 0) and (recall 1, precision 0), precision made non-increasing
     # from the right, then the rectangles where recall changes.
     recall = np.concatenate([[0.0], recall, [1.0]])
@@ -118,14 +159,14 @@ def average_precision(scores, labels, method="voc07", ties="group"):
     return float(np.sum((recall[changes] - recall[changes - 1]) * precision[changes]))
 
 
-def mean_average_precision(scores, labels, method="voc07", ties="group", class_names=None):
+def mean_average_precision(scores, labels, method="voc07", ties="group", class_names=None, recall_levels="devkit"):
     """Mean AP over classes (the VOC measure of Table 11).
 
     Parameters
     ----------
     scores : (N, K) scores of N images for K classes
     labels : (N, K) VOC flags (1, -1, 0)
-    method, ties : as ``average_precision``
+    method, ties, recall_levels : as ``average_precision``
     class_names : optional K names, for the warning about classes without positives
 
     Returns
@@ -137,7 +178,7 @@ def mean_average_precision(scores, labels, method="voc07", ties="group", class_n
     if scores.ndim != 2 or labels.shape != scores.shape:
         raise ValueError(f"mean_average_precision: scores and labels must both be (images, classes), got "
                          f"{scores.shape} and {labels.shape}")
-    per_class = np.array([average_precision(scores[:, k], labels[:, k], method, ties)
+    per_class = np.array([average_precision(scores[:, k], labels[:, k], method, ties, recall_levels)
                           for k in range(scores.shape[1])])
     undefined = np.flatnonzero(np.isnan(per_class))
     if len(undefined) == len(per_class):

@@ -108,8 +108,9 @@ def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
             nodes.append(helper.make_node("Relu", [current], [output], name=name))
         elif isinstance(layer, MaxPool2d):
             k, s = layer.kernel_size, layer.stride
+            ceil = {"ceil_mode": 1} if layer.ceil_mode else {}  # the dense net's (Caffe's) pooling
             nodes.append(helper.make_node("MaxPool", [current], [output], name=name, kernel_shape=[k, k],
-                                          strides=[s, s]))
+                                          strides=[s, s], **ceil))
         elif isinstance(layer, LocalResponseNorm):
             # ONNX: x / (bias + alpha / size * sum x^2) ** beta; minivgg's multiplier of the sum is alpha'.
             alpha_sum = layer.alpha / layer.size if layer.alpha_divided_by_size else layer.alpha

@@ -50,7 +50,9 @@ class PublishedWeights:
     batch_norm : whether the net has a batch-normalisation layer after every convolution
     sha256 : the expected SHA-256: all 64 hex digits, a leading prefix, or None when none is published
     digest_source : where ``sha256`` comes from
-    accuracy : published ImageNet validation accuracy in %, ``{"top1": ..., "top5": ...}``, and how measured
+    accuracy : published ImageNet validation accuracy in %, ``{"top1": ..., "top5": ..., "quoted_from": where the
+        figures are quoted from, "protocol": how they were measured}``; figures quoted under different
+        protocols (torchvision's centre crop, the paper's dense multi-scale evaluation) do not compare
     """
 
     name: str
@@ -74,20 +76,26 @@ class PublishedWeights:
 
 _TORCHVISION = "https://download.pytorch.org/models/"
 _TORCHVISION_DIGEST = "the file name's SHA-256 prefix (torch hub convention); torchvision publishes no full digest"
-_TORCHVISION_METRICS = "torchvision weights.meta, ImageNet-1K val, 224 centre crop of 256"
+_TORCHVISION_QUOTED = "torchvision's weights.meta[\"_metrics\"] for these files (ImageNet-1K val)"
+_TORCHVISION_PROTOCOL = "single-crop: one 224x224 centre crop of the image rescaled to 256, no flip"
 _CAFFE = "https://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/"
 
 
 def _torchvision(name, config, file_name, top1, top5):
     digest = file_name.rsplit("-", 1)[1].split(".")[0]
     return PublishedWeights(name, _TORCHVISION + file_name, "torchvision", config, name.endswith("_bn"), digest,
-                            _TORCHVISION_DIGEST, {"top1": top1, "top5": top5, "measured": _TORCHVISION_METRICS})
+                            _TORCHVISION_DIGEST, {"top1": top1, "top5": top5, "quoted_from": _TORCHVISION_QUOTED,
+                                                  "protocol": _TORCHVISION_PROTOCOL})
 
 
 def _caffe(name, config, file_name):
     # Table 4: D and E trained with S in [256, 512], dense evaluation at Q = {256, 384, 512}: 24.8% / 7.5% error.
     return PublishedWeights(name, _CAFFE + file_name, "caffe", config, accuracy={
-        "top1": 75.2, "top5": 92.5, "measured": "the paper's Table 4, ILSVRC-2012 val, dense, Q = 256, 384, 512"})
+        "top1": 75.2, "top5": 92.5,
+        "quoted_from": "the paper's Table 4, the authors' own nets D and E trained with S in [256, 512] "
+                       "(ILSVRC-2012 val); not measured on these files",
+        "protocol": "dense multi-scale: the fully convolutional net over the whole image at Q = 256, 384, 512, "
+                    "with flips, score maps averaged"})
 
 
 PUBLISHED = {entry.name: entry for entry in [

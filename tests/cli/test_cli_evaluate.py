@@ -93,3 +93,34 @@ def test_predict_shows_at_most_every_class_and_takes_the_scales(data, tmp_path, 
     assert lines[0] == image and len(lines) == 1 + 3  # all three classes, not 20 and not one fewer
     assert main(["predict", image, "--weights", str(path), "--top", "1", "--method", "single-crop"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("train_scale, expected_q", [(44, "44"), ([32, 48], "40"), (None, "37")])
+def test_without_scales_the_test_scale_is_sect_4_1s_for_the_recorded_training_scale(data, tmp_path, capsys,
+                                                                                     train_scale, expected_q):
+    """Q = S for a fixed S, (S_min + S_max) / 2 for a jittered one; 8/7 of the 32 crop (37) when unrecorded."""
+    import json
+
+    path = weight_file(tmp_path / "w.safetensors")
+    if train_scale is not None:
+        model = weights.load(path)
+        weights.save(model, path, metadata={"training": json.dumps({"train_scale": train_scale})})
+    code = main(["evaluate", "--data", str(data), "--weights", str(path), "--json", str(tmp_path / "t.json")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "t.json").read_text())[0]["test_Q"] == expected_q
+
+
+def test_images_are_decoded_no_smaller_than_the_largest_test_scale(data, tmp_path, capsys, monkeypatch):
+    """A JPEG's draft (reduced-size decoding) must leave every scale a downscaling: its smallest side >= max(Q)."""
+    from minivgg.data.datasets import ImageFiles
+
+    asked = []
+    load = ImageFiles.load
+
+    def recording_load(self, index, draft_smallest_side=None):
+        asked.append(draft_smallest_side)
+        return load(self, index, draft_smallest_side)
+    monkeypatch.setattr(ImageFiles, "load", recording_load)
+    path = weight_file(tmp_path / "w.safetensors")
+    assert main(["evaluate", "--data", str(data), "--weights", str(path), "--scales", "36,48,40"]) == 0
+    assert asked and set(asked) == {48}

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from minivgg import vgg
+from minivgg.layers import Sequential
+from minivgg.models import paper_layer_names
 from minivgg.transfer import (FeatureCache, FeatureSettings, ShortClassWarning, average_precision, class_split,
                               extract, features_of, l2_normalise, mean_and_std, mean_average_precision,
                               mean_class_recall, random_splits, stack, train_multiclass, train_multilabel)
 from minivgg.transfer.extraction import descriptors_at_scale
+from minivgg.transfer.metrics import DEVKIT_RECALL_LEVELS, matlab_colon
 
 
 # --- average precision, both VOC definitions ------------------------------------------------------------
@@ -28,6 +31,40 @@ def test_ap_with_three_positives_by_hand():
     scores, labels = [6, 5, 4, 3, 2, 1], [1, 1, -1, 1, -1, -1]
     assert average_precision(scores, labels, "voc07") == pytest.approx((7 * 1 + 4 * 0.75) / 11)
     assert average_precision(scores, labels, "area") == pytest.approx(2 / 3 * 1 + 1 / 3 * 0.75)
+
+
+def test_the_devkits_recall_levels_are_matlabs_colon_values():
+    levels = matlab_colon(0, 0.1, 1)
+    # MATLAB builds 0:0.1:1 from both ends: 3 * 0.1 on the left, 1 - 3 * 0.1 on the right, 0.5 in the middle.
+    assert levels == [0.0, 0.1, 0.2, 3 * 0.1, 0.4, 0.5, 1 - 0.4, 1 - 3 * 0.1, 1 - 0.2, 1 - 0.1, 1.0]
+    assert levels[3] == 0.30000000000000004 and levels[3] > 3 / 10  # a recall of 3/10 does not reach it
+    assert levels[6] == 6 / 10 and levels[7] == 7 / 10  # where linspace gives 0.6000000000000001, ...0001
+    assert list(DEVKIT_RECALL_LEVELS) == levels and matlab_colon(0, 0.25, 1) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_recall_of_exactly_three_tenths_does_not_reach_the_devkits_fourth_level():
+    # Ten positives ranked +, +, +, -, -, -, then seven +: recall 3/10 at precision 1, then 4/7 ... 10/13,
+    # the best precision from recall 0.4 on being 10/13 (at recall 1).
+    scores, labels = list(range(13, 0, -1)), [1, 1, 1, -1, -1, -1] + [1] * 7
+    devkit = (3 * 1 + 8 * 10 / 13) / 11  # the level 0.30000000000000004 is reached only from recall 0.4 on
+    tolerant = (4 * 1 + 7 * 10 / 13) / 11  # 0.3 read as 3/10
+    assert average_precision(scores, labels) == pytest.approx(devkit, rel=1e-12)
+    assert average_precision(scores, labels, recall_levels="tolerant") == pytest.approx(tolerant, rel=1e-12)
+    assert tolerant - devkit == pytest.approx(3 / 143)
+    scores2, labels2 = np.stack([scores, scores], 1), np.stack([labels, labels], 1)
+    assert mean_average_precision(scores2, labels2)[0] == pytest.approx(devkit, rel=1e-12)
+    assert mean_average_precision(scores2, labels2, recall_levels="tolerant")[0] == pytest.approx(tolerant, rel=1e-12)
+    with pytest.raises(ValueError, match="unknown recall_levels 'linspace'"):
+        average_precision(scores, labels, recall_levels="linspace")
+
+
+def test_recall_of_exactly_six_tenths_reaches_the_devkits_seventh_level():
+    # Ten positives ranked six +, four -, four +: recall 6/10 at precision 1, then 7/11, 8/12, 9/13, 10/14.
+    # MATLAB's seventh level is 1 - 0.4 == 6/10, reached; linspace's 0.6000000000000001 would not be.
+    scores, labels = list(range(14, 0, -1)), [1] * 6 + [-1] * 4 + [1] * 4
+    expected = (7 * 1 + 4 * 10 / 14) / 11
+    assert average_precision(scores, labels) == pytest.approx(expected, rel=1e-12)
+    assert average_precision(scores, labels) != pytest.approx((6 * 1 + 5 * 10 / 14) / 11, rel=1e-6)
 
 
 def test_ap_with_many_ties_does_not_depend_on_the_order_the_images_are_listed():
@@ -157,7 +194,10 @@ def test_class_with_fewer_images_than_asked_keeps_one_for_testing_and_warns():
 
 @pytest.fixture(scope="module")
 def tiny_net():
-    model = vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, seed=0)
+    # Glorot's weights with the ReLU gain: activations of realistic size (tens), not the 1e-10 of N(0, 0.01^2),
+    # so the comparisons below, relative, can fail.
+    model = vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, seed=0,
+                weight_init="glorot-relu")
     return model.eval()
 
 
@@ -175,7 +215,10 @@ def test_layer_names_are_the_released_models_names():
 
 def test_features_at_fc8_is_the_forward_pass_and_conv_layers_are_after_relu(tiny_net):
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
-    assert np.allclose(tiny_net.features_at("fc8").forward(x), tiny_net.forward(x))
+    scores = tiny_net.forward(x)
+    assert np.abs(scores).mean() > 0.1
+    np.testing.assert_allclose(tiny_net.features_at("fc8").forward(x), scores, rtol=1e-5,
+                               atol=1e-5 * np.abs(scores).max())
     conv = tiny_net.features_at("conv5_2").forward(x)
     assert conv.shape == (2, 64, 2, 2) and conv.min() >= 0
     with pytest.raises(ValueError, match="no layer 'conv5_3'.*conv5_2"):
@@ -186,7 +229,8 @@ def test_dense_descriptor_at_the_training_size_is_the_penultimate_activation(tin
     image = _images([(32, 32)])[0]
     descriptor = extract(tiny_net, [image], scales=(32,), flip=False)
     x = tiny_net.preprocessing.apply(image[None])
-    assert np.allclose(descriptor, l2_normalise(tiny_net.features_at("fc7").forward(x)), atol=1e-6)
+    np.testing.assert_allclose(descriptor, l2_normalise(tiny_net.features_at("fc7").forward(x)), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_descriptor_is_averaged_with_the_flipped_image(tiny_net):
@@ -196,7 +240,24 @@ def test_descriptor_is_averaged_with_the_flipped_image(tiny_net):
     plain = descriptors_at_scale(net, tiny_net.preprocessing, images, 48, flip=False)
     mirrored = descriptors_at_scale(net, tiny_net.preprocessing, [i[:, ::-1].copy() for i in images], 48,
                                     flip=False)
-    assert np.allclose(both, (plain + mirrored) / 2, atol=1e-6)
+    assert np.abs(plain).mean() > 0.1 and np.abs(plain - mirrored).max() > 1e-2 * np.abs(plain).max()
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+def test_descriptor_is_the_global_average_of_the_dense_map(tiny_net):
+    """Appendix B's "global average pooling on the resulting feature map": at Q = 64 the fc7 map of a net of
+    32x32 input is 2x2, each position the FC layers on one window of pool5; the descriptor is their mean."""
+    image = _images([(64, 64)], seed=3)[0]
+    net = tiny_net.features_at("fc7", fully_convolutional=True)
+    descriptor = descriptors_at_scale(net, tiny_net.preprocessing, [image], 64, flip=False)[0]
+    names = paper_layer_names(tiny_net.specs)
+    pool5 = tiny_net.features_at("pool5").forward(tiny_net.preprocessing.apply(image[None]))
+    head = Sequential(*tiny_net.layers[names["pool5"] + 1:names["fc7"] + 1])  # flatten, fc6, ReLU, ..., fc7, ReLU
+    windows = np.stack([head.forward(np.ascontiguousarray(pool5[:, :, i:i + 1, j:j + 1]))[0]
+                        for i in (0, 1) for j in (0, 1)])
+    mean = windows.mean(axis=0)
+    assert np.abs(windows.max(axis=0) - mean).max() > 1e-2 * np.abs(mean).max()  # max pooling would differ
+    np.testing.assert_allclose(descriptor, mean, rtol=1e-4, atol=1e-4 * np.abs(mean).max())
 
 
 def test_stacking_scales_multiplies_the_dimension_and_averaging_keeps_it(tiny_net):

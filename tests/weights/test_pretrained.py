@@ -2,10 +2,8 @@
 by a local HTTP server on 127.0.0.1, downloaded, checked, converted and cached, including downloads that are
 cut off mid-file, a server that ignores Range requests, a corrupted file, and no server at all."""
 import hashlib
-import http.server
 import re
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -17,77 +15,10 @@ from minivgg.weights.download import ChecksumError, DownloadError
 from minivgg.weights.published import PUBLISHED, PublishedWeights, cache_folder, pretrained
 from minivgg.models import vgg
 from minivgg.preprocessing import CAFFE_VGG, TORCHVISION
+from local_server import server  # noqa: F401  (the local HTTP server fixture)
 from weight_file_writers import state_dict_of, write_caffemodel, write_torch_zip
 
 TINY = dict(width_multiplier=1 / 16, fc_width=8, num_classes=1000, input_size=32)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; ``server.mode`` says how: "normal" (honours Range), "cut" (stops halfway
-    through the body and drops the connection), "ignore-range" (always the whole file), "corrupt" (one byte
-    changed), "wrong-range" (answers a Range request with a 206 of the whole file), "cut-chunked" (sends the
-    whole file as one chunk of HTTP/1.1 chunked encoding, stops halfway through it and drops the connection)."""
-
-    def do_GET(self):
-        server = self.server
-        body = server.files.get(self.path)
-        server.requests.append((self.path, self.headers.get("Range")))
-        if body is None:
-            self.send_error(404)
-            return
-        if server.mode == "cut-chunked":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.write(f"{len(body):x}\r\n".encode() + body[:len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if server.mode == "corrupt":
-            body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if match and server.mode != "ignore-range":
-            start = 0 if server.mode == "wrong-range" else int(match.group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            body = body[start:]
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if server.mode == "cut":
-            body = body[:len(body) // 2]
-        self.wfile.write(body)
-        server.bytes_sent += len(body)
-        if server.mode == "cut":
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    """A local server for this test only: 127.0.0.1, a free port, shut down after the test (or after 60 s)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.mode, httpd.requests, httpd.bytes_sent = {}, "normal", [], 0
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    watchdog = threading.Timer(60, httpd.shutdown)
-    watchdog.daemon = True
-    watchdog.start()
-    yield httpd
-    watchdog.cancel()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +264,21 @@ def test_cli_download_lists_fetches_and_reports_errors(server, published_file, t
     assert "argument --sha256: a SHA-256 is up to 64 hex digits" in capsys.readouterr().err
     with pytest.raises(ValueError, match="up to 64 hex digits"):
         pretrained(entry, cache=tmp_path / "elsewhere", sha256="g" * 64)
+
+
+def test_download_listing_says_where_each_accuracy_is_quoted_from_and_under_which_protocol(capsys):
+    """torchvision's centre-crop figures and the paper's dense multi-scale ones are never in one column."""
+    assert main(["download"]) == 0
+    sections = capsys.readouterr().out.split("\n\n")
+    torchvision, caffe = sections[0], sections[1]
+    assert "accuracy quoted from torchvision's weights.meta" in torchvision
+    assert "protocol: single-crop: one 224x224 centre crop of the image rescaled to 256" in torchvision
+    assert "accuracy quoted from the paper's Table 4" in caffe and "not measured on these files" in caffe
+    assert "protocol: dense multi-scale" in caffe and "Q = 256, 384, 512" in caffe
+    listed = {line.split()[0]: section for section in (torchvision, caffe) for line in section.splitlines()
+              if line.startswith("  vgg")}
+    assert {name for name, section in listed.items() if section is caffe} == {"vgg16_caffe", "vgg19_caffe"}
+    assert {name for name, section in listed.items() if section is torchvision} == {
+        name for name, entry in PUBLISHED.items() if entry.source_format == "torchvision"}
+    for entry in PUBLISHED.values():
+        assert entry.accuracy["quoted_from"] and entry.accuracy["protocol"]
