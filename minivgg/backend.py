@@ -7,7 +7,7 @@ importing minivgg never needs CuPy, Numba or a GPU; choosing one that cannot run
 import importlib
 
 __all__ = ["BackendUnavailableError", "register_backend", "set_backend", "get_backend", "available_backends",
-           "registered_backends", "supports", "asarray", "to_host"]
+           "registered_backends", "supports", "asarray", "to_host", "weights_frozen"]
 
 
 class BackendUnavailableError(ImportError):
@@ -108,7 +108,7 @@ def supports(capability, backend=None):
     """Whether ``backend`` (default: the active one) offers an optional capability of the contract.
 
     ``capability`` is one of ``minivgg.backends.contract.CAPABILITIES``: ``"fused_conv_relu"``,
-    ``"graph_capture"``, ``"precision"``; another name is a ValueError.
+    ``"graph_capture"``, ``"precision"``, ``"frozen_weights"``; another name is a ValueError.
     """
     from .backends.contract import CAPABILITIES
     if capability not in CAPABILITIES:
@@ -124,3 +124,12 @@ def asarray(array, dtype=None):
 def to_host(array):
     """An array of any backend back to a NumPy array."""
     return get_backend().to_host(array)
+
+
+def weights_frozen():
+    """A context manager for code that reads the weights without changing them (evaluation): the active
+    backend's ``weights_frozen()`` where it has the ``frozen_weights`` capability (it may then prepare each
+    weight once for all batches), else nothing."""
+    import contextlib
+    backend = get_backend()
+    return backend.weights_frozen() if supports("frozen_weights", backend) else contextlib.nullcontext()

@@ -5,7 +5,9 @@ Every method turns a list of images of any size into soft-max class posteriors, 
 
 - ``"single-crop"``: rescale the smallest side to Q, take the centre crop (224 for VGG).
 - ``"dense"``: the net with its FC layers as convolutions (FC1 as 7x7, FC2/FC3 as 1x1) runs on the whole
-  rescaled image; the class score map is averaged over space, then soft-maxed (Sect. 3.2).
+  rescaled image; the class score map is averaged over space, then soft-maxed (Sect. 3.2). The long side is
+  first cropped to Q plus a multiple of 32 pixels (scaled with the crop size): at most 31 pixels of it, so that
+  a test set's many aspect ratios make few input shapes (``dense_shapes.py``).
 - ``"multi-crop"``: a 5x5 regular grid of crops per scale, each also flipped: 50 crops per scale, 150 over
   three scales (Sect. 4.3); the posteriors of all crops are averaged. The grid's crops start at
   ``round(i * (side - crop) / 4)`` for i = 0..4 along each axis: the four corners, the centre, and evenly
@@ -23,7 +25,8 @@ import os
 
 import numpy as np
 
-from .backend import asarray, get_backend, to_host
+from .backend import asarray, get_backend, to_host, weights_frozen
+from .dense_shapes import crop_to_bucket, shape_step
 from .metrics import top_k_error
 
 __all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
@@ -139,13 +142,16 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     try:
         for q in tqdm(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
             rescaled = [rescale_smallest_side(image, q) for image in images]
+            if method == "dense":  # few distinct shapes (dense_shapes.py), each one's flips back to back
+                rescaled = [crop_to_bucket(image, shape_step(crop)) for image in rescaled]
+                with weights_frozen():
+                    for group, flipped in ((group, flipped) for group in _by_size(rescaled) for flipped in flips):
+                        views = [rescaled[i][:, ::-1] if flipped else rescaled[i] for i in group]
+                        total[group] += _run_batched(net, model.preprocessing, views, batch_size, average_map=True)
+                continue
             for flipped in flips:
                 views = [image[:, ::-1] for image in rescaled] if flipped else rescaled
-                if method == "dense":
-                    for group in _by_size(views):
-                        total[group] += _run_batched(net, model.preprocessing, [views[i] for i in group],
-                                                     batch_size, average_map=True)
-                elif method == "single-crop":
+                if method == "single-crop":
                     crops = [np.ascontiguousarray(center_crop(view, crop)) for view in views]
                     total += _run_batched(net, model.preprocessing, crops, batch_size, average_map=False)
                 else:  # multi-crop: 25 crops per image and flip, averaged

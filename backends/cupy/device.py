@@ -16,7 +16,7 @@ except ImportError:  # no CuPy here: the backend is registered but cannot be cho
 CUPY_INSTALL_HINT = "install it with `pip install cupy-cuda13x` (or the wheel matching your CUDA version)"
 
 
-def check_available():
+def check_device():
     """Raise ``BackendUnavailableError`` unless CuPy is importable and sees at least one CUDA device."""
     if cupy is None:
         raise BackendUnavailableError(f"CuPy is not installed: {CUPY_INSTALL_HINT}.")
