@@ -82,11 +82,11 @@ COUNTS = Counters()
 
 def write_at_exit(path):
     """Write the totals as JSON to ``path`` when this process ends (``STANDIN_COUNTS_FILE``; ``{rank}`` in
-    the path becomes the MPI rank), for counts taken in a subprocess."""
+    the path becomes the MPI rank, or ``main`` in a process that is none), for counts taken in a subprocess."""
     import atexit
 
     def write():
-        rank = os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0"))
+        rank = os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "main"))  # "main": no MPI rank
         values = COUNTS.snapshot()
         values["sync_sites"] = dict(values["sync_sites"])
         with open(path.replace("{rank}", rank), "w") as handle:

@@ -421,8 +421,10 @@ class Graph:
         COUNTS.add("graph_launches")
         blocks = [block for block, _ in self._tape.blocks.values()]
         touch(blocks, blocks, "graph launch", stream)
-        for run in self._tape.items:
-            run()
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(1, user_api="blas"):  # OpenBLAS's threads crawl on a busy machine
+            for run in self._tape.items:
+                run()
 
     def upload(self, stream=None):
         pass

@@ -9,7 +9,8 @@ set_dim / set_stride``, then ``validate``, ``build_operation_graph``, ``create_e
 ``execute({tensor: pointer}, workspace_pointer, handle=...)``. Steps out of order, shapes that disagree,
 tensors missing from the variant pack and pointers outside live device memory are errors, as they are
 there. Execution reads and writes the simulated device memory through the raw pointers and the strides the
-graph described, computes the convolution in float64 (no TF32 rounding is imitated), scribbles over the
+graph described, computes the convolution as im2col and one float32 product (no TF32 rounding is imitated:
+fp32 and tf32 give the same numbers here), scribbles over the
 workspace (scratch memory), and is recorded instead when its stream captures.
 
 Switches, as attributes of ``STANDIN`` (in-process) or environment variables read at import (subprocesses):
@@ -26,6 +27,7 @@ import os
 import types
 
 import numpy
+from threadpoolctl import ThreadpoolController
 
 if os.environ.get("STANDIN_CUDNN") == "absent":  # the frontend not installed at all
     raise ImportError("No module named 'cudnn' (the stand-in was told the frontend is not installed)")
@@ -34,6 +36,7 @@ from standins import device as _device
 from standins.counting import COUNTS
 
 __version__ = "1.32.0+standin"
+_BLAS = ThreadpoolController()
 IS_STANDIN = True
 
 
@@ -339,7 +342,9 @@ class pygraph:
             arrays = {name: _view_at(*spec) for name, spec in specs.items()}
             scratch = _view_at(workspace_spec[0], (workspace_spec[1],), (1,), numpy.uint8) \
                 if workspace_spec[1] else None
-            self._compute(arrays, output_name, scratch)
+            # One BLAS thread: OpenBLAS's threads make these skinny products 100x slower on a busy machine.
+            with _BLAS.limit(limits=1, user_api="blas"):
+                self._compute(arrays, output_name, scratch)
 
         if stream.tape is not None:
             stream.tape.record(run, reads + writes)
@@ -348,34 +353,38 @@ class pygraph:
         run()
 
     def _compute(self, arrays, output_name, scratch):
+        """The convolution as im2col and one float32 product, channels-last (the layout cuDNN is given)."""
         p, s = self.padding, self.stride
         if scratch is not None:
             scratch.fill(0xA5)  # a workspace holds scratch values: whoever else owns this memory sees them
         if self.kind == "fprop":
-            x, w = arrays["X"].astype(numpy.float64), arrays["W"].astype(numpy.float64)
-            f, _, kh, kw = w.shape
-            windows = _windows(x, kh, kw, s, p)
-            y = numpy.einsum("nchwij,fcij->nfhw", windows, w, optimize=True)
+            x, w = arrays["X"], arrays["W"]
+            f = w.shape[0]
+            columns, (n, ho, wo) = _columns(x, w.shape[2], w.shape[3], s, p)
+            y = columns @ numpy.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(f, -1).T)  # BLAS likes it so
             if "B" in arrays:
-                y = y + arrays["B"].astype(numpy.float64).reshape(1, f, 1, 1)
+                y += arrays["B"].reshape(1, f)
             if self.relu:
-                y = numpy.maximum(y, 0)
-            arrays[output_name][...] = y
+                numpy.maximum(y, 0, out=y)
+            arrays[output_name][...] = y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
         elif self.kind == "dgrad":
-            dy, w = arrays["DY"].astype(numpy.float64), arrays["W"].astype(numpy.float64)
+            dy, w = arrays["DY"], arrays["W"]
             n, f, ho, wo = dy.shape
             _, c, h, width = self.output.dim
-            _, _, kh, kw = w.shape
-            dx = numpy.zeros((n, c, h + 2 * p, width + 2 * p))
+            kh, kw = w.shape[2:]
+            rows = dy.transpose(0, 2, 3, 1).reshape(-1, f) @ w.transpose(0, 2, 3, 1).reshape(f, -1)
+            rows = rows.reshape(n, ho, wo, kh, kw, c)
+            dx = numpy.zeros((n, h + 2 * p, width + 2 * p, c), numpy.float32)
             for i in range(kh):
                 for j in range(kw):
-                    dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += numpy.einsum("nfhw,fc->nchw", dy, w[:, :, i, j])
-            arrays[output_name][...] = dx[:, :, p:p + h, p:p + width]
+                    dx[:, i:i + s * ho:s, j:j + s * wo:s] += rows[:, :, :, i, j]
+            arrays[output_name][...] = dx[:, p:p + h, p:p + width].transpose(0, 3, 1, 2)
         else:
-            x, dy = arrays["X"].astype(numpy.float64), arrays["DY"].astype(numpy.float64)
-            _, _, kh, kw = self.output.dim
-            windows = _windows(x, kh, kw, s, p)
-            arrays[output_name][...] = numpy.einsum("nfhw,nchwij->fcij", dy, windows, optimize=True)
+            x, dy = arrays["X"], arrays["DY"]
+            f, c, kh, kw = self.output.dim
+            columns, _ = _columns(x, kh, kw, s, p)
+            dw = dy.transpose(0, 2, 3, 1).reshape(-1, f).T @ columns  # a transposed view: OpenBLAS is fast so
+            arrays[output_name][...] = dw.reshape(f, kh, kw, c).transpose(0, 3, 1, 2)
 
 
 def _view_at(ptr, shape, strides, dtype=numpy.float32):
@@ -385,8 +394,17 @@ def _view_at(ptr, shape, strides, dtype=numpy.float32):
     return numpy.ndarray(shape, dtype, buffer=block.bytes, offset=ptr - block.ptr, strides=strides)
 
 
-def _windows(x, kh, kw, stride, padding):
-    """(N, C, Ho, Wo, kh, kw) view of the receptive fields of ``x`` (N, C, H, W) zero-padded by ``padding``."""
-    padded = numpy.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = numpy.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
-    return windows[:, :, ::stride, ::stride]
+def _columns(x, kh, kw, stride, padding):
+    """im2col, channels-last: (N * Ho * Wo, kh * kw * C) rows of receptive fields, ordered (n, y, x) and (i, j, c).
+
+    ``x`` is (N, C, H, W)-indexed, as the graph describes it, whatever its memory layout."""
+    x = x.transpose(0, 2, 3, 1)
+    n, h, w, c = x.shape
+    ho, wo = _output_size(h, kh, stride, padding), _output_size(w, kw, stride, padding)
+    padded = numpy.zeros((n, h + 2 * padding, w + 2 * padding, c), x.dtype)
+    padded[:, padding:padding + h, padding:padding + w] = x
+    columns = numpy.empty((n, ho, wo, kh, kw, c), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            columns[:, :, :, i, j] = padded[:, i:i + stride * ho:stride, j:j + stride * wo:stride]
+    return columns.reshape(n * ho * wo, kh * kw * c), (n, ho, wo)

@@ -14,15 +14,21 @@ Not CuPy. It imitates what minivgg's GPU glue relies on, from CuPy 14.2's source
   checked against the kernel's source text, so a changed kernel cannot pass on an outdated twin.
 """
 import functools
+import os
 
 import numpy
+from threadpoolctl import ThreadpoolController
 
 from standins import device as _device
-from standins.counting import COUNTS
+from standins.counting import COUNTS, write_at_exit
+
+if os.environ.get("STANDIN_COUNTS_FILE"):
+    write_at_exit(os.environ["STANDIN_COUNTS_FILE"])
 
 from . import cuda  # noqa: F401  (cupy.cuda, with runtime and nccl)
 
 __version__ = "14.2.0+standin"
+_BLAS = ThreadpoolController()
 IS_STANDIN = True
 
 _DATA_DEPENDENT = {"nonzero", "flatnonzero", "argwhere", "unique", "extract", "compress"}
@@ -315,7 +321,8 @@ def _launch(what, run, reads, writes):
         tape.record(run, [array._mem.block for array in reads + writes])
         return
     _device.touch([a._mem.block for a in reads], [a._mem.block for a in writes], what)
-    run()
+    with _BLAS.limit(limits=1, user_api="blas"):  # OpenBLAS's threads crawl on a busy machine
+        run()
 
 
 def _wrap(result, sources):

@@ -13,6 +13,7 @@ available = os.environ.get("STANDIN_NCCL", "available") != "missing"
 
 if available:
     import socket
+    import types
 
     import numpy
 
@@ -49,14 +50,34 @@ if available:
     def groupEnd():
         pass
 
+    class _OneRank:
+        """MPI's world of one process, without starting MPI (a communicator of one GPU)."""
+
+        def Get_size(self):
+            return 1
+
+        def Get_rank(self):
+            return 0
+
+        def allgather(self, value):
+            return [value]
+
+        def Allreduce(self, send, receive, op=None):
+            receive[...] = send
+
+    def _world(ndev):
+        if ndev == 1:
+            return types.SimpleNamespace(SUM=None, PROD=None, MAX=None, MIN=None), _OneRank()
+        from mpi4py import MPI
+        return MPI, MPI.COMM_WORLD
+
     class NcclCommunicator:
         """``NcclCommunicator(ndev, commId, rank)``: this rank's member of an NCCL communicator."""
 
         def __init__(self, ndev, commId, rank, config=None):
-            from mpi4py import MPI
             if len(commId) != NCCL_UNIQUE_ID_BYTES:
                 raise ValueError(f"commId length {len(commId)} != {NCCL_UNIQUE_ID_BYTES}.")
-            self._mpi, self._world = MPI, MPI.COMM_WORLD
+            self._mpi, self._world = _world(ndev)
             if self._world.Get_size() != ndev or self._world.Get_rank() != rank:
                 raise NcclError(4, f"ncclInvalidArgument: rank {rank} of {ndev}, but MPI has rank "
                                    f"{self._world.Get_rank()} of {self._world.Get_size()}")
