@@ -16,7 +16,8 @@ One ``Counters`` object, ``COUNTS``, shared by the CuPy, cuDNN and NCCL stand-in
     nccl_all_reduces   NCCL all-reduce calls
 
 ``sync_sites`` counts the host synchronisations by the line of code outside the stand-ins that caused them
-(``minivgg/train.py:139``), so a figure can say where they come from.
+(``minivgg/train.py:139``), so a figure can say where they come from; ``allocation_sizes`` the allocations
+by the bytes asked for.
 
     from standins.counting import COUNTS
     before = COUNTS.snapshot(); ...; COUNTS.since(before)["host_syncs"]
@@ -42,6 +43,7 @@ class Counters:
         for name in FIELDS:
             setattr(self, name, 0)
         self.sync_sites = collections.Counter()
+        self.allocation_sizes = collections.Counter()  # bytes asked for -> how many times
 
     def add(self, name, amount=1):
         setattr(self, name, getattr(self, name) + amount)
@@ -59,12 +61,14 @@ class Counters:
         """The totals now, as a dict (with ``sync_sites``), to subtract later with ``since``."""
         values = {name: getattr(self, name) for name in FIELDS}
         values["sync_sites"] = collections.Counter(self.sync_sites)
+        values["allocation_sizes"] = collections.Counter(self.allocation_sizes)
         return values
 
     def since(self, snapshot):
         """What happened after ``snapshot``: a dict of FIELDS, and ``sync_sites`` as a Counter."""
         values = {name: getattr(self, name) - snapshot[name] for name in FIELDS}
         values["sync_sites"] = self.sync_sites - snapshot["sync_sites"]
+        values["allocation_sizes"] = self.allocation_sizes - snapshot["allocation_sizes"]
         return values
 
 
@@ -89,6 +93,7 @@ def write_at_exit(path):
         rank = os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "main"))  # "main": no MPI rank
         values = COUNTS.snapshot()
         values["sync_sites"] = dict(values["sync_sites"])
+        values["allocation_sizes"] = {str(size): count for size, count in values["allocation_sizes"].items()}
         with open(path.replace("{rank}", rank), "w") as handle:
             json.dump(values, handle, indent=1)
     atexit.register(write)

@@ -204,6 +204,7 @@ class MemoryPool:
         block.writer, block.readers = None, {}
         COUNTS.add("allocations")
         COUNTS.add("bytes_allocated", int(size))
+        COUNTS.allocation_sizes[int(size)] += 1
         return MemoryPointer(PooledMemory(block, self), 0)
 
     def _free(self, block):

@@ -425,8 +425,9 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
 
 
 def ascontiguousarray(a, dtype=None):
-    if not isinstance(a, ndarray):
-        return asarray(numpy.ascontiguousarray(a, dtype=dtype))
+    if not isinstance(a, ndarray):  # CuPy 14's is typed ``_ndarray_base a``: a host array is a TypeError
+        raise TypeError(f"Argument 'a' has incorrect type (expected cupy._core.core._ndarray_base, got "
+                        f"{type(a).__name__})")
     return _call("ascontiguousarray", lambda view: numpy.ascontiguousarray(view, dtype=dtype), (a,), {})
 
 
