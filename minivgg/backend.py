@@ -19,8 +19,8 @@ _REGISTRY = {
     "numpy": ("minivgg.backends.numpy", "NumPy is a dependency of minivgg: reinstall it with `pip install minivgg`."),
     "reference": ("minivgg.backends.numpy.reference", "It is part of minivgg: reinstall it with `pip install minivgg`."),
     "cupy": ("minivgg.backends.cupy",
-             "It needs CuPy and an NVIDIA GPU with CUDA 13: `pip install 'minivgg[cupy]'` "
-             "(and `nvidia-cudnn-frontend` for cuDNN convolutions)."),
+             "It needs an NVIDIA GPU with a CUDA 13 driver (R580 or newer) and `pip install 'minivgg[cupy]'` "
+             "(CuPy with its CUDA libraries, cuDNN and its frontend, NCCL)."),
     "numba": ("minivgg.backends.numba",
               "It needs Numba with numba-cuda, CuPy and an NVIDIA GPU: `pip install 'minivgg[numba]'`; "
               "without a GPU, set NUMBA_ENABLE_CUDASIM=1 to run its kernels in the (slow) CUDA simulator."),

@@ -13,7 +13,7 @@ try:
 except ImportError:  # no CuPy here: the backend is registered but cannot be chosen
     cupy = None
 
-CUPY_INSTALL_HINT = "install it with `pip install cupy-cuda13x` (or the wheel matching your CUDA version)"
+CUPY_INSTALL_HINT = "install it with `pip install 'cupy-cuda13x[ctk]'` (CUDA 13: an R580+ driver)"
 
 
 def check_device():

@@ -31,6 +31,8 @@ FIELDS = ("host_syncs", "downloads", "bytes_to_host", "uploads", "bytes_to_devic
           "bytes_allocated", "kernel_launches", "graph_builds", "cudnn_executions", "graph_launches",
           "nccl_all_reduces")
 _HERE = os.path.dirname(os.path.abspath(__file__))
+# to_host/asarray wrappers: a synchronisation is attributed to their caller, the line that asked for it
+_TRANSFER_HELPERS = (os.path.join("backends", "cupy", "device.py"), os.path.join("minivgg", "backend.py"))
 
 
 class Counters:
@@ -52,7 +54,8 @@ class Counters:
         """Count one host synchronisation, attributed to the first caller outside the stand-ins."""
         self.host_syncs += 1
         frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename.startswith(_HERE):
+        while frame is not None and (frame.f_code.co_filename.startswith(_HERE)
+                                     or frame.f_code.co_filename.endswith(_TRANSFER_HELPERS)):
             frame = frame.f_back
         site = "?" if frame is None else f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
         self.sync_sites[f"{site} ({what})"] += 1
