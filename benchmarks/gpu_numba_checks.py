@@ -3,6 +3,8 @@
     python benchmarks/gpu_numba_checks.py [--out DIR]   # an NVIDIA GPU with CuPy and numba-cuda
     python benchmarks/gpu_numba_checks.py --smoke       # anywhere: the same code on tiny sizes, CUDA simulator
 
+0. Asserts the real stack first (``check_stack``): Numba compiling for a GPU (not the simulator), NVVM loaded
+   (``numba-cuda[cu13]``), a kernel compiled and run on CuPy arrays; exit 1, naming what is missing, if not.
 1. Runs this backend's part of the backend grid (``pytest -k numba tests/test_backends.py``): every op in
    float64 and float32 against the loops, VGG-16's layer shapes against the reference (the tests marked gpu),
    and a small net's training step against the NumPy run.
@@ -44,6 +46,39 @@ def parse_arguments():
     parser.add_argument("--skip-tests", action="store_true", help="only the timings")
     parser.add_argument("--out", type=pathlib.Path, help="folder for gpu_numba_checks.json")
     return parser.parse_args()
+
+
+def check_stack():
+    """``{name: (passed, detail)}`` for the stack the Numba backend needs on a GPU (what
+    ``pip install "minivgg[numba]"`` installs: numba-cuda[cu13] with NVVM, cupy-cuda13x[ctk])."""
+    from numba import config, cuda
+    results = {"not the simulator": (not config.ENABLE_CUDASIM, "NUMBA_ENABLE_CUDASIM is "
+                                     f"{'set: kernels would run in Python' if config.ENABLE_CUDASIM else 'off'}")}
+    if config.ENABLE_CUDASIM:
+        return results
+    results["gpu"] = (cuda.is_available(), "numba.cuda.is_available()")
+    try:
+        from numba.cuda.cudadrv import nvvm
+        results["nvvm"] = (True, f"NVVM {'.'.join(map(str, nvvm.NVVM().get_version()))}")
+    except Exception as error:  # NvvmSupportError: numba-cuda without [cu13]
+        results["nvvm"] = (False, f"NVVM cannot be loaded ({error}): pip install 'numba-cuda[cu13]'")
+    try:
+        import cupy
+
+        @cuda.jit
+        def add_one(values):
+            i = cuda.grid(1)
+            if i < values.size:
+                values[i] += 1
+
+        values = cupy.zeros(64, dtype=cupy.float32)
+        add_one[1, 64](values)
+        cuda.synchronize()
+        ran = bool((values.get() == 1).all())
+        results["kernel"] = (ran, f"a kernel compiled by Numba ran on a CuPy {cupy.__version__} array")
+    except Exception as error:
+        results["kernel"] = (False, f"{type(error).__name__}: {error}")
+    return results
 
 
 def run_gpu_tests():
@@ -129,6 +164,11 @@ def main():
 
     results = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
                "smoke": args.smoke, "batch": batch}
+    stack = check_stack()
+    results["stack"] = {name: {"passed": passed, "detail": detail} for name, (passed, detail) in stack.items()}
+    for name, (passed, detail) in stack.items():
+        print(f"{'ok    ' if passed else 'FAILED'} {name}: {detail}", flush=True)
+    stack_failed = not args.smoke and not all(passed for passed, _ in stack.values())
     if not args.skip_tests:
         status, tail = run_gpu_tests()
         print(f"== pytest -k numba tests/test_backends.py: exit {status}\n{tail}\n", flush=True)
@@ -173,6 +213,8 @@ def main():
         (args.out / "gpu_numba_checks.json").write_text(json.dumps(results, indent=1))
     if results.get("gpu_tests_exit_status", 0) != 0:
         sys.exit(results["gpu_tests_exit_status"])
+    if stack_failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@
 #
 # This lesson runs one small VGG and one batch on both, checks that the numbers agree, and times them. Cells
 # that need a GPU say so and skip when there is none (CI has none).
+#
+# **What to install.** The GPU backends use CUDA 13, which needs an NVIDIA driver of the R580 series or newer
+# (`nvidia-smi` shows it; an older driver must be updated first). With it, `pip install "minivgg[cupy]"`
+# brings everything else from the package index, no CUDA Toolkit needed: CuPy with its CUDA libraries
+# (`cupy-cuda13x[ctk]`), the cuDNN library (`nvidia-cudnn-cu13`) and its Python frontend
+# (`nvidia-cudnn-frontend`), and NCCL (`nvidia-nccl-cu13`) for several GPUs; `pip install "minivgg[numba]"`
+# adds Numba's CUDA compiler (`numba-cuda[cu13]`) for lesson 8b. A missing piece is named, with the command
+# that installs it, when the backend is chosen: the cell below prints it.
 
 # %%
 import time
@@ -48,9 +56,9 @@ try:
     cupy_backend.check_available()
     GPU = True
     print(cupy_backend.frontend_status())
-except minivgg.BackendUnavailableError as error:
+except minivgg.BackendUnavailableError as error:  # no CuPy, no GPU, or no cuDNN: the message says which
     GPU = False
-    print("no GPU here, the GPU cells will skip:", error)
+    print("the CuPy backend cannot run here, the GPU cells will skip:", error)
 
 # %% [markdown]
 # ## One net, one batch, on NumPy

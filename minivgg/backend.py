@@ -9,7 +9,7 @@ import importlib
 from .backends.contract import CAPABILITIES, BackendUnavailableError, contract_problems
 
 __all__ = ["BackendUnavailableError", "register_backend", "set_backend", "get_backend", "available_backends",
-           "registered_backends", "supports", "asarray", "to_host"]
+           "registered_backends", "supports", "asarray", "to_host", "weights_frozen"]
 
 
 # name -> (module path, how to make it available)
@@ -17,8 +17,8 @@ _REGISTRY = {
     "numpy": ("minivgg.backends.numpy", "NumPy is a dependency of minivgg: reinstall it with `pip install minivgg`."),
     "reference": ("minivgg.backends.reference", "It is part of minivgg: reinstall it with `pip install minivgg`."),
     "cupy": ("minivgg.backends.cupy",
-             "It needs CuPy and an NVIDIA GPU with CUDA 13: `pip install 'minivgg[cupy]'` "
-             "(and `nvidia-cudnn-frontend` for cuDNN convolutions)."),
+             "It needs an NVIDIA GPU with a CUDA 13 driver (R580 or newer) and `pip install 'minivgg[cupy]'` "
+             "(CuPy with its CUDA libraries, cuDNN and its frontend, NCCL)."),
     "numba": ("minivgg.backends.numba",
               "It needs Numba with numba-cuda, CuPy and an NVIDIA GPU: `pip install 'minivgg[numba]'`; "
               "without a GPU, set NUMBA_ENABLE_CUDASIM=1 to run its kernels in the (slow) CUDA simulator."),
@@ -105,7 +105,7 @@ def supports(capability, backend=None):
     """Whether ``backend`` (default: the active one) offers an optional capability of the contract.
 
     ``capability`` is one of ``minivgg.backends.contract.CAPABILITIES``: ``"fused_conv_relu"``,
-    ``"graph_capture"``, ``"precision"``; another name is a ValueError.
+    ``"graph_capture"``, ``"precision"``, ``"frozen_weights"``; another name is a ValueError.
     """
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; the contract knows {sorted(CAPABILITIES)}")
@@ -120,3 +120,12 @@ def asarray(array, dtype=None):
 def to_host(array):
     """An array of any backend back to a NumPy array."""
     return get_backend().to_host(array)
+
+
+def weights_frozen():
+    """A context manager for code that reads the weights without changing them (evaluation): the active
+    backend's ``weights_frozen()`` where it has the ``frozen_weights`` capability (it may then prepare each
+    weight once for all batches), else nothing."""
+    import contextlib
+    backend = get_backend()
+    return backend.weights_frozen() if supports("frozen_weights", backend) else contextlib.nullcontext()

@@ -565,7 +565,11 @@ def _conv_sharing_weights(linear, kernel_size):
     in_channels, remainder = divmod(in_features, kernel_size * kernel_size)
     if remainder:
         raise ValueError(f"{linear!r} has {in_features} inputs, not a multiple of {kernel_size}x{kernel_size}")
-    conv = Conv2d(in_channels, out_features, kernel_size, weight_init=PLACEHOLDER_INIT, rng=0, dtype=linear.dtype)
+    # Built with one input and one output channel, then given the linear layer's sizes and weights: built at
+    # full size, its placeholder weights would be a throwaway (out, C, K, K) array (822 MB of float64 zeros
+    # on the host for VGG-16's first FC layer).
+    conv = Conv2d(1, 1, kernel_size, weight_init=PLACEHOLDER_INIT, rng=0, dtype=linear.dtype)
+    conv.in_channels, conv.out_channels = in_channels, out_features
     conv.params["W"] = linear.params["W"].reshape(out_features, in_channels, kernel_size, kernel_size)
     conv.params["b"] = linear.params["b"]
     return conv

@@ -39,3 +39,53 @@ def distinct_values(rng, shape, gap=1e-2):
     """Values no two of which are closer than ``gap``: max-pool windows then have no ties to cross."""
     size = int(np.prod(shape))
     return (rng.permutation(size).reshape(shape) * gap + rng.uniform(0, gap / 10, size=shape)).astype(np.float64)
+
+
+@pytest.fixture
+def standin_gpu(monkeypatch):
+    """A function ``install(**switches)`` that puts the GPU stand-ins (``tests/standins``) in place of CuPy,
+    the cuDNN frontend and NCCL, and returns ``(cupy, cudnn, backend)``: the stand-in modules and minivgg's
+    CuPy backend imported fresh on them (not yet chosen: call ``minivgg.set_backend("cupy")``). Switches
+    are the stand-ins' environment variables without ``STANDIN_`` (``cudnn="missing"``, ``gpus=2``). Each
+    install starts a new simulated device; everything is put back after the test."""
+    import importlib
+    import sys
+
+    import standins
+    from minivgg import backend as registry
+
+    def ours(name):
+        return (name.split(".")[0] in standins.STANDIN_MODULES or name == "standins.device"
+                or name == "minivgg.backends.cupy" or name.startswith("minivgg.backends.cupy."))
+
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    package = sys.modules["minivgg.backends"]
+    saved_attribute = package.__dict__.get("cupy")
+
+    def purge():
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        package.__dict__.pop("cupy", None)
+        standins.__dict__.pop("device", None)  # else `from standins import device` finds the old one
+        registry._loaded.pop("cupy", None)
+
+    def install(**switches):
+        for name in [n for n in os.environ if n.startswith("STANDIN_")]:
+            monkeypatch.delenv(name)
+        for name, value in switches.items():
+            monkeypatch.setenv(f"STANDIN_{name.upper()}", str(value))
+        minivgg.set_backend("numpy")
+        purge()
+        if sys.path[0] != standins.PACKAGES:
+            monkeypatch.syspath_prepend(standins.PACKAGES)
+        cupy = importlib.import_module("cupy")
+        cudnn = None if switches.get("cudnn") == "absent" else importlib.import_module("cudnn")
+        assert cupy.IS_STANDIN and (cudnn is None or cudnn.IS_STANDIN)
+        return cupy, cudnn, importlib.import_module("minivgg.backends.cupy")
+
+    yield install
+    minivgg.set_backend("numpy")
+    purge()
+    sys.modules.update(saved)
+    if saved_attribute is not None:
+        package.cupy = saved_attribute

@@ -13,7 +13,20 @@ until the graph has run (CuPy's memory pool reuses a block only for later work o
 stream order keeps them valid). One workspace buffer, grown to the largest graph's need, serves every
 graph. With TF32 off, plans that use tensor cores on float32 data are deselected. Never run on a GPU yet:
 ``benchmarks/gpu_cupy_checks.sh`` is the check to run where one is at hand.
+
+Two packages make cuDNN work: the frontend (the ``cudnn`` module) and the cuDNN library itself
+(``libcudnn``, from ``nvidia-cudnn-cu13``), which the frontend looks for only when first called. So
+``frontend()`` imports the module *and* asks the library its version: a missing library is found when the
+backend is chosen, not at the first convolution (``cudnn_problem`` says which piece is missing).
+
+Memory. The built graphs are kept in a least-recently-used cache of ``GRAPH_CACHE_LIMIT`` graphs: dense
+evaluation meets many image shapes, and a graph that no longer fits is built again if it comes back. The
+workspace a graph ran with must outlive any CUDA graph that recorded the run (it holds the raw pointer):
+``holding_workspaces()`` hands the caller every workspace buffer used inside it, to keep. ``STATISTICS``
+counts graph builds and executions, so a check can tell cuDNN ran (and not the im2col fallback).
 """
+import collections
+import contextlib
 from collections import namedtuple
 
 from ..shapes import output_size
@@ -22,6 +35,9 @@ from .device import cupy
 
 GRAPH_KINDS = ("fprop", "dgrad", "wgrad")
 WORKSPACE_LIMIT_BYTES = 512 * 2 ** 20  # prefer plans under this; a graph with none gets its best plan anyway
+GRAPH_CACHE_LIMIT = 256  # built graphs kept (least recently used out first); VGG-16 training needs 38
+CUDNN_LIBRARY_WHEEL = "nvidia-cudnn-cu13"  # libcudnn for CUDA 13, from the package index
+CUDNN_INSTALL_COMMAND = f"pip install {CUDNN_LIBRARY_WHEEL} nvidia-cudnn-frontend"  # or: pip install 'minivgg[cupy]'
 
 GraphKey = namedtuple("GraphKey", "kind x_shape w_shape stride padding dtype tensor_cores relu")
 ConvGraph = namedtuple("ConvGraph", "graph tensors workspace_bytes")
@@ -76,30 +92,44 @@ def grown_workspace(current_bytes, needed_bytes):
 
 # --- the frontend, imported on first use ------------------------------------------------------------------
 
-_frontend = {}  # "module" -> the cudnn module, or "error" -> why it could not be imported
+_frontend = {}  # "module" -> the cudnn module, or "error" -> why cuDNN cannot be used here
 _handles = {}
-_graphs = {}
-_unsupported = {}
-_workspace = {"bytes": 0, "buffer": None}
+_graphs = collections.OrderedDict()   # GraphKey -> ConvGraph, least recently used first
+_unsupported = collections.OrderedDict()
+_workspace = {"bytes": 0, "buffer": None, "holders": []}
+STATISTICS = collections.Counter()    # "graphs built", "fprop executions", ... since the process started
 
 
 def frontend():
-    """The ``cudnn`` module of nvidia-cudnn-frontend, or None when it cannot be imported here."""
+    """The ``cudnn`` module of nvidia-cudnn-frontend with a loadable cuDNN library behind it, or None."""
     if not _frontend:
         try:
             import cudnn
-            _frontend["module"] = cudnn
-        except Exception as error:  # ImportError, or OSError when libcudnn itself is missing
-            _frontend["error"] = f"{type(error).__name__}: {error}"
+        except Exception as error:  # ImportError, or OSError from a broken installation
+            _frontend["error"] = (f"the cuDNN frontend cannot be imported ({type(error).__name__}: {error}); "
+                                  f"install it with `{CUDNN_INSTALL_COMMAND}`")
+            return None
+        try:
+            # The frontend imports without libcudnn and fails at its first call: make that call now.
+            cudnn.backend_version()
+        except Exception as error:
+            _frontend["error"] = (f"the cuDNN library (libcudnn) was not found ({type(error).__name__}: {error}); "
+                                  f"install it with `pip install {CUDNN_LIBRARY_WHEEL}`")
+            return None
+        _frontend["module"] = cudnn
     return _frontend.get("module")
 
 
+def cudnn_problem():
+    """None when cuDNN can run here, else one sentence naming the missing piece and the command to install it."""
+    return None if frontend() is not None else _frontend["error"]
+
+
 def frontend_status():
-    """One line saying which cuDNN this backend uses, or why it uses none."""
+    """One line saying which cuDNN this backend uses, or why it uses none. Never raises."""
     module = frontend()
     if module is None:
-        return (f"cuDNN frontend unavailable ({_frontend['error']}); convolutions use the im2col route. "
-                f"Install it with `pip install nvidia-cudnn-frontend`.")
+        return f"cuDNN unavailable: {_frontend['error']}"
     return f"cuDNN frontend {module.__version__}, cuDNN {module.backend_version_string()}"
 
 
@@ -159,21 +189,50 @@ def get_graph(key):
     """The built graph for ``key`` (built on first use); raises ConvGraphUnsupported if cuDNN has no plan."""
     entry = _graphs.get(key)
     if entry is not None:
+        _graphs.move_to_end(key)
         return entry
     if key in _unsupported:
         raise ConvGraphUnsupported(_unsupported[key])
     errors = []
     for limit in (WORKSPACE_LIMIT_BYTES, None):  # small workspaces first; any plan at all second
+        STATISTICS["graphs built"] += 1
         try:
             entry = _build(key, limit)
             break
         except Exception as error:  # cudnnGraphNotSupportedError, or RuntimeError from the backend
             errors.append(f"{type(error).__name__}: {error}")
     if entry is None:
-        _unsupported[key] = f"no cuDNN plan for {key}: {' / '.join(errors)}"
+        _remember(_unsupported, key, f"no cuDNN plan for the {key.kind} graph of {key}: {' / '.join(errors)}")
         raise ConvGraphUnsupported(_unsupported[key])
-    _graphs[key] = entry
+    _remember(_graphs, key, entry)
     return entry
+
+
+def _remember(cache, key, value):
+    cache[key] = value
+    while len(cache) > GRAPH_CACHE_LIMIT:
+        cache.popitem(last=False)
+
+
+def cached_graphs():
+    """How many built graphs the cache holds now (at most ``GRAPH_CACHE_LIMIT``)."""
+    return len(_graphs)
+
+
+@contextlib.contextmanager
+def holding_workspaces():
+    """Collect every workspace buffer handed to a graph inside the block into the list it yields.
+
+    A CUDA graph that recorded cuDNN executions keeps their workspace's raw address, and the shared
+    workspace is replaced when a later graph needs a larger one: whoever keeps the CUDA graph keeps this
+    list with it, so the old buffer stays allocated as long as the recording that points to it.
+    """
+    held = []
+    _workspace["holders"].append(held)
+    try:
+        yield held
+    finally:
+        _workspace["holders"].remove(held)
 
 
 def _workspace_pointer(needed_bytes):
@@ -181,6 +240,9 @@ def _workspace_pointer(needed_bytes):
     if size > _workspace["bytes"] or _workspace["buffer"] is None:
         _workspace["buffer"] = cupy.empty(max(size, 1), dtype=cupy.uint8)
         _workspace["bytes"] = size
+    for held in _workspace["holders"]:
+        if not any(buffer is _workspace["buffer"] for buffer in held):
+            held.append(_workspace["buffer"])
     return _workspace["buffer"].data.ptr if needed_bytes else 0
 
 
@@ -195,3 +257,4 @@ def execute(key, buffers):
     cudnn.set_stream(handle, cupy.cuda.get_current_stream().ptr)
     pack = {entry.tensors[name]: array.data.ptr for name, array in buffers.items()}
     entry.graph.execute(pack, _workspace_pointer(entry.workspace_bytes), handle=handle)
+    STATISTICS[f"{key.kind} executions"] += 1

@@ -13,10 +13,10 @@ try:
 except ImportError:  # no CuPy here: the backend is registered but cannot be chosen
     cupy = None
 
-CUPY_INSTALL_HINT = "install it with `pip install cupy-cuda13x` (or the wheel matching your CUDA version)"
+CUPY_INSTALL_HINT = "install it with `pip install 'cupy-cuda13x[ctk]'` (CUDA 13: an R580+ driver)"
 
 
-def check_available():
+def check_device():
     """Raise ``BackendUnavailableError`` unless CuPy is importable and sees at least one CUDA device."""
     if cupy is None:
         raise BackendUnavailableError(f"CuPy is not installed: {CUPY_INSTALL_HINT}.")

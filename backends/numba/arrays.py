@@ -12,6 +12,7 @@ import math
 import sys
 import threading
 
+import numba
 import numpy as np
 from numba import config, cuda
 
@@ -112,6 +113,32 @@ def grid_for(size):
     """``(blocks, threads)`` for a one-thread-per-element kernel over ``size`` elements (grid-stride beyond
     ``MAX_BLOCKS * THREADS_PER_BLOCK``)."""
     return max(1, min(MAX_BLOCKS, math.ceil(size / THREADS_PER_BLOCK))), THREADS_PER_BLOCK
+
+
+INDEX_LIMIT = 2 ** 31  # elements an int32 index reaches
+
+
+def index_type(*arrays):
+    """``numba.int32`` when every array has fewer than 2**31 elements, else ``numba.int64``.
+
+    GPUs do 32-bit integer arithmetic natively and emulate 64-bit division and remainder in tens of
+    instructions, while ``cuda.grid`` and ``array.size`` are 64-bit: a kernel that splits a flat index into
+    (pixel, channel) pays for it per element. Kernels made by ``kernel_for_index`` take this type and cast
+    their loop bounds to it, so their index arithmetic is 32-bit whenever that is safe.
+    """
+    return numba.int32 if all(array.size < INDEX_LIMIT for array in arrays) else numba.int64
+
+
+def kernel_for_index(make):
+    """``make(index)`` -> a kernel, built once per index type: ``variants(index_type(...))`` launches the one
+    with 32-bit or 64-bit index arithmetic (``index_type``)."""
+    built = {}
+
+    def variant(index):
+        if index not in built:
+            built[index] = make(index)
+        return built[index]
+    return variant
 
 
 def check_same_dtype(op, **arrays):

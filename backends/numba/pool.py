@@ -9,7 +9,8 @@ from numba import cuda
 from ..shapes import output_size
 
 from ..reference.pool import PoolCache
-from .arrays import array_module, check_same_dtype, device_function, grid_for, on_device
+from .arrays import (array_module, check_same_dtype, device_function, grid_for, index_type, kernel_for_index,
+                     on_device)
 
 
 @device_function
@@ -20,49 +21,64 @@ def nhwc_position(index, height, width, channels):
     return pixel // (width * height), (pixel // width) % height, pixel % width, c
 
 
-@cuda.jit
-def max_pool_forward_kernel(x, out, argmax, kernel_size, stride):
-    """``out[n, y, x, c] = max_{i, j < k} x[n, y*s + i, x*s + j, c]``; ``argmax`` the winning ``i * k + j``.
+def _max_pool_forward_kernel(index):
+    @cuda.jit
+    def max_pool_forward_kernel(x, out, argmax, kernel_size, stride):
+        """``out[n, y, x, c] = max_{i, j < k} x[n, y*s + i, x*s + j, c]``; ``argmax`` the winning ``i * k + j``.
 
-    Shapes: x (N, H, W, C), out and argmax (N, Ho, Wo, C). One thread per output (grid-stride).
-    """
-    _, out_h, out_w, channels = out.shape
-    for index in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        n, y_out, x_out, c = nhwc_position(index, out_h, out_w, channels)
-        best = x[n, y_out * stride, x_out * stride, c]
-        best_offset = 0
-        for offset in range(1, kernel_size * kernel_size):
-            value = x[n, y_out * stride + offset // kernel_size, x_out * stride + offset % kernel_size, c]
-            if value > best:  # strict: a later equal value does not take the tie
-                best = value
-                best_offset = offset
-        out[n, y_out, x_out, c] = best
-        argmax[n, y_out, x_out, c] = best_offset
+        Shapes: x (N, H, W, C), out and argmax (N, Ho, Wo, C). One thread per output (grid-stride); the flat
+        index is split into (n, y, x, c) in ``index`` arithmetic (int32 where the sizes allow).
+        """
+        _, out_h, out_w, channels = out.shape
+        out_h, out_w, channels = index(out_h), index(out_w), index(channels)
+        kernel_size, stride = index(kernel_size), index(stride)
+        for position in range(index(cuda.grid(1)), index(out.size), index(cuda.gridsize(1))):
+            n, y_out, x_out, c = nhwc_position(position, out_h, out_w, channels)
+            best = x[n, y_out * stride, x_out * stride, c]
+            best_offset = 0
+            for offset in range(index(1), kernel_size * kernel_size):
+                value = x[n, y_out * stride + offset // kernel_size, x_out * stride + offset % kernel_size, c]
+                if value > best:  # strict: a later equal value does not take the tie
+                    best = value
+                    best_offset = offset
+            out[n, y_out, x_out, c] = best
+            argmax[n, y_out, x_out, c] = best_offset
+    return max_pool_forward_kernel
 
 
-@cuda.jit
-def max_pool_backward_kernel(dout, argmax, dx, kernel_size, stride):
-    """``dx[n, y, x, c] = sum of dout over the windows that contain (y, x) and whose maximum it was``.
+def _max_pool_backward_kernel(index):
+    @cuda.jit
+    def max_pool_backward_kernel(dout, argmax, dx, kernel_size, stride, zero):
+        """``dx[n, y, x, c] = sum of dout over the windows that contain (y, x) and whose maximum it was``.
 
-    Shapes: dout and argmax (N, Ho, Wo, C), dx (N, H, W, C). One thread per *input* pixel gathers from the
-    windows over it (at most ceil(k / s)^2 of them), so no two threads write one address: no atomics.
-    """
-    _, out_h, out_w, _ = dout.shape
-    _, height, width, channels = dx.shape
-    for index in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        n, y_in, x_in, c = nhwc_position(index, height, width, channels)
-        # Windows y_out with y_out * s <= y_in < y_out * s + k, i.e. ceil((y_in - k + 1) / s) <= y_out <= y_in / s.
-        first_y = max(0, (y_in - kernel_size + stride) // stride)
-        first_x = max(0, (x_in - kernel_size + stride) // stride)
-        last_y = min(out_h - 1, y_in // stride)
-        last_x = min(out_w - 1, x_in // stride)
-        total = 0.0
-        for y_out in range(first_y, last_y + 1):
-            for x_out in range(first_x, last_x + 1):
-                offset = (y_in - y_out * stride) * kernel_size + (x_in - x_out * stride)
-                if argmax[n, y_out, x_out, c] == offset:
-                    total += dout[n, y_out, x_out, c]
-        dx[n, y_in, x_in, c] = total
+        Shapes: dout and argmax (N, Ho, Wo, C), dx (N, H, W, C). One thread per *input* pixel gathers from the
+        windows over it (at most ceil(k / s)^2 of them), so no two threads write one address: no atomics. The
+        sum starts from ``zero``, in dout's precision.
+        """
+        _, out_h, out_w, _ = dout.shape
+        _, height, width, channels = dx.shape
+        out_h, out_w, height, width, channels = index(out_h), index(out_w), index(height), index(width), \
+            index(channels)
+        kernel_size, stride = index(kernel_size), index(stride)
+        for position in range(index(cuda.grid(1)), index(dx.size), index(cuda.gridsize(1))):
+            n, y_in, x_in, c = nhwc_position(position, height, width, channels)
+            # Windows y_out with y_out * s <= y_in < y_out * s + k: ceil((y_in - k + 1) / s) <= y_out <= y_in / s.
+            first_y = max(index(0), (y_in - kernel_size + stride) // stride)
+            first_x = max(index(0), (x_in - kernel_size + stride) // stride)
+            last_y = min(out_h - 1, y_in // stride)
+            last_x = min(out_w - 1, x_in // stride)
+            total = zero
+            for y_out in range(first_y, last_y + 1):
+                for x_out in range(first_x, last_x + 1):
+                    offset = (y_in - y_out * stride) * kernel_size + (x_in - x_out * stride)
+                    if argmax[n, y_out, x_out, c] == offset:
+                        total += dout[n, y_out, x_out, c]
+            dx[n, y_in, x_in, c] = total
+    return max_pool_backward_kernel
+
+
+max_pool_forward_kernel = kernel_for_index(_max_pool_forward_kernel)
+max_pool_backward_kernel = kernel_for_index(_max_pool_backward_kernel)
 
 
 def max_pool2d_forward(x, kernel_size=2, stride=2):
@@ -85,8 +101,8 @@ def max_pool2d_forward(x, kernel_size=2, stride=2):
     x_nhwc = xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
     out = xp.empty((n, out_h, out_w, c), dtype=x.dtype)
     argmax = xp.empty(out.shape, dtype=xp.int8 if kernel_size ** 2 < 128 else xp.int32)
-    max_pool_forward_kernel[grid_for(out.size)](on_device(x_nhwc), on_device(out), on_device(argmax),
-                                                kernel_size, stride)
+    max_pool_forward_kernel(index_type(x_nhwc, out))[grid_for(out.size)](
+        on_device(x_nhwc), on_device(out), on_device(argmax), kernel_size, stride)
     return out.transpose(0, 3, 1, 2), PoolCache(argmax, x.shape, kernel_size, stride)
 
 
@@ -110,6 +126,6 @@ def max_pool2d_backward(dout, cache):
         raise ValueError(f"max_pool2d_backward: expected dout of shape {(n, c) + tuple(argmax.shape[1:3])}, "
                          f"got {tuple(dout.shape)}")
     dx = xp.empty((n, h, w, c), dtype=dout.dtype)
-    max_pool_backward_kernel[grid_for(dx.size)](on_device(dout_nhwc), on_device(argmax), on_device(dx),
-                                                kernel_size, stride)
+    max_pool_backward_kernel(index_type(dout_nhwc, dx))[grid_for(dx.size)](
+        on_device(dout_nhwc), on_device(argmax), on_device(dx), kernel_size, stride, dx.dtype.type(0))
     return dx.transpose(0, 3, 1, 2)

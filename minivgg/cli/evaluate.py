@@ -31,6 +31,9 @@ def register(subparsers):
     parser.add_argument("--flip", dest="flip", action="store_true", default=None,
                         help="average over horizontal flips (default: as the weights were trained; else yes)")
     parser.add_argument("--no-flip", dest="flip", action="store_false")
+    parser.add_argument("--shape-buckets", action="store_true",
+                        help="dense: crop each rescaled image's long side to Q plus a multiple of the net's stride "
+                        "(at most 31 px at 224), so a GPU builds graphs for a few shapes, not one set per image size")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="images or crops per forward pass")
     parser.add_argument("--chunk", type=positive_int, default=256, help="images decoded and evaluated at a time")
     parser.add_argument("--save-posteriors", metavar="DIR", help="write each model's posteriors (.npz) to fuse "
@@ -128,7 +131,7 @@ def run(args):
             images = [dataset.load(i, draft_smallest_side=max(scales))[0]
                       for i in range(start, min(len(dataset), start + args.chunk))]
             chunks.append(posteriors(model, images, args.method, scales, flip=flip,
-                                     batch_size=args.batch_size))
+                                     batch_size=args.batch_size, shape_buckets=args.shape_buckets))
         result = np.concatenate(chunks)
         all_posteriors.append(result)
         described = {"configuration": model.config,

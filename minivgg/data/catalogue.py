@@ -6,10 +6,10 @@
 2. in ``$MINIVGG_DATA/<name>`` (``MINIVGG_DATA`` names a folder of datasets, as ``MINIVGG_HOME`` the cache);
 3. where the system installs it (Debian's ``dataset-fashion-mnist`` package:
    ``/usr/share/datasets/fashion-mnist``);
-4. in the cache, ``<cache>/datasets/<name>`` (``minivgg.hub.cache_folder()``: ``$MINIVGG_HOME`` or
+4. in the cache, ``<cache>/datasets/<name>`` (``minivgg.weights.published.cache_folder()``: ``$MINIVGG_HOME`` or
    ``~/.cache/minivgg``), where
 5. it is downloaded when it is in none of them: resumable, and SHA-256-checked before it is used, as
-   ``minivgg download`` fetches weights (``minivgg.download``).
+   ``minivgg download`` fetches weights (``minivgg.weights.download``).
 
 The datasets:
 
@@ -124,7 +124,7 @@ def named(name):
 
 
 def datasets_cache(cache=None):
-    """``<cache>/datasets``: where downloaded datasets are kept (``minivgg.hub.cache_folder()`` by default)."""
+    """``<cache>/datasets``: where downloaded datasets are kept (``minivgg.weights.published.cache_folder()`` by default)."""
     from ..weights.published import cache_folder
 
     return os.path.join(cache or cache_folder(), "datasets")

@@ -5,7 +5,9 @@ Every method turns a list of images of any size into soft-max class posteriors, 
 
 - ``"single-crop"``: rescale the smallest side to Q, take the centre crop (224 for VGG).
 - ``"dense"``: the net with its FC layers as convolutions (FC1 as 7x7, FC2/FC3 as 1x1) runs on the whole
-  rescaled image; the class score map is averaged over space, then soft-maxed (Sect. 3.2).
+  rescaled image; the class score map is averaged over space, then soft-maxed (Sect. 3.2). The long side is
+  first cropped to Q plus a multiple of 32 pixels (scaled with the crop size): at most 31 pixels of it, so that
+  a test set's many aspect ratios make few input shapes (``dense_shapes.py``).
 - ``"multi-crop"``: a 5x5 regular grid of crops per scale, each also flipped: 50 crops per scale, 150 over
   three scales (Sect. 4.3); the posteriors of all crops are averaged. The grid's crops start at
   ``round(i * (side - crop) / 4)`` for i = 0..4 along each axis: the four corners, the centre, and evenly
@@ -23,10 +25,11 @@ import os
 
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import get_backend, weights_frozen
 from ..data.images import as_rgb_array
-from ..data.transforms import rescale_smallest_side
-from .dense import centre_crops, dense_outputs, forward_in_batches, spatial_mean
+from ..data.transforms import centre_crop, rescale_smallest_side
+from .dense import dense_outputs, forward_in_batches, spatial_mean
+from .shape_buckets import crop_to_bucket, shape_step
 from .metrics import top_k_error
 from .scales import paper_scales  # noqa: F401  (Sect. 4.2's scales, with the methods they go with)
 
@@ -50,7 +53,7 @@ def multi_crop_offsets(height, width, crop):
 
 
 def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_size=None, batch_size=32,
-               progress=False):
+               progress=False, shape_buckets=False):
     """Soft-max class posteriors of ``images`` under ``model``.
 
     Parameters
@@ -63,6 +66,9 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     flip : also average over the horizontally flipped images
     crop_size : crop side, default the model's input size (224)
     batch_size : images (or crops) per forward pass
+    shape_buckets : dense only: crop each rescaled image's long side to Q plus a multiple of the net's stride
+        (at most 31 px at 224; ``shape_buckets.py``), so a GPU builds graphs for a few shapes instead of one set
+        per image size. Off by default: the paper's dense evaluation sees the whole image
 
     Returns
     -------
@@ -84,7 +90,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     images = [as_rgb_array(image, i) for i, image in enumerate(images)]
     if method == "multi-crop+dense":
         return 0.5 * (posteriors(model, images, "multi-crop", scales, flip, crop, batch_size, progress)
-                      + posteriors(model, images, "dense", scales, flip, crop, batch_size, progress))
+                      + posteriors(model, images, "dense", scales, flip, crop, batch_size, progress, shape_buckets))
     was_training = model.training
     model.eval()
     net = model.to_fully_convolutional().eval() if method == "dense" else model
@@ -93,17 +99,22 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     flips = (False, True) if flip else (False,)
     try:
         for q in tqdm(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
+            rescaled = [rescale_smallest_side(image, q) for image in images]
+            if method == "dense":  # the class score map averaged over space, then soft-maxed (Sect. 3.2)
+                if shape_buckets:  # a few distinct shapes for a GPU's graphs (shape_buckets.py)
+                    rescaled = [crop_to_bucket(image, shape_step(crop)) for image in rescaled]
+                with weights_frozen():
+                    for flipped in flips:
+                        total += dense_outputs(net, model.preprocessing, rescaled, None, flipped, batch_size,
+                                               pool=lambda maps: softmax(spatial_mean(maps)))
+                continue
             for flipped in flips:
-                if method == "dense":  # the class score map averaged over space, then soft-maxed (Sect. 3.2)
-                    total += dense_outputs(net, model.preprocessing, images, q, flipped, batch_size,
-                                           pool=lambda maps: softmax(spatial_mean(maps)))
-                elif method == "single-crop":
-                    crops, _ = centre_crops(images, q, crop, flipped)
+                views = [image[:, ::-1] for image in rescaled] if flipped else rescaled
+                if method == "single-crop":
+                    crops = [np.ascontiguousarray(centre_crop(view, crop)) for view in views]
                     total += forward_in_batches(net, model.preprocessing, crops, batch_size, pool=softmax)
                 else:  # multi-crop: 25 crops per image and flip, averaged
-                    for i, image in enumerate(images):
-                        view = rescale_smallest_side(image, q)
-                        view = view[:, ::-1] if flipped else view
+                    for i, view in enumerate(views):
                         crops = [np.ascontiguousarray(view[top:top + crop, left:left + crop])
                                  for top, left in multi_crop_offsets(view.shape[0], view.shape[1], crop)]
                         total[i] += forward_in_batches(net, model.preprocessing, crops, batch_size,

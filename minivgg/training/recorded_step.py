@@ -59,9 +59,10 @@ class CapturedTrainingStep:
             self.optimizer.step(learning_rate)
             return scores, loss
 
-        scores, loss = step()  # the real step for this batch, eagerly
-        self.recorded = backend.capture_step(step, warmup_steps=0)
-        return scores, loss
+        # The real step for this batch is the recording's one warm-up run: its memory then comes from the
+        # graph's own pool, which the capture reuses, so recording holds one working set, not two.
+        self.recorded = backend.capture_step(step, warmup_steps=1)
+        return self.recorded.warmup_outputs
 
     def __call__(self, x, labels, learning_rate):
         backend = get_backend()

@@ -58,7 +58,7 @@ def test_backend_module_honours_the_contract(name):
 
 
 def test_the_gpu_backends_offer_their_capabilities_and_the_cpu_ones_none():
-    assert _module("cupy").capabilities == {"fused_conv_relu", "graph_capture", "precision"}
+    assert _module("cupy").capabilities == {"fused_conv_relu", "graph_capture", "precision", "frozen_weights"}
     assert _module("numba").capabilities == reference.capabilities == frozenset()
 
 

@@ -21,8 +21,8 @@ from minivgg.training.optimiser import SGD
 class Replay:
     """What a host "graph" is: replaying the step means running it again on the arrays it was recorded with."""
 
-    def __init__(self, step, recordings):
-        self.step = step
+    def __init__(self, step, recordings, warmup_outputs):
+        self.step, self.warmup_outputs = step, warmup_outputs
         recordings.append(self)
 
     def replay(self):
@@ -38,9 +38,10 @@ def capturing_backend(monkeypatch):
     recordings = []
 
     def capture_step(step, warmup_steps=2):
+        outputs = None
         for _ in range(warmup_steps):
-            step()
-        return Replay(step, recordings)
+            outputs = step()
+        return Replay(step, recordings, outputs)
 
     module.capture_step = capture_step
     module.name, module.capabilities = "capturing", frozenset({"graph_capture"})
