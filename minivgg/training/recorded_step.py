@@ -15,6 +15,7 @@ recording bakes in) and batch normalisation in training (its ``num_batches_track
 import numpy as np
 
 from ..backend import get_backend, supports
+from ..fused_layers import fuse_conv_relu
 from ..layers import BatchNorm2d, dropout_layers, layers_of_type
 
 __all__ = ["captured_training_step", "CapturedTrainingStep"]
@@ -45,6 +46,7 @@ class CapturedTrainingStep:
 
     def __init__(self, model, loss_layer, optimizer):
         self.model, self.loss_layer, self.optimizer = model, loss_layer, optimizer
+        self.net = fuse_conv_relu(model)  # the recorded passes run fused where the backend fuses conv and ReLU
         self.key = None  # (batch shape, dtype, learning rate) of the recorded step
         self.recorded = None
 
@@ -53,9 +55,9 @@ class CapturedTrainingStep:
         self.x_static, self.labels_static = x.copy(), labels.copy()  # the arrays the recording reads
 
         def step():
-            scores = self.model.forward(self.x_static)
+            scores = self.net.forward(self.x_static)
             loss, cache = backend.softmax_cross_entropy_forward(scores, self.labels_static)
-            self.model.backward(backend.softmax_cross_entropy_backward(1.0, cache), input_gradient=False)
+            self.net.backward(backend.softmax_cross_entropy_backward(1.0, cache), input_gradient=False)
             self.optimizer.step(learning_rate)
             return scores, loss
 

@@ -139,7 +139,7 @@ def choose_step(model, objective, optimizer, accumulation, device_batch, paralle
     if parallel is not None:
         return DataParallelStep(model, objective, optimizer, accumulation, device_batch, parallel, batch_size)
     if accumulation == 1 and isinstance(objective, Classification):
-        captured = captured_training_step(fuse_conv_relu(model), objective.loss_layer(), optimizer)
+        captured = captured_training_step(model, objective.loss_layer(), optimizer)
         if captured is not None:
             return RecordedStep(model, objective, optimizer, captured)
     return SGDStep(model, objective, optimizer, accumulation, device_batch)

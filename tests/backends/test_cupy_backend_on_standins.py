@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import minivgg
+from minivgg.fused_layers import fuse_conv_relu
 from minivgg.training.recorded_step import CapturedTrainingStep
 from minivgg.layers import (Conv2d, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential,
                             SoftmaxCrossEntropyLoss)
@@ -215,13 +216,13 @@ def test_recording_a_step_holds_one_working_set_not_two(standin_gpu):
     make = lambda: Sequential(Conv2d(3, 16, 3, padding=1, **init), ReLU(), Conv2d(16, 16, 3, padding=1, **init),  # noqa: E731
                               ReLU(), MaxPool2d(2, 2), Flatten(), Linear(16 * 16 * 16, 5, **init))
     net, loss_layer = make(), SoftmaxCrossEntropyLoss()
-    optimizer = SGD(net)
-    loss_layer.forward(net.forward(minivgg.asarray(x)), labels)
-    net.backward(loss_layer.backward(), input_gradient=False)
+    optimizer, fused = SGD(net), fuse_conv_relu(net)  # the eager step as training runs it: conv+ReLU fused
+    loss_layer.forward(fused.forward(minivgg.asarray(x)), labels)
+    fused.backward(loss_layer.backward(), input_gradient=False)
     optimizer.step(0.05)
     eager = _held_bytes(cupy)
     cupy.get_default_memory_pool().free_all_blocks()
-    del net, loss_layer, optimizer
+    del net, fused, loss_layer, optimizer
     cupy.get_default_memory_pool().free_all_blocks()
     net = make()
     step = CapturedTrainingStep(net, SoftmaxCrossEntropyLoss(), SGD(net))
@@ -252,7 +253,8 @@ def test_the_benchmarks_recorded_step_waits_for_its_uploads(standin_gpu, monkeyp
     """bench_gpu.py's graph variant uploads on the default stream and warms up on the recording's own stream."""
     import os
     standin_gpu()
-    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    monkeypatch.syspath_prepend(os.path.join(repository, "benchmarks"))
     import bench_gpu
     import minivgg.models
     full_size = minivgg.models.vgg
