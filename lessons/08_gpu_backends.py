@@ -41,6 +41,7 @@ import numpy as np
 import minivgg
 from minivgg.backends import cupy as cupy_backend
 from minivgg.backends import numpy as numpy_backend
+from minivgg.backends import reference
 from minivgg.backends.cupy.precision import round_like_tensor_cores
 from minivgg.layers import SoftmaxCrossEntropyLoss
 from minivgg.models import vgg
@@ -50,7 +51,7 @@ print("usable here:        ", minivgg.available_backends())
 # Which ops each backend computes its own way; every other op is the reference's own function (the NumPy
 # backend's two are its CPU engine; the Numba backend of lesson 8b overrides most, as CUDA kernels to read).
 for backend in (numpy_backend, cupy_backend):
-    print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(numpy_backend.OPS)} ops: "
+    print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(reference.OPS)} ops: "
           f"{', '.join(backend.OVERRIDES) or '-'}; capabilities: {', '.join(sorted(backend.capabilities)) or '-'}")
 try:
     cupy_backend.check_available()
