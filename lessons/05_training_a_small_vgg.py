@@ -260,7 +260,8 @@ plt.show()
 plain_signal, plain_gradients = measured["E, N(0, 0.01²)"]
 bn_signal, bn_gradients = measured["E, N(0, 0.01²) + batch norm"]
 print(f"plain: weight gradients {plain_gradients.min():.1e} to {plain_gradients.max():.1e}; with BN: "
-      f"{bn_gradients.min():.1e} to {bn_gradients.max():.1e}; BN's signal {bn_signal.min():.2f} to {bn_signal.max():.2f}")
+      f"{bn_gradients.min():.1e} to {bn_gradients.max():.1e}; "
+      f"BN's signal {bn_signal.min():.2f} to {bn_signal.max():.2f}")
 assert plain_gradients.max() < 1e-10 and bn_gradients.min() > 1e-4
 assert bn_signal.max() / bn_signal.min() < 3
 

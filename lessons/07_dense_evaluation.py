@@ -87,7 +87,8 @@ assert np.abs(fc_scores - dense_scores[:, :, 0, 0]).max() <= 1e-5 * np.abs(fc_sc
 # per 32 pixels; the paper evaluates at Q = 256–512 for 224 crops, where the map is 2×2 to 10×10 cells.)
 
 # %%
-first, second = next(i for i in range(len(labels)) if labels[i] == 3), next(i for i in range(len(labels)) if labels[i] == 7)
+first = next(i for i in range(len(labels)) if labels[i] == 3)
+second = next(i for i in range(len(labels)) if labels[i] == 7)
 pair = np.concatenate([images[first], images[second]], axis=1)
 score_map = to_host(dense_net.forward(asarray(model.preprocessing.apply(pair[None]))))[0]
 print("score map shape (classes, h, w):", score_map.shape)

@@ -34,9 +34,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minivgg.localisation import (encode_boxes, evaluate_localisation, fine_tune_localisation, format_localisation_table,
-                                  greedy_merge, localisation_net, localise, mean_relative_size,
-                                  train_classifier_on_boxes)
+from minivgg.localisation import (encode_boxes, evaluate_localisation, fine_tune_localisation,
+                                  format_localisation_table, greedy_merge, localisation_net, localise,
+                                  mean_relative_size, train_classifier_on_boxes)
 from minivgg.exercises import localisation as exercises
 from minivgg.localisation import match_scores
 from minivgg.localisation.draw import draw_boxes
@@ -115,9 +115,9 @@ rows = evaluate_localisation(splits["test"], list(nets.values()), scales=[option
                              baseline_size=mean_relative_size(splits["train"]))
 print(format_localisation_table(rows))
 table_8 = {(row["method"], row["regression"], row["fine_tuned"]): row["error"] for row in rows}
-print(table_8)
 baselines = [error for (method, _, _), error in table_8.items() if not method.startswith("centre crop")]
-scr_fc, pcr_fc, pcr_all = (table_8["centre crop, GT class", r, f] for r, f in (("SCR", "fc"), ("PCR", "fc"), ("PCR", "all")))
+scr_fc, pcr_fc, pcr_all = (table_8["centre crop, GT class", regression, layers]
+                           for regression, layers in (("SCR", "fc"), ("PCR", "fc"), ("PCR", "all")))
 assert min(baselines) >= 90 and max(scr_fc, pcr_fc, pcr_all) < min(baselines)
 assert pcr_all < min(scr_fc, pcr_fc) and scr_fc < pcr_fc
 
@@ -190,7 +190,6 @@ print(format_localisation_table([row for row in rows if row["method"].startswith
 print(f"{len(some)} test scenes ({time.perf_counter() - start:.0f} s)")
 centre_error = [row["error"] for row in rows if row["method"].startswith("centre")][0]
 dense_errors = [row["error"] for row in rows if row["method"].startswith("dense")]
-print("centre crop:", centre_error, "dense:", dense_errors)
 assert centre_error < min(dense_errors)
 
 # %% [markdown]

@@ -27,7 +27,8 @@ def _col2im_cases():
     cases = []
     for shape, kernel, stride, padding, dtype in [
             ((2, 3, 5, 6), 3, 1, 1, np.float64), ((1, 2, 7, 7), 3, 2, 1, np.float32),
-            ((1, 2, 6, 6), 3, 2, 0, np.float64), ((2, 2, 4, 4), 2, 2, 0, np.float64), ((1, 2, 6, 5), 5, 1, 2, np.float64)]:
+            ((1, 2, 6, 6), 3, 2, 0, np.float64), ((2, 2, 4, 4), 2, 2, 0, np.float64),
+            ((1, 2, 6, 5), 5, 1, 2, np.float64)]:
         out_h, out_w = output_size(shape[2], kernel, stride, padding), output_size(shape[3], kernel, stride, padding)
         rows = shape[0] * out_h * out_w
         dcols = rng.normal(0, 1, (rows, shape[1] * kernel * kernel)).astype(dtype)

@@ -123,8 +123,7 @@ def check_output_pixel_fed_by(output_pixel_fed_by):
 
 
 def _tilings():
-    from ..backends.numba import conv
-    return conv.GPU_TILINGS
+    return library.gpu_tilings()
 
 
 def _reuse_of_widest():

@@ -76,8 +76,7 @@ def _relative_spacing(precision):
 
 
 def _cupy_overrides():
-    from ..backends import cupy as cupy_backend
-    return len(cupy_backend.OVERRIDES)
+    return len(library.cupy_overrides())
 
 
 QUESTIONS = {

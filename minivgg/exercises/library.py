@@ -15,7 +15,7 @@ from ..backends.numpy.pool import max_pool2d_backward, max_pool2d_forward
 __all__ = ["col2im", "conv2d_forward", "im2col", "conv2d_forward_loops", "lrn_backward_loops", "lrn_forward_loops",
            "max_pool2d_backward_loops", "max_pool2d_forward_loops", "lrn_backward", "lrn_forward",
            "sgd_momentum_update", "max_pool2d_backward", "max_pool2d_forward", "round_like_tensor_cores",
-           "kernel_index_maths"]
+           "kernel_index_maths", "gpu_tilings", "cupy_overrides"]
 
 
 def round_like_tensor_cores(array, precision):
@@ -29,3 +29,15 @@ def kernel_index_maths():
     functions (their ``py_func``); imports Numba, so only lesson 8b's exercises call it."""
     from ..backends.numba import conv
     return conv.input_pixel_read_by.py_func, conv.output_pixel_fed_by.py_func
+
+
+def gpu_tilings():
+    """The Numba backend's GPU tilings (``backends/numba/conv.py``'s ``GPU_TILINGS``); imports Numba."""
+    from ..backends.numba import conv
+    return conv.GPU_TILINGS
+
+
+def cupy_overrides():
+    """The ops the CuPy backend computes its own way (its ``OVERRIDES``); CuPy itself is not needed."""
+    from ..backends import cupy
+    return cupy.OVERRIDES
