@@ -16,7 +16,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=["minivgg", "minivgg.commands", "minivgg.convert", "minivgg.data", "minivgg.localisation",
-              "minivgg.transfer", "minivgg.distributed", "minivgg.backends", "minivgg.resources"]
+              "minivgg.transfer", "minivgg.distributed", "minivgg.exercises", "minivgg.backends", "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
