@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.10",
     packages=["minivgg", "minivgg.cli", "minivgg.data", "minivgg.training", "minivgg.evaluation", "minivgg.weights",
               "minivgg.weights.convert", "minivgg.localisation", "minivgg.transfer", "minivgg.distributed",
-              "minivgg.backends", "minivgg.resources"]
+              "minivgg.exercises", "minivgg.backends", "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},

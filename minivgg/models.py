@@ -269,8 +269,9 @@ class VGG(Sequential):
     ----------
     config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size, batch_norm :
         as in ``layer_specs``
-    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.initialisation``), "glorot" (Glorot & Bengio), or
-        None for zero weights drawn from nothing (when they are about to be loaded)
+    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.initialisation``), "glorot" (Glorot & Bengio),
+        "he" (N(0, 2 / fan_in), He et al. 2015), or None for zero weights drawn from nothing (when they are about
+        to be loaded)
     seed : int or None, seeds every weight and the dropout masks; None draws fresh entropy
     dtype : float32 or float64
 
