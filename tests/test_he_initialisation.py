@@ -4,7 +4,7 @@ kills it."""
 import numpy as np
 import pytest
 
-from minivgg.cli.main import build_parser
+from minivgg.cli.program import build_parser
 from minivgg.layers import Conv2d, Linear
 from minivgg.models import vgg
 
