@@ -137,15 +137,17 @@ plt.legend()
 plt.grid(alpha=0.3)
 plt.show()
 fixed, jittered = np.array(errors["fixed S = 36"]), np.array(errors["jittered S in [32, 40]"])
-assert np.all(jittered < fixed)
 assert fixed[-1] > 3 * fixed[1] and jittered[-1] > 3 * jittered[1]
+assert min(fixed[0], jittered[0]) < min(fixed[1:].min(), jittered[1:].min())
 
 # %% [markdown]
-# In this run the jittered net's error is lower than the fixed net's at every test scale, and both rise steeply
-# once Q passes 40, to more than three times their error at Q = 36. That rise is far beyond anything in the
-# paper's Table 3: at Q = 48 the 40-pixel digits are enlarged past every size seen in training, and the nets
-# see them through a 32×32 dense window; it is not the paper's setting. It is one run of each (one seed, no
-# spread measured), so it is not a finding; the reproduction redoes this comparison on real data.
+# Both nets do best at Q = 32, where the dense map is one window, the whole image, and both errors rise steeply
+# with Q, to more than three times their error at Q = 36. That rise is not the paper's: with 32×32 crops the
+# dense windows step by their own width (lesson 7), so above Q = 32 most windows hang over the image's edge
+# and see mostly padding, and the map's average is dominated by them. Which net is better changes from one Q
+# to the next, and this is one run of each (one seed, no spread measured): nothing here compares fixed with
+# jittered S. The reproduction (`minivgg reproduce`) makes that comparison on real data, over seeds, with test
+# scales at which the dense windows see the image.
 #
 # ## Paper to code
 #

@@ -82,11 +82,9 @@ assert np.abs(fc_scores - dense_scores[:, :, 0, 0]).max() <= 1e-5 * np.abs(fc_sc
 # %% [markdown]
 # ## A class score map
 #
-# Put two digits side by side in one 40×80 image: the dense net returns a score map 2×3 cells, and each
-# digit's class wins where that digit is. (On images this close to the crop size the map is coarse, one cell
-# per 32 pixels begun: the dense net's poolings round up, as the authors' Caffe does, so the last cells'
-# windows reach the bottom and right edges; the paper evaluates at Q = 256–512 for 224 crops, where the map is
-# 2×2 to 10×10 cells.)
+# Put two digits side by side in one 40×80 image: the dense net returns a score map of 2×3 cells, one per
+# 32 pixels begun (its poolings round up, as the authors' Caffe does, so the last cells' windows reach the
+# bottom and right edges).
 
 # %%
 first = next(i for i in range(len(labels)) if labels[i] == 3)
@@ -105,7 +103,14 @@ for axis in axes:
 plt.show()
 winners = score_map.argmax(axis=0)
 print("the winning class at each position of the map:", winners)
-assert score_map.shape == (10, 1, 2) and winners[0, 0] == 3 and winners[0, 1] == 7
+assert score_map.shape == (10, 2, 3) and winners[0, 0] == 3 and winners[0, -1] == 7
+
+# %% [markdown]
+# The first row of windows lies on the digits: the 3 wins on the left, the 7 on the right. The second row's
+# windows start 32 pixels down a 40-pixel image: they hold its bottom 8 rows and padding, and what wins there
+# says little. With 32-pixel crops the windows step by their own width, so a window hanging over an edge is
+# mostly padding; VGG's 224-pixel windows step by 32 and overlap heavily, and the paper tests at
+# Q = 256–512, where the map is 2×2 to 10×10 cells of windows that each see real image.
 
 # %% [markdown]
 # The map is one cell high and two wide; class 3 wins the left cell and class 7 the right one.
