@@ -18,9 +18,10 @@ test fails and names this command. What is compared:
   number for number: an integer exactly; a decimal within ``RELATIVE_TOLERANCE`` of the stored one or one
   unit of its last printed digit (rounding may flip that digit); a decimal below ``SMALL`` (the error of a
   gradient check, a difference of rounding: its digits depend on the machine's BLAS and cores) less than
-  a factor of ``SMALL_FACTOR`` apart and of the same sign, or both below ``NOISE_FLOOR``; a cell tagged
-  ``numbers-vary`` (timings: ``# %% tags=["numbers-vary"]`` in the source) has its numbers left out, its
-  words still compared;
+  a factor of ``SMALL_FACTOR`` apart and of the same sign, or both below ``NOISE_FLOOR``; a duration or a
+  speed (a number followed by ``s``, ``ms``, ``min``, ``seconds``, ``GFLOP/s`` ...) not at all; a cell tagged
+  ``numbers-vary`` (measurements of the machine: ``# %% tags=["numbers-vary"]`` in the source) has its
+  numbers left out, its words still compared;
 - figures by their presence and their size in pixels (within ``IMAGE_SIZE_TOLERANCE``), never by their pixels;
 - the kinds of output of each cell, in order.
 
@@ -49,6 +50,8 @@ NUMBERS_VARY = "numbers-vary"  # the tag of a cell whose numbers are measurement
 REGENERATE = "python tools/execute_lessons.py"
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|(?<=[A-Za-z_])\d+")
+# A number followed by one of these is a duration or a speed measured on this machine: never compared.
+_DURATION = re.compile(r" ?(?:[µu]?s|ms|ns|min|seconds?|minutes?|hours?|[A-Za-z]+/s)\b")
 # Folders of a machine that an output must not name: they differ from one machine or run to the next.
 _MACHINE_PATH = re.compile(r"(?:^|[\s'\"(=:])(?:/(?:home|root|tmp|var/folders|private|Users)/|[A-Za-z]:\\)"
                            r"|(?:site|dist)-packages")
@@ -292,8 +295,9 @@ def _text_difference(stored, fresh, numbers_vary):
                 f"{len(fresh_numbers)} in {len(fresh)}: stored ends {stored.strip()[-100:]!r}, now {fresh.strip()[-100:]!r}")
     if numbers_vary:
         return None
+    durations = {index for index, match in enumerate(_NUMBER.finditer(stored)) if _DURATION.match(stored, match.end())}
     for index, (a, b) in enumerate(zip(stored_numbers, fresh_numbers)):
-        if not _numbers_agree(a, b):
+        if index not in durations and not _numbers_agree(a, b):
             return (f"a number differs beyond the tolerance: stored {a} in {quote(stored, index)!r}, "
                     f"now {b} in {quote(fresh, index)!r}")
     return None

@@ -55,6 +55,7 @@ def _formulas(notebook):
 def _prose(page):
     """A page's text outside scripts, styles and code: where a formula left as TeX would show."""
     text = page.read_text(encoding="utf-8")
+    text = re.sub(r'<div class="clipboard-copy-txt".*?</div>', " ", text, flags=re.DOTALL)  # a copy button's code
     for element in ("script", "style", "pre", "code", "math"):
         text = re.sub(rf"<{element}\b.*?</{element}>", " ", text, flags=re.DOTALL)
     return html.unescape(re.sub(r"<[^>]+>", " ", text))

@@ -122,8 +122,18 @@ def test_numbers_of_a_cell_tagged_numbers_vary_are_left_out_but_its_words_are_no
     assert lessons.compare_outputs(stored, fresh) == []
     fresh.cells[0].outputs[0]["text"] = "one step 143.9 s\n"
     assert lessons.compare_outputs(stored, fresh)
-    untagged = _notebook([_stream("one step 81.3 ms\n")])
-    assert lessons.compare_outputs(untagged, _notebook([_stream("one step 143.9 ms\n")]))
+    untagged = _notebook([_stream("one step 81.3 ms, 2.1x faster\n")])
+    assert lessons.compare_outputs(untagged, _notebook([_stream("one step 81.3 ms, 3.5x faster\n")]))
+
+
+def test_durations_and_speeds_are_never_compared():
+    stored = _notebook([_stream("trained for 3 epochs (29 s), 1.2 GFLOP/s, 81.3 ms a step, 2 minutes\n")])
+    fresh = _notebook([_stream("trained for 3 epochs (131 s), 0.4 GFLOP/s, 143.9 ms a step, 5 minutes\n")])
+    assert lessons.compare_outputs(stored, fresh) == []
+    more = _notebook([_stream("trained for 4 epochs (29 s), 1.2 GFLOP/s, 81.3 ms a step, 2 minutes\n")])
+    assert "stored 3" in lessons.compare_outputs(stored, more)[0]
+    stacked = _notebook([_stream("3 stacked layers\n")])  # a number before a word starting with s is no duration
+    assert lessons.compare_outputs(stacked, _notebook([_stream("4 stacked layers\n")]))
 
 
 @pytest.mark.parametrize("output, words", [
