@@ -181,7 +181,7 @@ assert np.array_equal(matrix[:64, 4], x[0, 0].reshape(-1))
 # products of length C·k² that each output pixel needs (one per filter) into one large, fast GEMM. Time the
 # three on a VGG-like layer (64 → 64 channels), with the loops on a much smaller input because they are so slow.
 
-# %%
+# %% tags=["numbers-vary"]
 def seconds(fn, reps=3):
     fn()
     start = time.perf_counter()

@@ -205,6 +205,7 @@ assert growth_per_block == {1: {2}, 2: {4}, 3: {8}, 4: {16}, 5: {32}}
 # The curves climb faster block after block: each 3×3 layer of D adds 2 pixels in block 1, 4 in block 2, 8, 16
 # and 32 in block 5, as the jump doubles at every pooling.
 
+# %%
 print(f"{'config':>9} {'last conv':>10} {'after pool5':>12} {'FC1 (as a 7x7 conv)':>20}")
 table = {}
 for config in CONFIGURATIONS:

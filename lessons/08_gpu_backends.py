@@ -77,7 +77,7 @@ assert all(getattr(cupy_backend, op) is reference.REFERENCE[op] for op in refere
 # Configuration A of Table 1, shrunk so that a laptop runs it in a moment: 32×32 inputs, an eighth of the
 # channels, FC layers of 64, dropout off (so that both backends compute the very same function).
 
-# %%
+# %% tags=["numbers-vary"]
 rng = np.random.default_rng(8)
 images = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
 labels = rng.integers(0, 10, 16)
@@ -114,7 +114,7 @@ assert abs(loss_numpy - np.log(10)) < 0.1
 # Nothing in the model changes: the layers call whatever backend is active. The comparison is the relative
 # error $\|a - b\| / \|b\|$ of the scores and of every gradient.
 
-# %%
+# %% tags=["numbers-vary"]
 if GPU:
     cupy_backend.set_precision("fp32")  # exact float32 products, to compare with NumPy's
     loss_gpu, scores_gpu, grads_gpu, seconds_gpu = one_step("cupy")
@@ -221,7 +221,7 @@ plt.show()
 # Python and launch overhead that dominated the toy step above. `minivgg.training` uses it when the backend
 # offers it and the step allows it (no dropout: a replay repeats the captured mask).
 
-# %%
+# %% tags=["numbers-vary"]
 if GPU:
     from minivgg.training.optimiser import SGD
 

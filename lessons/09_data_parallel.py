@@ -152,7 +152,7 @@ plt.show()
 # three MPI runs bound to one core per rank: one process on the whole batch, one process accumulating two
 # device batches of 16, and two processes of 16 images each.
 
-# %%
+# %% tags=["numbers-vary"]
 run_folder = tempfile.mkdtemp()
 script = os.path.join(run_folder, "steps.py")
 with open(script, "w") as handle:
