@@ -170,7 +170,7 @@ class TrainingRun:
         The steps' losses, right answers and weight sums stay on the device (``progress.StepsInFlight``) and are
         read back once per progress update, before every checkpoint and at the epoch's end; a divergence is
         still reported at the step where it happened."""
-        from tqdm.auto import tqdm
+        from minivgg.progress import progress_bar
 
         position, settings = self.position, self.settings
         first_batch = position["step"] * self.accumulation
@@ -178,7 +178,7 @@ class TrainingRun:
                                  stop_batch=self.steps_per_epoch * self.accumulation)
         totals = {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
         in_flight = StepsInFlight()
-        bar = tqdm(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
+        bar = progress_bar(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
                    desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
         try:
             while position["step"] < self.steps_per_epoch:
