@@ -46,9 +46,9 @@ def _backward_with_hook(model, dout, after_layer, input_gradient=False):
         else:
             dout = layer.backward(dout)
         if layer.params:
-            # The buckets know each parameter by the layer ``model.named_parameters()`` gives: in a fused view
-            # (``fused_layers.ConvReLU``), the fused layer, which holds its convolution's parameters.
-            after_layer(layer)
+            # A fused conv+ReLU (``fused_layers.ConvReLU``) holds its convolution's parameters: the buckets know
+            # them by that layer.
+            after_layer(getattr(layer, "conv", layer))
     return dout
 
 

@@ -179,7 +179,7 @@ class TrainingRun:
         totals = {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
         in_flight = StepsInFlight()
         bar = progress_bar(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
-                   desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
+                           desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
         try:
             while position["step"] < self.steps_per_epoch:
                 start = time.perf_counter()

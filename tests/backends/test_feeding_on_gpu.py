@@ -64,9 +64,12 @@ def test_the_copy_stream_feeds_every_batch_intact_while_the_gpu_computes(cupy_ba
     batches = [(rng.integers(0, 256, (64, 224, 224, 3), dtype=np.uint8), rng.normal(0, 8, (64, 3)), k)
                for k in range(12)]
     weights = cupy.asarray(rng.normal(0, 0.01, (224 * 3, 224 * 3)).astype(np.float32))
+    fed = []
     for x, k in device_batches(iter(batches), TORCHVISION):
         for _ in range(20):  # a step's worth of work on the computing stream while the next batch is copied
             product = x.reshape(-1, 224 * 3)[:224 * 3] @ weights
-        expected = TORCHVISION.apply(batches[k][0], batches[k][1])
-        np.testing.assert_array_equal(x.get(), expected, err_msg=f"batch {k}")
-        assert product.shape == (224 * 3, 224 * 3)
+        fed.append((k, x))  # read back after the loop: a read here would wait for the computing stream and let
+        # the copies never overtake it, hiding a missing event
+    assert product.shape == (224 * 3, 224 * 3) and [k for k, _ in fed] == list(range(12))
+    for k, x in fed:
+        np.testing.assert_array_equal(x.get(), TORCHVISION.apply(batches[k][0], batches[k][1]), err_msg=f"batch {k}")

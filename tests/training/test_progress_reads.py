@@ -96,3 +96,27 @@ def test_a_read_is_due_after_every_steps_or_every_seconds():
     assert in_flight.due()
     (outcome,) = in_flight.read()
     assert outcome.loss_finite and not outcome.weights_finite
+
+
+def test_the_logged_loss_is_the_float64_sum_of_each_batchs_loss_times_its_images(monkeypatch, tmp_path):
+    """What the loop logged when it read every loss as a host float: the float64 sum, in order, of each device
+    batch's loss times its images. 24 images a step in 2 device batches of 12 (not powers of two: a product or
+    sum rounded to float32 on the way would show)."""
+    from minivgg.training.steps import SGDStep
+
+    monkeypatch.setattr(minivgg.training.progress, "EVERY_SECONDS", math.inf)
+    seen, forward_backward = [], SGDStep.forward_backward
+
+    def noting(self, x, targets, k, learning_rate):
+        outputs, loss = forward_backward(self, x, targets, k, learning_rate)
+        seen.append((float(loss), len(targets)))
+        return outputs, loss
+    monkeypatch.setattr(SGDStep, "forward_backward", noting)
+    job = digits_run(seed=2, width_multiplier=0.0625, fc_width=16, max_epochs=1, batch_size=24, device_batch=12)
+    result = train(job.model, job.train_loader, job.val_loader, job.settings, tmp_path / "run", progress=False)
+    loss_sum = 0.0
+    for step in range(0, len(seen), 2):
+        loss_sum += seen[step][0] * seen[step][1] + seen[step + 1][0] * seen[step + 1][1]
+    images = sum(count for _, count in seen)
+    assert len(seen) == 2 * (1079 // 24) and images == 24 * (1079 // 24)
+    assert result["history"][0]["train_loss"] == loss_sum / images
