@@ -27,10 +27,10 @@ def code_blocks(language):
     return [match.group(1) for match in re.finditer(rf"```{language}\n(.*?)```", README, re.S)]
 
 
-def shell_commands():
+def shell_commands(blocks=None):
     """Every command of the README's bash blocks: continuation lines joined, comments dropped, ``&&`` split."""
     commands = []
-    for block in code_blocks("bash"):
+    for block in code_blocks("bash") if blocks is None else blocks:
         text = re.sub(r"\\\n\s*", " ", block)
         for line in text.splitlines():
             line = re.split(r"\s#\s|\s{2,}#", line)[0].strip()
@@ -188,3 +188,42 @@ def test_statements_that_cannot_run_are_still_checked_against_the_api():
     _bind_calls('minivgg.predict(model, ["cat.jpg"], top=5)', namespace)
     with pytest.raises(TypeError):   # a keyword the function does not take is caught without running it
         _bind_calls('minivgg.predict(model, ["cat.jpg"], top_k=5)', namespace)
+
+
+def _block_with(text):
+    return next(block for block in code_blocks("bash") if text in block)
+
+
+def test_the_small_imagenet_runs_run_as_written(tmp_path, monkeypatch, capsys):
+    """The README's block of small ImageNet runs, run line by line on a tiny ILSVRC-2012: only the data's
+    place, one epoch and a batch of 8 are added; the run folders it names (A_37, D_37, D_55) must appear."""
+    from minivgg.cli.program import main
+    from tiny_imagenet import make_tiny_imagenet
+
+    data = make_tiny_imagenet(tmp_path / "ILSVRC2012")  # the README names the folder ILSVRC2012
+    monkeypatch.chdir(tmp_path)
+    lines = shell_commands([_block_with("--init-from runs/A_37")])
+    assert len(lines) == 4, lines
+    for line in lines:
+        arguments = minivgg_arguments(line)
+        if "--resume" in arguments:
+            arguments[arguments.index("--epochs") + 1] = "2"   # one epoch more than the run had, not 80
+        else:
+            arguments += ["--epochs", "1", "--batch-size", "8"]
+        arguments += ["--quiet"]
+        code = main(arguments)
+        assert code == 0, f"{line}\n{capsys.readouterr().err}"
+        named = re.findall(r"runs/(\w+)/model.safetensors", line)
+        for run in named:
+            assert (tmp_path / "runs" / run / "model.safetensors").is_file(), run
+    for run in ("A_37", "D_37", "D_55"):
+        assert (tmp_path / "runs" / run / "model.safetensors").is_file(), sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert data.is_dir()
+
+
+def test_info_prints_table_1_as_the_readme_says(capsys):
+    from minivgg.cli.program import main
+
+    assert main(minivgg_arguments(next(line for line in MINIVGG_LINES if line.startswith("minivgg info D")))) == 0
+    out = capsys.readouterr().out
+    assert "138,357,544" in out   # configuration D's parameters (Table 2: 138 million)
