@@ -191,7 +191,8 @@ assert abs(fusion_errors["both, fused"] - min(single)) < 2
 #
 # ## Paper to code
 #
-# FC layers to convolutions, and the one loop that evaluates every method (`minivgg/evaluate.py`): for dense
+# FC layers to convolutions, and the one function that evaluates every method
+# (`minivgg/evaluation/posteriors.py`, over the dense loop of `minivgg/evaluation/dense.py`): for dense
 # evaluation, the score map is averaged over space, soft-maxed, and the posteriors of the image and its flip
 # averaged.
 
