@@ -1,0 +1,61 @@
+"""What mutation testing found unpinned in the metrics and fusion (benchmarks/RESULTS.md, "Mutation testing"):
+the refusals' messages, one image being enough, and fusion computed in float64 whatever the models gave."""
+import numpy as np
+import pytest
+
+from minivgg.evaluation.metrics import top_k_error
+from minivgg.evaluation.posteriors import error_table, fuse, load_posteriors, save_posteriors
+
+
+def test_an_error_rate_of_no_images_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^top_k_error: no images to measure$"):
+        top_k_error(np.zeros((0, 5)), np.zeros(0, np.int64), 1)
+
+
+@pytest.mark.parametrize("label, expected", [(2, 0.0), (0, 1.0)])
+def test_one_image_is_enough_to_measure(label, expected):
+    assert top_k_error(np.array([[0.1, 0.2, 0.7]]), np.array([label]), 1) == expected
+
+
+def test_fusing_nothing_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^fuse: no posteriors given$"):
+        fuse([])
+
+
+def test_fusion_averages_in_float64_whatever_the_models_gave():
+    # float32 posteriors whose float32 mean rounds: the fused values are the exact float64 average
+    a = np.array([[1.0 + 2.0 ** -23, 0.0]], np.float32)
+    b = np.array([[1.0, 0.0]], np.float32)
+    fused = fuse([a, b])
+    assert fused.dtype == np.float64
+    assert fused[0, 0] == 1.0 + 2.0 ** -24   # not representable in float32: float32 arithmetic gives 1.0
+
+
+def test_saved_posteriors_come_back_as_they_were(tmp_path):
+    rng = np.random.default_rng(0)
+    posteriors = rng.dirichlet(np.ones(4), size=3)
+    labels = np.array([0, 3, 1])
+    path = tmp_path / "p.npz"
+    save_posteriors(path, posteriors, labels, {"method": "dense", "scales": [256, 384]})
+    loaded, loaded_labels, metadata = load_posteriors(path)
+    np.testing.assert_array_equal(loaded, posteriors)
+    np.testing.assert_array_equal(loaded_labels, labels)
+    assert metadata == {"method": "dense", "scales": [256, 384]}
+
+
+def test_a_file_that_is_not_posteriors_is_named(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, weights=np.zeros(3))
+    with pytest.raises(ValueError, match=r"other.npz is not a readable posteriors file"):
+        load_posteriors(path)
+
+
+def test_error_table_gives_each_rows_errors_in_percent():
+    posteriors = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3], [0.5, 0.3, 0.2]])
+    row = {"configuration": "D", "method": "dense", "posteriors": posteriors, "labels": np.array([0, 1, 1, 2])}
+    (entry,) = error_table([row])
+    assert entry == {"configuration": "D", "method": "dense", "top1_error": 50.0, "top5_error": 0.0}
+    with pytest.raises(ValueError, match="labels reach class 3 but the model has 3 classes"):
+        error_table([dict(row, labels=np.array([0, 1, 3, 2]))])
+    with pytest.raises(ValueError, match="4 posteriors but 3 labels"):
+        error_table([dict(row, labels=np.array([0, 1, 2]))])
