@@ -17,13 +17,21 @@ project (Sphinx, the book theme, MyST-NB, ...) that is slower to build and whose
 mkdocs-jupyter is one plugin on a small, Python-only site generator; it renders a notebook with nbconvert, as
 Jupyter does, so the page shows what the notebook showed. Lessons are found by globbing ``lessons/*.py``
 for jupytext sources, so a new lesson appears on the site with no change here.
+
+The site folder only ever loses what this tool put there. MkDocs builds into a staging folder; its files are
+then copied into the site folder, which lists what it holds of ours in ``.minivgg-site.json`` (``MANIFEST``).
+A rebuild replaces and removes only the files that list names: a user's ``notes.txt`` or ``photos/`` beside
+the site stay, and a folder that holds files but no such list (a website of someone else's, a folder of
+notes) is refused before any lesson runs, as is a generated file that would land on a user's file.
 """
 import os
 import shutil
 import sys
 import tempfile
 
-__all__ = ["lesson_sources", "lesson_title", "execute_lesson", "build_site", "main"]
+__all__ = ["MANIFEST", "lesson_sources", "lesson_title", "execute_lesson", "build_site", "main"]
+
+MANIFEST = ".minivgg-site.json"  # in the site folder: the files this tool wrote there
 
 
 def lesson_sources(folder="lessons"):
@@ -131,7 +139,7 @@ def build_site(lessons="lessons", output="site", executed=None, timeout=600, pro
     Parameters
     ----------
     lessons : the folder of jupytext lesson sources
-    output : the site folder to write (replaced)
+    output : the site folder to write: new, empty, or one this tool wrote (only its own files are replaced)
     executed : optional folder of already executed notebooks, ``<lesson>.ipynb``; a lesson found there is not
         executed again, one missing is executed
     timeout : seconds a cell may run
@@ -146,11 +154,11 @@ def build_site(lessons="lessons", output="site", executed=None, timeout=600, pro
     from mkdocs.config import load_config
     from tqdm.auto import tqdm
 
+    from minivgg.files import check_output_folder
+
     output = os.path.abspath(os.fspath(output))
-    if os.path.isdir(output) and os.listdir(output) and not os.path.exists(os.path.join(output, "index.html")):
-        # MkDocs empties the site folder before writing: never let that be a folder of something else.
-        raise ValueError(f"refusing to build the site into {output}: it is not empty and holds no earlier site "
-                         f"(no index.html); choose a new or empty folder")
+    check_output_folder(output, "--output", marker=MANIFEST, empty_or_marked=True)
+    earlier = _read_manifest(output)
     titles = []
     with tempfile.TemporaryDirectory() as staging:
         docs = os.path.join(staging, "docs")
@@ -170,10 +178,74 @@ def build_site(lessons="lessons", output="site", executed=None, timeout=600, pro
         with open(os.path.join(docs, "lessons.css"), "w", encoding="utf-8") as handle:
             handle.write(_STYLE)
         config_file = os.path.join(staging, "mkdocs.yml")
+        built = os.path.join(staging, "site")
         with open(config_file, "w", encoding="utf-8") as handle:
-            json.dump(_mkdocs_config(docs, output, titles), handle, indent=1)
+            json.dump(_mkdocs_config(docs, built, titles), handle, indent=1)
         build(load_config(config_file=config_file))
+        _install(built, output, earlier)
     return titles
+
+
+def _read_manifest(output):
+    """The files (relative paths) the site folder's manifest lists: empty for a new or empty folder; ValueError
+    for a manifest that is not one this tool wrote."""
+    import json
+
+    from minivgg.files import MARK_KEY, MARK_VALUE, require_regular_file
+
+    path = os.path.join(output, MANIFEST)
+    if not os.path.lexists(path):
+        return []
+    try:
+        with open(require_regular_file(path, "site manifest"), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is damaged ({error}); nothing was changed: remove the site folder by hand") from None
+    files = record.get("files") if isinstance(record, dict) and record.get(MARK_KEY) == MARK_VALUE else None
+    if not isinstance(files, list) or not all(isinstance(name, str) and _inside(name) for name in files):
+        raise ValueError(f"{path} is not a list of files this tool wrote; nothing was changed")
+    return files
+
+
+def _inside(name):
+    """Whether a manifest entry is a relative path that stays inside the site folder."""
+    parts = name.replace("\\", "/").split("/")
+    return bool(name) and not os.path.isabs(name) and ".." not in parts and name != MANIFEST
+
+
+def _install(built, output, earlier):
+    """Copy the freshly built site (folder ``built``) into ``output``, replacing and removing only the files
+    ``earlier`` lists (the previous build's manifest). Refused, before anything changes, when a new file would
+    land on a file or folder that is not the previous build's."""
+    from minivgg.files import atomic_write, marked, write_json
+
+    new = sorted(os.path.relpath(os.path.join(folder, name), built).replace(os.sep, "/")
+                 for folder, _, names in os.walk(built) for name in names)
+    ours = set(earlier)
+    clashes = [name for name in new if name not in ours and os.path.lexists(os.path.join(output, name))]
+    clashes += [name for name in new if any(os.path.isfile(os.path.join(output, *name.split("/")[:depth]))
+                                            and "/".join(name.split("/")[:depth]) not in ours
+                                            for depth in range(1, name.count("/") + 1))]
+    if clashes:
+        raise ValueError(f"--output {output}: the site would replace {', '.join(sorted(set(clashes))[:5])}, which this "
+                         f"tool did not write; nothing was changed: move it away or choose another folder")
+    os.makedirs(output, exist_ok=True)
+    # Listed first, so that a build cut short leaves every file it wrote listed, and the next build replaces it.
+    write_json(os.path.join(output, MANIFEST), marked({"files": sorted(ours | set(new))}))
+    for name in new:
+        target = os.path.join(output, *name.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        atomic_write(target, lambda temporary, name=name: shutil.copyfile(os.path.join(built, *name.split("/")),
+                                                                           temporary))
+    for name in sorted(ours - set(new)):  # the previous build's pages that this one no longer has
+        target = os.path.join(output, *name.split("/"))
+        if os.path.isfile(target) and not os.path.islink(target):
+            os.remove(target)
+            folder = os.path.dirname(target)
+            while folder != output and not os.listdir(folder):
+                os.rmdir(folder)
+                folder = os.path.dirname(folder)
+    write_json(os.path.join(output, MANIFEST), marked({"files": new}))
 
 
 def main(argv=None):

@@ -18,6 +18,7 @@ it is loaded, and the loader skips it.
 """
 import hashlib
 import os
+import unicodedata
 
 import numpy as np
 
@@ -117,10 +118,13 @@ class ImageFiles(Dataset):
         return self.path(index)
 
     def fingerprint(self):
+        """A digest of the classes and of every file's name, label, size and modification time: it changes when
+        an image is added, removed, renamed, relabelled or rewritten (keys the colour-statistics cache)."""
+        from .fingerprint import content_digest, file_entries
+
         digest = hashlib.sha256()
-        digest.update("\n".join(self.class_names).encode())
-        digest.update("\n".join(self.files).encode())
-        digest.update(self.labels.tobytes())
+        digest.update("\n".join(self.class_names).encode("utf-8", "surrogateescape"))
+        digest.update(content_digest(file_entries(self)).encode())
         return digest.hexdigest()
 
     @property
@@ -175,7 +179,9 @@ def scan_class_folders(root, class_names=None, skipped=None):
     """The images of ``root/<class>/``: ``(files relative to root, labels, class_names)``.
 
     Without ``class_names`` the classes are the sub-folders in sorted order; with them, the sub-folders
-    must be exactly those classes (a validation set must use the training set's label numbering).
+    must be exactly those classes (a validation set must use the training set's label numbering). Names are
+    compared in Unicode's composed form (NFC): a folder ``café`` written decomposed (NFD, as macOS copies
+    write it) is the class ``café``.
     Image files are those with an extension in ``IMAGE_EXTENSIONS`` in any case; hidden files are ignored.
     Entries that cannot be followed (symbolic link loops, broken links) are left out and appended to
     ``skipped`` (a list, if given) as ``(path, reason)``.
@@ -190,25 +196,34 @@ def scan_class_folders(root, class_names=None, skipped=None):
     folders = _subfolders(root, skipped)
     if not folders:
         raise ValueError(f"dataset folder {root} holds no class folders (expected {root}/<class>/<images>)")
+    on_disk = {}  # composed name -> the folder's name as the file system holds it
+    for folder in folders:
+        key = unicodedata.normalize("NFC", folder)
+        if key in on_disk:
+            raise ValueError(f"{root}: folders {on_disk[key]!r} and {folder!r} are the same name written two ways "
+                             f"(Unicode NFC and NFD): merge them")
+        on_disk[key] = folder
     if class_names is None:
         class_names = folders
     else:
         class_names = [str(name) for name in class_names]
-        unknown = sorted(set(folders) - set(class_names))
+        given = {unicodedata.normalize("NFC", name) for name in class_names}
+        unknown = sorted(folder for key, folder in on_disk.items() if key not in given)
         if unknown:
             raise ValueError(f"{root}: folders {unknown[:5]}{' ...' if len(unknown) > 5 else ''} are not among the "
                              f"{len(class_names)} given class names")
-        missing = [name for name in class_names if name not in set(folders)]
+        missing = [name for name in class_names if unicodedata.normalize("NFC", name) not in on_disk]
         if missing:
             raise FileNotFoundError(f"{root}: no folder for classes {missing[:5]}{' ...' if len(missing) > 5 else ''} "
                                     f"({len(missing)} of {len(class_names)} missing)")
     files, labels = [], []
     for label, name in enumerate(class_names):
-        names = _image_files(os.path.join(root, name), skipped)
+        folder = on_disk[unicodedata.normalize("NFC", name)]
+        names = _image_files(os.path.join(root, folder), skipped)
         if not names:
-            raise ValueError(f"class folder {os.path.join(root, name)} holds no image files "
+            raise ValueError(f"class folder {os.path.join(root, folder)} holds no image files "
                              f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
-        files += [f"{name}/{file}" for file in names]
+        files += [f"{folder}/{file}" for file in names]
         labels += [label] * len(names)
     return files, np.asarray(labels, np.int64), list(class_names)
 

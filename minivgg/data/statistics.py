@@ -8,7 +8,9 @@ processes. Every pixel of every image counts once, so large images weigh more th
 the mean is taken over all training pixels.
 
 The result is cached in a small JSON file (by default inside a folder dataset's root) keyed by the
-dataset's fingerprint (its file list and labels): adding, removing or relabelling an image recomputes it.
+dataset's fingerprint: its classes and every file's name, label, size and modification time (the arrays'
+digest for images in memory). Adding, removing, relabelling or rewriting an image, even with the same name,
+recomputes it.
 """
 import json
 import warnings
@@ -94,6 +96,11 @@ def _worker_sums(indices):
 
 
 def _read_cache(path, fingerprint, draft_smallest_side):
+    import os
+
+    if os.path.lexists(path) and not os.path.isfile(path):
+        warnings.warn(f"ignoring colour statistics cache {path}: not a regular file")
+        return None
     try:
         with open(path, encoding="utf-8") as handle:
             cached = json.load(handle)

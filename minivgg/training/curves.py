@@ -12,8 +12,10 @@ def read_log(run_dir):
     path = os.path.join(run_dir, "log.jsonl")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no training log at {path}: is {run_dir} a minivgg run folder?")
+    from ..files import require_regular_file
+
     entries = []
-    with open(path) as handle:
+    with open(require_regular_file(path, "training log"), encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -25,14 +27,21 @@ def read_log(run_dir):
             missing = [field for field in FIELDS if not isinstance(entries[-1], dict) or field not in entries[-1]]
             if missing:
                 raise ValueError(f"{path} line {number} lacks {', '.join(missing)}: not a minivgg training log")
+            wrong = [field for field in FIELDS if isinstance(entries[-1][field], bool)
+                     or not isinstance(entries[-1][field], (int, float))]
+            if wrong:
+                raise ValueError(f"{path} line {number}: {', '.join(wrong)} must be numbers, got "
+                                 f"{', '.join(repr(entries[-1][field]) for field in wrong)[:200]}")
     if not entries:
         raise ValueError(f"{path} holds no completed epoch yet")
     return entries
 
 
 def plot_training_curves(run_dir, output=None):
-    """Draw loss, error and learning rate against epoch into a PNG (default ``RUN_DIR/curves.png``);
-    returns the PNG's path."""
+    """Draw loss, error and learning rate against epoch into a PNG (default ``RUN_DIR/curves.png``), written
+    atomically and marked as minivgg's (``minivgg.files``); returns the PNG's path."""
+    from ..files import PNG_METADATA, atomic_write
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -57,6 +66,8 @@ def plot_training_curves(run_dir, output=None):
     fig.suptitle(os.path.basename(os.path.normpath(run_dir)))
     fig.tight_layout()
     output = output or os.path.join(run_dir, "curves.png")
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(output, lambda temporary: fig.savefig(temporary, format="png", dpi=100, metadata=PNG_METADATA))
+    finally:
+        plt.close(fig)
     return output
