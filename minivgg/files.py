@@ -4,7 +4,10 @@ written or lost, and which inputs it opens.
 **May I write here** (``check_outputs``, one function for every command): before any work starts, every output
 of a command is checked, and refused with an ``OutputPathError`` naming the option and the path when
 
-- it is one of the command's inputs (the same file after resolving links: ``os.path.samefile``);
+- it is one of the command's inputs (the same file after resolving links: ``os.path.samefile``), or lies inside
+  an input folder (a data set): a file or folder written among the images would change the data set itself,
+  a folder in a flat ``val/`` turning it into class folders (``check_not_inside_inputs``, also used for output
+  folders such as ``--save-posteriors`` and a new run's ``--run-dir``);
 - it exists and minivgg did not write it (``written_by_minivgg``), unless the user asked to replace it
   (``--overwrite``), or it exists and is not a regular file (a folder, a link, a pipe, a device);
 - it cannot be written: its folder is missing, is not a folder, or is not writable.
@@ -40,7 +43,7 @@ from .errors import OutputPathError, WriteError
 
 __all__ = ["atomic_write", "write_json", "remove_stale_temporaries", "temporary_name", "TEMPORARY_PREFIX",
            "MARK_KEY", "MARK_VALUE", "PNG_METADATA", "marked", "Output", "OUTPUT_KINDS", "check_outputs", "check_output_folder",
-           "written_by_minivgg", "require_regular_file", "file_mode"]
+           "check_not_inside_inputs", "written_by_minivgg", "require_regular_file", "file_mode"]
 
 TEMPORARY_PREFIX = ".minivgg-tmp-"
 _TEMPORARY = re.compile(r"^\.minivgg-tmp-(?P<pid>[0-9]+)-(?P<nonce>[0-9a-f]{8})-(?P<target>.+)$")
@@ -360,6 +363,26 @@ def _same_file(a, b):
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _inside(path, folder):
+    """Whether ``path`` (existing or not) is ``folder`` or lies under it, links resolved."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_not_inside_inputs(path, option, inputs):
+    """OutputPathError when the output ``path`` (a file or a folder) is an input folder or lies inside one:
+    written there, it would become part of the data the command reads. Inputs that are files, or do not
+    exist, are left to ``check_outputs``."""
+    if path is None:
+        return
+    for source in inputs:
+        if source is not None and os.path.isdir(source) and _inside(path, source):
+            where = "is" if os.path.realpath(path) == os.path.realpath(source) else "is inside"
+            raise OutputPathError(f"{option} {os.fspath(path)} {where} the input folder {os.fspath(source)}: what is "
+                                  f"written there would become part of the data read; choose a place outside it "
+                                  f"(nothing was done)")
+
+
 def check_outputs(outputs, inputs=(), overwrite=False):
     """Refuse, before any work starts, every output a command may not write (the module docstring).
 
@@ -382,6 +405,7 @@ def check_outputs(outputs, inputs=(), overwrite=False):
             if os.path.lexists(source) and os.path.lexists(path) and _same_file(path, source):
                 raise OutputPathError(f"{option} {path} is the input {source}: writing it would destroy what is "
                                       f"read; choose another {option}")
+        check_not_inside_inputs(path, option, inputs)
         for earlier in outputs[:number]:
             if os.path.abspath(earlier.path) == os.path.abspath(path) or (
                     os.path.lexists(path) and os.path.lexists(earlier.path) and _same_file(path, earlier.path)):
@@ -402,12 +426,13 @@ def check_outputs(outputs, inputs=(), overwrite=False):
     return [os.fspath(output.path) for output in outputs]
 
 
-def check_output_folder(folder, option, marker=None, empty_or_marked=False):
+def check_output_folder(folder, option, marker=None, empty_or_marked=False, inputs=()):
     """Refuse a folder output that cannot be used: a path that is not a folder, a folder that is not writable,
-    or whose nearest existing parent cannot hold it (it will be created). With ``empty_or_marked``, an existing
-    folder must be empty or hold minivgg's ``marker`` file (a folder minivgg filled). Raises
-    ``OutputPathError``; returns the folder's path."""
+    or whose nearest existing parent cannot hold it (it will be created), or one inside an input folder
+    (``inputs``, ``check_not_inside_inputs``). With ``empty_or_marked``, an existing folder must be empty or hold
+    minivgg's ``marker`` file (a folder minivgg filled). Raises ``OutputPathError``; returns the folder's path."""
     folder = os.fspath(folder)
+    check_not_inside_inputs(folder, option, inputs)
     if os.path.islink(folder) and not os.path.isdir(folder):
         raise OutputPathError(f"{option} {folder} is a broken symbolic link")
     if os.path.lexists(folder):

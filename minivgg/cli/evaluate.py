@@ -89,7 +89,7 @@ def _check_outputs(args):
     outputs = [Output(args.json, "--json", "json")]
     paths = [None] * len(args.weights)
     if args.save_posteriors is not None:
-        folder = check_output_folder(args.save_posteriors, "--save-posteriors")
+        folder = check_output_folder(args.save_posteriors, "--save-posteriors", inputs=[args.data])
         paths = [os.path.join(folder, name) for name in posterior_file_names(args.weights)]
         taken = [path for path in paths if os.path.lexists(path)]
         if taken and not args.overwrite:

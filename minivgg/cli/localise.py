@@ -23,6 +23,7 @@ the top guesses (and the ground truth of ``--annotation``) on an image.
 import argparse
 import os
 
+from ..files import check_not_inside_inputs
 from ..training import run_folder
 from .options import (add_overwrite_option, batch_size, choice_of, nonnegative_float, nonnegative_int,
                       positive_float, positive_int, probability, scale_side, seed, test_scales)
@@ -299,6 +300,8 @@ def _check_new_run(args):
                 "quiet": False}
     for name, value in defaults.items():
         setattr(args, name, _default(getattr(args, name), value))
+    check_not_inside_inputs(args.run_dir, "--run-dir", [args.annotations, args.images, args.val_annotations,
+                                                        args.val_images])
     _check_new_run_folder(args.run_dir)
 
 

@@ -30,6 +30,7 @@ import contextlib
 import os
 from dataclasses import asdict
 
+from ..files import check_not_inside_inputs
 from ..training import run_folder
 from .options import (at_most, batch_size, crop_side, fc_width, nonnegative_int, positive_float, positive_int, seed,
                       training_scale, width_multiplier)
@@ -251,6 +252,7 @@ def _run_folder(args):
     if args.resume is None:
         _take_architecture_from_starting_weights(args)
         run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
+        check_not_inside_inputs(run_dir, "--run-dir", [args.data])  # a folder among the images is a class
         run_folder.check_new_run_folder(run_dir)
         return run_dir, None
     saved = run_folder.read_arguments(args.resume, COMMAND, _OPTION_SCHEMA, {PREPROCESSING_KEY: _saved_preprocessing})

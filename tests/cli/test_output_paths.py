@@ -24,9 +24,9 @@ def data(tmp_path_factory):
 @pytest.fixture
 def no_evaluation(monkeypatch):
     """Fail the test if an evaluation starts: every refusal must come before the first image."""
-    import sys
+    import importlib
 
-    posteriors_module = sys.modules["minivgg.evaluation.posteriors"]
+    posteriors_module = importlib.import_module("minivgg.evaluation.posteriors")
 
     def evaluated(*args, **kwargs):
         raise AssertionError("an evaluation started before the outputs were checked")
@@ -321,3 +321,37 @@ def test_each_kind_of_output_is_recognised_from_its_content_only(tmp_path):
              if written_by_minivgg(tmp_path / name, kind)}
     assert found == {("w.safetensors", "weights"), ("ours.json", "json"), ("p.npz", "npz")}
     assert not written_by_minivgg(weights_path, "checkpoint") and not written_by_minivgg(tmp_path / "none", "json")
+
+
+# --- an output inside the data read ------------------------------------------------------------------------------
+
+def test_an_output_inside_the_data_folder_is_refused_before_any_work(data, tmp_path, capsys, no_evaluation):
+    """A folder of posteriors in a flat val/ would make it a folder of classes; a run folder in train/ would be a
+    class without images: the data set itself would change. Refused, naming the input folder."""
+    import shutil
+    from tiny_imagenet import SMALL_NET
+
+    data = shutil.copytree(data, tmp_path / "data")
+    path = tiny_weights(tmp_path / "w.safetensors", WNIDS)
+    before = snapshot(tmp_path)
+    cases = [("evaluate", ["--data", data, "--weights", path, "--save-posteriors", data / "val" / "posteriors"],
+              "--save-posteriors", data / "val" / "posteriors"),
+             ("evaluate", ["--data", data, "--weights", path, "--json", data / "val" / "table.json"],
+              "--json", data / "val" / "table.json"),
+             ("features", ["--data", data / "train", "--weights", path, "--out", data / "train" / "f.npz",
+                           "--no-cache"], "--out", data / "train" / "f.npz"),
+             ("train", ["--quiet", "--data", data, "--preset", "A/256", *SMALL_NET, "--run-dir",
+                        data / "train" / "run1"], "--run-dir", data / "train" / "run1"),
+             ("train", ["--quiet", "--data", data, "--preset", "A/256", *SMALL_NET, "--run-dir", data],
+              "--run-dir", data)]
+    for command, arguments, option, output in cases:
+        code, out, err = run(capsys, command, *arguments)
+        assert code == 1 and one_line_error(err, command) and out == "", err
+        where = "is" if output == data else "is inside"
+        input_folder = data / "train" if command == "features" else data
+        assert f"{option} {output} {where} the input folder {input_folder}: what is written there would become " \
+               f"part of the data read" in err, err
+        assert snapshot(tmp_path) == before
+    # Beside the data, not in it: written.
+    assert run(capsys, "train", "--quiet", "--data", data, "--preset", "A/256", *SMALL_NET, "--run-dir",
+               tmp_path / "run")[0] == 0

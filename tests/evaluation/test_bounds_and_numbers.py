@@ -269,3 +269,15 @@ def test_a_class_name_cannot_forge_a_line_of_predict(tmp_path, capsys):
 def test_an_error_quoting_a_file_shows_its_control_characters_escaped(tmp_path, capsys):
     code, _, err = run(capsys, "evaluate", "--weights", tmp_path / "no\x1b[2Jsuch.safetensors")
     assert code == 1 and one_line_error(err, "evaluate") and "\x1b" not in err and "no\\x1b[2Jsuch" in err
+
+
+def test_a_download_cache_that_is_a_file_is_named_before_anything_is_fetched(tmp_path, capsys, monkeypatch):
+    (tmp_path / "photo.png").write_bytes(b"a photo")
+    before = snapshot(tmp_path)
+    code, out, err = run(capsys, "download", "vgg11", "--cache", tmp_path / "photo.png")
+    assert code == 1 and one_line_error(err, "download") and out == ""
+    assert f"--cache {tmp_path / 'photo.png'} is a file, not a folder" in err and "Errno" not in err
+    monkeypatch.setenv("MINIVGG_HOME", str(tmp_path / "photo.png" / "cache"))
+    code, _, err = run(capsys, "download", "vgg11")
+    assert code == 1 and f"the cache folder {tmp_path / 'photo.png' / 'cache'}: {tmp_path / 'photo.png'} is a file" in err
+    assert snapshot(tmp_path) == before
