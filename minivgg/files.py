@@ -4,6 +4,8 @@ written or lost, and which inputs it opens.
 **May I write here** (``check_outputs``, one function for every command): before any work starts, every output
 of a command is checked, and refused with an ``OutputPathError`` naming the option and the path when
 
+- its name starts with ``.minivgg-`` (``BOOKKEEPING_PREFIX``): a run folder's mark and lock, a cache, a
+  temporary, which no output may replace, even with ``--overwrite``;
 - it is one of the command's inputs (the same file after resolving links: ``os.path.samefile``), or lies inside
   an input folder (a data set): a file or folder written among the images would change the data set itself,
   a folder in a flat ``val/`` turning it into class folders (``check_not_inside_inputs``, also used for output
@@ -17,7 +19,7 @@ of a command is checked, and refused with an ``OutputPathError`` naming the opti
 a JSON file by its top-level ``"written_by": "minivgg"``; an ``.npz`` by its ``written_by`` array; an ONNX
 file by its ``producer_name`` ``minivgg``; a PNG by its ``Software`` text chunk ``minivgg``. A folder is
 minivgg's when it holds minivgg's marker file (a run folder's ``.minivgg-run``, a site's
-``.minivgg-site.json``, which lists what it wrote).
+``.minivgg-site``, which lists what it wrote).
 
 **Atomic writes** (``atomic_write``): a file is written to a temporary in the same folder, flushed to disk and
 renamed over the target in one step, so a crash, a full disk or a kill never leaves a half-written file under
@@ -42,10 +44,12 @@ from typing import NamedTuple
 from .errors import OutputPathError, WriteError
 
 __all__ = ["atomic_write", "write_json", "remove_stale_temporaries", "temporary_name", "TEMPORARY_PREFIX",
+           "BOOKKEEPING_PREFIX",
            "MARK_KEY", "MARK_VALUE", "PNG_METADATA", "marked", "Output", "OUTPUT_KINDS", "check_outputs", "check_output_folder",
            "check_not_inside_inputs", "written_by_minivgg", "require_regular_file", "file_mode"]
 
-TEMPORARY_PREFIX = ".minivgg-tmp-"
+BOOKKEEPING_PREFIX = ".minivgg-"  # a run folder's mark and lock, caches, a site's list, temporaries: never outputs
+TEMPORARY_PREFIX = BOOKKEEPING_PREFIX + "tmp-"
 _TEMPORARY = re.compile(r"^\.minivgg-tmp-(?P<pid>[0-9]+)-(?P<nonce>[0-9a-f]{8})-(?P<target>.+)$")
 _LONGEST_NAME = 255  # bytes in one file name on most file systems
 
@@ -410,6 +414,10 @@ def check_outputs(outputs, inputs=(), overwrite=False):
             if os.path.abspath(earlier.path) == os.path.abspath(path) or (
                     os.path.lexists(path) and os.path.lexists(earlier.path) and _same_file(path, earlier.path)):
                 raise OutputPathError(f"{option} {path} is also {earlier.option}: give each output its own file")
+        if os.path.basename(os.path.normpath(path)).startswith(BOOKKEEPING_PREFIX):
+            raise OutputPathError(f"{option} {path}: files named {BOOKKEEPING_PREFIX}* are minivgg's own bookkeeping "
+                                  f"(a run folder's mark and lock, caches, temporaries), never an output; choose "
+                                  f"another name")
         if os.path.islink(path):
             raise OutputPathError(f"{option} {path} is a symbolic link: writing would replace the link, not what "
                                   f"it points to; give the target's path or another name")

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
-from hostile_files import run, tiny_weights
+from hostile_files import one_line_error, run, snapshot, tiny_weights
 from tiny_imagenet import SMALL_NET, make_tiny_imagenet
 
 import minivgg
@@ -104,8 +104,10 @@ def test_a_safetensors_state_dict_with_torchvision_names_is_converted(tmp_path, 
     save_file(state, str(tmp_path / "torchvision.safetensors"))
     write_torch_zip(tmp_path / "torchvision.pth", state)
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    before = snapshot(tmp_path)
     code, _, err = run(capsys, "predict", tmp_path / "a.png", "--weights", tmp_path / "torchvision.safetensors")
-    assert code == 1 and "its tensors have torchvision's names: import it with `minivgg convert" in err
+    assert code == 1 and one_line_error(err, "predict") and snapshot(tmp_path) == before
+    assert "its tensors have torchvision's names: import it with `minivgg convert" in err
     code, out, err = run(capsys, "convert", tmp_path / "torchvision.safetensors", tmp_path / "converted.safetensors")
     assert code == 0 and "configuration A" in out, err
     assert run(capsys, "convert", tmp_path / "torchvision.pth", tmp_path / "from-pth.safetensors")[0] == 0

@@ -355,3 +355,29 @@ def test_an_output_inside_the_data_folder_is_refused_before_any_work(data, tmp_p
     # Beside the data, not in it: written.
     assert run(capsys, "train", "--quiet", "--data", data, "--preset", "A/256", *SMALL_NET, "--run-dir",
                tmp_path / "run")[0] == 0
+
+
+def test_a_run_folders_mark_and_lock_are_never_an_output_even_with_overwrite(data, tmp_path, capsys,
+                                                                             no_evaluation):
+    """The mark is a JSON file minivgg wrote, so it once passed for one of its own tables: `evaluate --json
+    RUN/.minivgg-run` replaced it, and the folder was no longer minivgg's."""
+    from minivgg.training import run_folder
+
+    path = tiny_weights(tmp_path / "w.safetensors", WNIDS)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    run_folder.mark_run_folder(run_dir)
+    (run_dir / ".minivgg-lock").write_text("12345\n")
+    source = torchvision_file(tmp_path / "vgg.pth")
+    before = snapshot(tmp_path)
+    for command, arguments, option, output in [
+            ("evaluate", ["--data", data, "--weights", path, "--json"], "--json", run_dir / ".minivgg-run"),
+            ("export", [path], "OUTPUT", run_dir / ".minivgg-lock"),
+            ("convert", [source], "DST",
+             run_dir / ".minivgg-run")]:
+        for extra in ([], ["--overwrite"]):
+            code, out, err = run(capsys, command, *arguments, output, *extra)
+            assert code == 1 and one_line_error(err, command) and out == "", err
+            assert f"{option} {output}: files named .minivgg-* are minivgg's own bookkeeping" in err, err
+            assert snapshot(tmp_path) == before
+    assert run_folder.is_marked(run_dir)

@@ -55,9 +55,11 @@ def test_a_one_by_100000_png_in_the_data_is_an_error_of_evaluate_naming_it(data,
     folder = shutil.copytree(data / "train", tmp_path / "folder")
     _thin_png(folder / WNIDS[0] / "thin.png")
     path = tiny_weights(tmp_path / "w.safetensors", WNIDS)
+    before = snapshot(tmp_path)
     code, out, err = run(capsys, "evaluate", "--data", folder, "--weights", path)
     assert code == 1 and one_line_error(err, "evaluate")
     assert f"{folder / WNIDS[0] / 'thin.png'}: 100000x1 pixels has an aspect ratio" in err
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -173,10 +175,11 @@ def _weights_with(path, layer, value):
 def test_first_layer_weights_that_overflow_float32_are_refused_when_loaded(tmp_path, capsys):
     path = _weights_with(tmp_path / "w.safetensors", 0, 3e38)
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    before = snapshot(tmp_path)
     code, out, err = run(capsys, "predict", tmp_path / "a.png", "--weights", path)
     assert code == 1 and one_line_error(err, "predict") and out == ""
     assert f"{path}: tensor 'features.0.weight' holds weights up to 3e+38: the first convolution's output" in err
-    assert "beyond float32's largest value" in err
+    assert "beyond float32's largest value" in err and snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate", "features"])
@@ -267,8 +270,10 @@ def test_a_class_name_cannot_forge_a_line_of_predict(tmp_path, capsys):
 
 
 def test_an_error_quoting_a_file_shows_its_control_characters_escaped(tmp_path, capsys):
+    before = snapshot(tmp_path)
     code, _, err = run(capsys, "evaluate", "--weights", tmp_path / "no\x1b[2Jsuch.safetensors")
     assert code == 1 and one_line_error(err, "evaluate") and "\x1b" not in err and "no\\x1b[2Jsuch" in err
+    assert snapshot(tmp_path) == before
 
 
 def test_a_download_cache_that_is_a_file_is_named_before_anything_is_fetched(tmp_path, capsys, monkeypatch):
