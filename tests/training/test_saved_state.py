@@ -251,3 +251,29 @@ def test_a_hand_edited_localisation_record_names_the_file(tmp_path):
         save_file(load_file(str(path)), str(path), metadata=metadata)
         with pytest.raises(ValueError, match=message):
             load_localisation_net(path)
+
+
+# --- a hand-edited training log ------------------------------------------------------------------------------------
+
+_ENTRY = {"epoch": 1, "learning_rate": 0.01, "train_loss": 1.0, "train_top1_error": 0.5, "val_loss": 1.0,
+          "val_top1_error": 0.5, "val_top5_error": 0.1}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("[" * 200000, "line 1 is not a JSON log entry"),  # was a RecursionError traceback
+    (json.dumps(dict(_ENTRY, val_top1_error=7)), "line 1: val_top1_error 7 must be a fraction in [0, 1]"),
+    (json.dumps(dict(_ENTRY, epoch=1e300)), "line 1: epoch 1e+300 must be a whole number of epochs from 1"),
+    (json.dumps(dict(_ENTRY, epoch=1.5)), "line 1: epoch 1.5 must be a whole number of epochs from 1"),
+    (json.dumps(dict(_ENTRY, learning_rate=-1)), "line 1: learning_rate -1 must be a finite number >= 0"),
+    (json.dumps(dict(_ENTRY, train_loss=float("nan"))), "line 1: train_loss nan must be a finite number >= 0"),
+])
+def test_a_hand_edited_training_log_is_refused_by_plot_naming_the_line_and_field(line, message, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.jsonl").write_text(line + "\n")
+    before = snapshot(tmp_path)
+    code, out, err = run(capsys, "plot", tmp_path / "run")
+    assert code == 1 and one_line_error(err, "plot") and out == ""
+    assert f"{tmp_path / 'run' / 'log.jsonl'} {message}" in err, err
+    assert snapshot(tmp_path) == before
+    (tmp_path / "run" / "log.jsonl").write_text(json.dumps(_ENTRY) + "\n")
+    assert run(capsys, "plot", tmp_path / "run")[0] == 0  # the same log, as minivgg writes it: drawn
