@@ -304,10 +304,12 @@ def read_ground_truth(path, files, class_names, ground_truth_classes=None):
     FileNotFoundError for a missing file; ValueError naming the file and line for a count mismatch, an
     unknown class, an out-of-range number or a file name that is not among the images.
     """
+    from ..files import require_regular_file
+
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"validation ground-truth file {path} does not exist")
-    with open(path, encoding="utf-8") as handle:
+    with open(require_regular_file(path, "validation ground-truth file"), encoding="utf-8") as handle:
         rows = [(number, line.split()) for number, line in enumerate(handle, 1) if line.strip()]
     if rows and all(len(tokens) == 2 for _, tokens in rows):  # "file_name label" lines
         by_name = {os.path.basename(tokens[0]): (number, tokens[1]) for number, tokens in rows}
@@ -388,7 +390,7 @@ class ImageNet(ImageFiles):
                 raise ValueError(f"ImageNet val folder {folder} holds neither class folders nor image files")
             if ground_truth is None:
                 found = [os.path.join(root, name) for name in GROUND_TRUTH_CANDIDATES
-                         if os.path.isfile(os.path.join(root, name))]
+                         if os.path.lexists(os.path.join(root, name))]  # a pipe there is named, not skipped
                 if not found:
                     raise FileNotFoundError(f"ImageNet val folder {folder} is flat, so it needs a ground-truth file: "
                                             f"pass ground_truth= (looked for {', '.join(GROUND_TRUTH_CANDIDATES)} "
@@ -396,8 +398,10 @@ class ImageNet(ImageFiles):
                 ground_truth = found[0]
             ground_truth = os.fspath(ground_truth)
             meta = os.path.join(os.path.dirname(os.path.abspath(ground_truth)), "meta.mat")
-            if ground_truth_classes is None and os.path.isfile(meta):
-                ground_truth_classes = read_devkit_wnids(meta)
+            if ground_truth_classes is None and os.path.lexists(meta):  # a pipe there: named, not read as absent
+                from ..files import require_regular_file
+
+                ground_truth_classes = read_devkit_wnids(require_regular_file(meta, "devkit file"))
             if ground_truth_classes is None and os.path.basename(ground_truth) == DEVKIT_GROUND_TRUTH:
                 # Read against sorted wnids, the devkit's numbers would mislabel nearly every image, silently.
                 raise ValueError(f"{ground_truth} numbers the classes by the devkit's ILSVRC2012_ID, not by sorted "

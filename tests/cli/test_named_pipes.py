@@ -97,3 +97,22 @@ def test_the_library_refuses_pipes_too(tmp_path):
         weights.load(pipe)
     with pytest.raises(NotAFileError, match="is a folder"):
         weights.load(tmp_path)
+
+
+@pytest.mark.parametrize("name, what", [
+    ("ILSVRC2012_validation_ground_truth.txt", "validation ground-truth file"),
+    ("meta.mat", "devkit file"),
+])
+def test_a_named_pipe_in_the_devkit_is_named_not_taken_for_a_missing_file(name, what, tmp_path, capsys):
+    """Before, a pipe for the ground truth was "no ground-truth file" (look elsewhere), and a pipe for meta.mat
+    was skipped: the labels were then read in another numbering."""
+    data = make_tiny_imagenet(tmp_path / "data")
+    weights = tiny_weights(tmp_path / "w.safetensors")
+    devkit = data / "ILSVRC2012_devkit_t12" / "data"
+    (devkit / name).unlink()
+    fifo(devkit / name)
+    before = snapshot(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--weights", weights, "--ignore-class-names")
+    assert code == 1 and one_line_error(err, "evaluate") and out == "", err
+    assert f"{what} {devkit / name} is a named pipe, not a regular file" in err
+    assert snapshot(tmp_path) == before
