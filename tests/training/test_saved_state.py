@@ -277,3 +277,13 @@ def test_a_hand_edited_training_log_is_refused_by_plot_naming_the_line_and_field
     assert snapshot(tmp_path) == before
     (tmp_path / "run" / "log.jsonl").write_text(json.dumps(_ENTRY) + "\n")
     assert run(capsys, "plot", tmp_path / "run")[0] == 0  # the same log, as minivgg writes it: drawn
+
+
+def test_a_training_refused_for_its_scale_writes_no_statistics_into_the_data(data, tmp_path, capsys):
+    """S below the crop is refused before the colour statistics are computed and cached beside the images."""
+    before = snapshot(data)
+    code, out, err = run(capsys, "train", "--quiet", "--data", data, "--preset", "A/256", *SMALL_NET[:-2], "--scale",
+                         "16", "--run-dir", tmp_path / "run")
+    assert code == 1 and one_line_error(err, "train") and out == ""
+    assert "the smallest training scale S_min=16 is smaller than the 32 crop" in err
+    assert snapshot(data) == before and not (tmp_path / "run").exists()
