@@ -381,3 +381,16 @@ def test_a_run_folders_mark_and_lock_are_never_an_output_even_with_overwrite(dat
             assert f"{option} {output}: files named .minivgg-* are minivgg's own bookkeeping" in err, err
             assert snapshot(tmp_path) == before
     assert run_folder.is_marked(run_dir)
+
+
+def test_a_localisation_run_folder_inside_its_images_or_annotations_is_refused(tmp_path, capsys):
+    path = tiny_weights(tmp_path / "w.safetensors")
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "JPEGImages").mkdir()
+    before = snapshot(tmp_path)
+    for folder in ("Annotations", "JPEGImages"):
+        code, out, err = run(capsys, "localize", "train", "--annotations", tmp_path / "Annotations", "--images",
+                             tmp_path / "JPEGImages", "--classifier", path, "--run-dir", tmp_path / folder / "run")
+        assert code == 1 and one_line_error(err, "localize") and out == ""
+        assert f"--run-dir {tmp_path / folder / 'run'} is inside the input folder {tmp_path / folder}" in err
+        assert snapshot(tmp_path) == before
