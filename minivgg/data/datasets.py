@@ -18,6 +18,7 @@ it is loaded, and the loader skips it.
 """
 import hashlib
 import os
+import stat
 import unicodedata
 
 import numpy as np
@@ -146,8 +147,9 @@ def _check_folder(root, what):
 
 def _entry_kind(entry, skipped):
     """"dir", "file" or None (anything else) for a folder entry; entries that cannot be followed (a
-    symbolic link to itself, a broken link, a link to a folder above it) are None and added to ``skipped``
-    as ``(path, reason)``, so one bad link never ends the listing of a data set."""
+    symbolic link to itself, a broken link, a link to a folder above it) or are not regular files (a named
+    pipe, a device) are None and added to ``skipped`` as ``(path, reason)``, so one bad entry never ends the
+    listing of a data set, nor blocks it."""
     try:
         if entry.is_dir():
             if entry.is_symlink():
@@ -158,8 +160,11 @@ def _entry_kind(entry, skipped):
             return "dir"
         if entry.is_file():
             return "file"
-        if entry.is_symlink():
+        if entry.is_symlink() and not os.path.exists(entry.path):
             skipped.append((entry.path, f"broken symbolic link to {os.readlink(entry.path)}"))
+        else:  # a named pipe, a device, a socket: reading one would block or never end
+            kind = "a named pipe" if stat.S_ISFIFO(entry.stat().st_mode) else "not a regular file"
+            skipped.append((entry.path, f"{kind}: never opened"))
     except OSError as error:  # ELOOP: "Too many levels of symbolic links", a link to itself
         skipped.append((entry.path, f"cannot follow: {error.strerror or error}"))
     return None

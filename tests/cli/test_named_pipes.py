@@ -116,3 +116,24 @@ def test_a_named_pipe_in_the_devkit_is_named_not_taken_for_a_missing_file(name, 
     assert code == 1 and one_line_error(err, "evaluate") and out == "", err
     assert f"{what} {devkit / name} is a named pipe, not a regular file" in err
     assert snapshot(tmp_path) == before
+
+
+def test_a_named_pipe_among_the_images_is_left_out_and_counted(tmp_path, capsys):
+    """A pipe named like an image in a class folder or a flat val/: listed as skipped, never opened."""
+    from minivgg.data import ImageNet
+
+    data = make_tiny_imagenet(tmp_path / "data")
+    first_class = sorted((data / "train").iterdir())[0]
+    fifo(first_class / "pipe.JPEG")
+    fifo(data / "val" / "ILSVRC2012_val_99999999.JPEG")
+    before = snapshot(data)
+    with pytest.warns(UserWarning, match=r"pipe\.JPEG: a named pipe: never opened"):
+        code, _, err = run(capsys, "train", "--quiet", "--data", data, "--preset", "A/256", *SMALL_NET[:-2],
+                           "--epochs", "1", "--run-dir", tmp_path / "run")
+    assert code == 0, err
+    assert {name for name in snapshot(data) if name not in before} == {"train/.minivgg-statistics.json"}
+    with pytest.warns(UserWarning, match=r"pipe\.JPEG: a named pipe: never opened"):
+        train = ImageNet(data, "train")
+    assert len(train) == 24 and not any(name.endswith("pipe.JPEG") for name in train.files)
+    with pytest.warns(UserWarning, match=r"ILSVRC2012_val_99999999\.JPEG: a named pipe: never opened"):
+        assert len(ImageNet(data, "val")) == 9
