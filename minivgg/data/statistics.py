@@ -123,7 +123,29 @@ def _read_cache(path, fingerprint, draft_smallest_side):
         warnings.warn(f"ignoring colour statistics cache {path}: expected finite arrays of shapes (3,), (3,), "
                       f"(3, 3), got shapes {shapes}")
         return None
+    impossible = _impossible_statistics(statistics)
+    if impossible:
+        warnings.warn(f"ignoring colour statistics cache {path}: {impossible}; computing them again")
+        return None
     return statistics
+
+
+# The variance of values in [0, 255] is at most 255^2 / 4 (half the pixels 0, half 255); the eigenvalues of the
+# RGB covariance sum to the three channels' variances.
+_LARGEST_VARIANCE_SUM = 3 * 255.0 ** 2 / 4
+
+
+def _impossible_statistics(statistics):
+    """What no set of 8-bit images can have (a mean outside [0, 255], negative or too large eigenvalues,
+    eigenvectors that are not orthonormal), or "" for statistics that could be real."""
+    mean, eigenvalues, eigenvectors = statistics
+    if not ((mean >= 0) & (mean <= 255)).all():
+        return f"its mean RGB {mean.tolist()} is outside [0, 255]"
+    if (eigenvalues < 0).any() or eigenvalues.sum() > _LARGEST_VARIANCE_SUM * (1 + 1e-9):
+        return f"its eigenvalues {eigenvalues.tolist()} are not a covariance of 8-bit pixels"
+    if not np.allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-6):
+        return "its eigenvectors are not orthonormal"
+    return ""
 
 
 def _write_cache(path, record):

@@ -287,3 +287,30 @@ def test_a_training_refused_for_its_scale_writes_no_statistics_into_the_data(dat
     assert code == 1 and one_line_error(err, "train") and out == ""
     assert "the smallest training scale S_min=16 is smaller than the 32 crop" in err
     assert snapshot(data) == before and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("mean_rgb", [-5000.0, 0.0, 0.0], r"its mean RGB \[-5000.0, 0.0, 0.0\] is outside \[0, 255\]"),
+    ("mean_rgb", [1e308, 1e308, 1e308], r"its mean RGB .* is outside \[0, 255\]"),
+    ("eigenvalues", [1e300, 1.0, 1.0], "its eigenvalues .* are not a covariance of 8-bit pixels"),
+    ("eigenvalues", [-1.0, 1.0, 1.0], "its eigenvalues .* are not a covariance of 8-bit pixels"),
+    ("eigenvectors", [[1e300] * 3] * 3, "its eigenvectors are not orthonormal"),
+])
+def test_a_colour_statistics_cache_holding_impossible_values_is_computed_again(key, value, message, tmp_path):
+    """Before, a mean of -5000 became the model's preprocessing silently, and eigenvalues of 1e300 made the
+    training "diverge" with the advice to lower the learning rate."""
+    root = tmp_path / "folder"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    first = compute_statistics(ImageFolder(root), progress=False)
+    cache = root / ".minivgg-statistics.json"
+    saved = json.loads(cache.read_text())
+    cache.write_text(json.dumps(dict(saved, **{key: value})))
+    with pytest.warns(UserWarning, match=rf"ignoring colour statistics cache {cache}: {message}"):
+        again = compute_statistics(ImageFolder(root), progress=False)
+    np.testing.assert_allclose(again.mean_rgb, first.mean_rgb, rtol=1e-12)
+    np.testing.assert_allclose(again.eigenvalues, first.eigenvalues, rtol=1e-9)
+    assert json.loads(cache.read_text()) == saved  # written again as computed
