@@ -286,3 +286,13 @@ def test_a_download_cache_that_is_a_file_is_named_before_anything_is_fetched(tmp
     code, _, err = run(capsys, "download", "vgg11")
     assert code == 1 and f"the cache folder {tmp_path / 'photo.png' / 'cache'}: {tmp_path / 'photo.png'} is a file" in err
     assert snapshot(tmp_path) == before
+
+
+def test_a_file_name_in_a_progress_bar_shows_its_control_characters_escaped(data, tmp_path, capsys):
+    """evaluate names each weight file in its bar: `--weights runs/*/...` may bring any name to the terminal."""
+    import shutil
+
+    path = tmp_path / "w\x1b[2Jred\n 99%.safetensors"
+    shutil.copy(tiny_weights(tmp_path / "w.safetensors", WNIDS), path)
+    code, out, err = run(capsys, "evaluate", "--data", data, "--weights", path)
+    assert code == 0 and "\x1b" not in out + err and "w\\x1b[2Jred\\n 99%.safetensors" in err
