@@ -64,7 +64,9 @@ def option_name(key):
 def check_run_dir_is_a_folder(run_dir):
     """RunFolderError when ``--run-dir`` names something that exists and is not a folder."""
     if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
-        raise RunFolderError(f"--run-dir {run_dir} is a file, not a folder: choose another --run-dir")
+        what = (f"a broken symbolic link (to {os.readlink(run_dir)})" if os.path.islink(run_dir) and
+                not os.path.exists(run_dir) else "a file")
+        raise RunFolderError(f"--run-dir {run_dir} is {what}, not a folder: choose another --run-dir")
 
 
 def check_new_run_folder(run_dir, what="a run", resumable=CHECKPOINT, finished=(FINAL_WEIGHTS, LOG)):

@@ -276,3 +276,12 @@ def test_temporaries_are_hidden_unique_and_keep_the_umask_mode(tmp_path):
     finally:
         os.umask(previous)
     assert remove_stale_temporaries(tmp_path) == []
+
+
+def test_a_run_dir_that_is_a_broken_link_is_named_as_one(data, tmp_path, capsys):
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    before = snapshot(tmp_path)
+    code, out, err = run(capsys, *train_arguments(data, tmp_path / "dangling"))
+    assert code == 1 and one_line_error(err, "train") and out == ""
+    assert f"--run-dir {tmp_path / 'dangling'} is a broken symbolic link (to {tmp_path / 'nowhere'}), not a folder" in err
+    assert snapshot(tmp_path) == before
