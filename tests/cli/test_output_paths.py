@@ -200,6 +200,8 @@ def test_a_rebuilt_site_keeps_the_users_files_and_replaces_only_its_own(tmp_path
     manifest = (www / build_site.MANIFEST).read_text().splitlines()
     assert "index.html" in manifest and "lessons/02_lesson/index.html" in manifest
     (www / "notes.txt").write_text("mine")
+    (www / "index.html.partial").write_text("my draft")  # once the name of the site's own temporary
+    (www / ".minivgg-site.partial").write_text("my list")
     (www / "photos").mkdir()
     (www / "photos" / "cat.jpg").write_bytes(b"a photo")
     # Lesson 2 removed, lesson 3 added: the site follows, the user's files stay.
@@ -207,6 +209,8 @@ def test_a_rebuilt_site_keeps_the_users_files_and_replaces_only_its_own(tmp_path
     _lessons(tmp_path, [3])
     assert build_site.main(["--lessons", str(lessons), "--output", str(www), "--executed", str(executed)]) == 0
     assert (www / "notes.txt").read_text() == "mine" and (www / "photos" / "cat.jpg").read_bytes() == b"a photo"
+    assert (www / "index.html.partial").read_text() == "my draft"
+    assert (www / ".minivgg-site.partial").read_text() == "my list"
     assert not (www / "lessons" / "02_lesson").exists() and (www / "lessons" / "03_lesson" / "index.html").exists()
     # A user's file where a new page would go: refused, nothing changed.
     _lessons(tmp_path, [4])
