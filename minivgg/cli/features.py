@@ -77,7 +77,13 @@ def load_nets(args, default_scales, default_aggregation):
     flip = args.flip if args.flip is not None else _flip_default(args.weights)
     aggregation = args.aggregation if args.aggregation is not None else default_aggregation
     settings = FeatureSettings(args.layer, scales, aggregation, flip)
-    cache = None if args.no_cache else FeatureCache(args.cache if args.cache is not None else default_cache_folder())
+    cache = None
+    if not args.no_cache:  # its subfolders among a data set's images would be classes: never inside the data
+        from ..files import check_output_folder
+
+        folder = args.cache if args.cache is not None else default_cache_folder()
+        check_output_folder(folder, "--cache", inputs=[getattr(args, "data", None), getattr(args, "root", None)])
+        cache = FeatureCache(folder)
     keys = [weights_fingerprint(path) for path in args.weights]
     return models, keys, settings, cache
 

@@ -398,3 +398,19 @@ def test_a_localisation_run_folder_inside_its_images_or_annotations_is_refused(t
         assert code == 1 and one_line_error(err, "localize") and out == ""
         assert f"--run-dir {tmp_path / folder / 'run'} is inside the input folder {tmp_path / folder}" in err
         assert snapshot(tmp_path) == before
+
+
+def test_a_feature_cache_inside_the_data_is_refused(data, tmp_path, capsys):
+    """The cache's two-letter subfolders in a folder of class folders would be read as classes."""
+    import shutil
+
+    data = shutil.copytree(data / "train", tmp_path / "classes")
+    path = tiny_weights(tmp_path / "w.safetensors", WNIDS)
+    before = snapshot(tmp_path)
+    for command, arguments in [("features", ["--data", data, "--weights", path, "--out", tmp_path / "f.npz"]),
+                               ("transfer", ["--dataset", "folder", "--root", data, "--weights", path,
+                                             "--train-per-class", "2"])]:
+        code, out, err = run(capsys, command, *arguments, "--cache", data / "cache")
+        assert code == 1 and one_line_error(err, command) and out == "", err
+        assert f"--cache {data / 'cache'} is inside the input folder {data}" in err
+        assert snapshot(tmp_path) == before
