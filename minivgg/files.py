@@ -44,9 +44,9 @@ from typing import NamedTuple
 from .errors import OutputPathError, WriteError
 
 __all__ = ["atomic_write", "write_json", "remove_stale_temporaries", "temporary_name", "TEMPORARY_PREFIX",
-           "BOOKKEEPING_PREFIX",
-           "MARK_KEY", "MARK_VALUE", "PNG_METADATA", "marked", "Output", "OUTPUT_KINDS", "check_outputs", "check_output_folder",
-           "check_not_inside_inputs", "written_by_minivgg", "require_regular_file", "file_mode"]
+           "BOOKKEEPING_PREFIX", "MARK_KEY", "MARK_VALUE", "PNG_METADATA", "marked", "Output", "OUTPUT_KINDS",
+           "check_outputs", "check_output_folder", "check_not_inside_inputs", "written_by_minivgg",
+           "require_regular_file", "file_mode"]
 
 BOOKKEEPING_PREFIX = ".minivgg-"  # a run folder's mark and lock, caches, a site's list, temporaries: never outputs
 TEMPORARY_PREFIX = BOOKKEEPING_PREFIX + "tmp-"
@@ -374,9 +374,9 @@ def _inside(path, folder):
 
 
 def check_not_inside_inputs(path, option, inputs):
-    """OutputPathError when the output ``path`` (a file or a folder) is an input folder or lies inside one:
-    written there, it would become part of the data the command reads. Inputs that are files, or do not
-    exist, are left to ``check_outputs``."""
+    """OutputPathError when the output ``path`` (a file or a folder) is one of the data folders ``inputs`` or
+    lies inside one: written there, it would become part of the data the command reads. Inputs that are not
+    folders, or do not exist, are left to the command."""
     if path is None:
         return
     for source in inputs:
@@ -387,13 +387,15 @@ def check_not_inside_inputs(path, option, inputs):
                                   f"(nothing was done)")
 
 
-def check_outputs(outputs, inputs=(), overwrite=False):
+def check_outputs(outputs, inputs=(), overwrite=False, data_folders=()):
     """Refuse, before any work starts, every output a command may not write (the module docstring).
 
     Parameters
     ----------
     outputs : ``Output``s (None entries are skipped: options not given)
     inputs : paths the command reads (files or folders; those that do not exist are left to the command)
+    data_folders : the folders of data the command reads (a data set's root): no output may lie inside one
+        (``check_not_inside_inputs``)
     overwrite : the user asked to replace existing files minivgg did not write (``--overwrite``); an input, a
         folder, a link or a pipe is never replaced
 
@@ -409,7 +411,7 @@ def check_outputs(outputs, inputs=(), overwrite=False):
             if os.path.lexists(source) and os.path.lexists(path) and _same_file(path, source):
                 raise OutputPathError(f"{option} {path} is the input {source}: writing it would destroy what is "
                                       f"read; choose another {option}")
-        check_not_inside_inputs(path, option, inputs)
+        check_not_inside_inputs(path, option, data_folders)
         for earlier in outputs[:number]:
             if os.path.abspath(earlier.path) == os.path.abspath(path) or (
                     os.path.lexists(path) and os.path.lexists(earlier.path) and _same_file(path, earlier.path)):

@@ -100,7 +100,7 @@ def _check_outputs(args):
         if os.path.isdir(folder):  # a folder still to be created is checked by check_output_folder
             outputs += [Output(path, "--save-posteriors", "npz", replace_own=False) for path in paths]
     inputs = list(args.weights) + ([args.data] if args.data is not None else [])
-    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)
+    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite, data_folders=[args.data])
     return paths
 
 

@@ -101,7 +101,7 @@ def run(args):
         raise ValueError("give either image files or --data FOLDER (not both, not neither)")
     out = args.out if args.out.endswith(".npz") else args.out + ".npz"
     check_outputs([Output(out, "--out", "npz")], inputs=list(args.images) + list(args.weights) + [args.data],
-                  overwrite=args.overwrite)
+                  overwrite=args.overwrite, data_folders=[args.data])
     labels, class_names = None, None
     if args.data is not None:
         from ..transfer.caltech import read_class_folders

@@ -11,7 +11,8 @@ def register(subparsers):
                                    description=__doc__.replace("``", ""))
     parser.add_argument("config", metavar="CONFIG",
                         help="a configuration (A, A-LRN, B, C, D, E, B-shallow) or a .safetensors weight file")
-    parser.add_argument("--input-size", type=at_most(positive_int, limits.MAX_SCALE, "the largest input minivgg describes"), default=None,
+    parser.add_argument("--input-size", default=None,
+                        type=at_most(positive_int, limits.MAX_SCALE, "the largest input minivgg describes"),
                         help="input side (default 224, or the file's)")
     parser.add_argument("--width-multiplier", type=width_multiplier, default=None,
                         help="conv channel multiplier (default 1; a weight file records its own)")

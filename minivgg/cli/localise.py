@@ -434,7 +434,8 @@ def run_evaluate(args):
     if (args.annotations is None) != (args.images is None):
         raise ValueError("--annotations and --images go together: the XML files and the images they name")
     check_outputs([Output(args.json, "--json", "json")], inputs=[args.classifier, *args.weights, args.annotations,
-                                                                 args.images], overwrite=args.overwrite)
+                                                                 args.images], overwrite=args.overwrite,
+                  data_folders=[args.annotations, args.images])
     classifier, nets, scales = _load(args)
     if args.annotations is not None:
         from ..localisation import read_annotated_images

@@ -76,7 +76,8 @@ def register(subparsers):
     parser.add_argument("--learning-rate", type=positive_float, help="first learning rate (default: the preset's)")
     parser.add_argument("--epochs", type=positive_int, help="at most this many epochs (paper: 74)")
     parser.add_argument("--patience", type=positive_int, help="epochs without validation gain before the rate drops")
-    parser.add_argument("--workers", type=at_most(nonnegative_int, 1024, "processes on one machine"), help="data-loading processes (default 0: in-process)")
+    parser.add_argument("--workers", type=at_most(nonnegative_int, 1024, "processes on one machine"),
+                        help="data-loading processes (default 0: in-process)")
     parser.add_argument("--checkpoint-every", type=nonnegative_int, help="also checkpoint every N steps (default "
                         "0: at the end of each epoch only)")
     parser.add_argument("--seed", type=seed, help="data order, augmentation and initial weights "
@@ -252,7 +253,8 @@ def _run_folder(args):
     if args.resume is None:
         _take_architecture_from_starting_weights(args)
         run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
-        check_not_inside_inputs(run_dir, "--run-dir", [args.data])  # a folder among the images is a class
+        if _image_folder(args):  # a folder among the images would be a class
+            check_not_inside_inputs(run_dir, "--run-dir", [args.data])
         run_folder.check_new_run_folder(run_dir)
         return run_dir, None
     saved = run_folder.read_arguments(args.resume, COMMAND, _OPTION_SCHEMA, {PREPROCESSING_KEY: _saved_preprocessing})

@@ -61,7 +61,7 @@ def run(args):
     from ..transfer.protocols import PAPER_AGGREGATION, TABLE_12_COLUMN
 
     check_outputs([Output(args.json, "--json", "json")], inputs=[args.root] + list(args.weights),
-                  overwrite=args.overwrite)
+                  overwrite=args.overwrite, data_folders=[args.root])
     task = protocol(args.dataset, args.root, args.train_per_class, args.test_per_class, args.splits, args.seed,
                     args.train_split, args.test_split, boxes=not args.no_boxes)
     models, keys, settings, cache = load_nets(args, PAPER_SCALES[args.dataset], PAPER_AGGREGATION[args.dataset])

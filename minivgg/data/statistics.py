@@ -143,7 +143,7 @@ def _impossible_statistics(statistics):
         return f"its mean RGB {mean.tolist()} is outside [0, 255]"
     if (eigenvalues < 0).any() or eigenvalues.sum() > _LARGEST_VARIANCE_SUM * (1 + 1e-9):
         return f"its eigenvalues {eigenvalues.tolist()} are not a covariance of 8-bit pixels"
-    if not np.allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-6):
+    if np.abs(eigenvectors).max() > 1 + 1e-6 or not np.allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-6):
         return "its eigenvectors are not orthonormal"
     return ""
 

@@ -33,7 +33,8 @@ from .shape_buckets import crop_to_bucket, shape_step
 from .metrics import top_k_error
 from .scales import paper_scales  # noqa: F401  (Sect. 4.2's scales, with the methods they go with)
 
-__all__ = ["METHODS", "posteriors", "check_finite_outputs", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
+__all__ = ["METHODS", "posteriors", "check_finite_outputs", "fuse", "multi_crop_offsets", "paper_scales",
+           "save_posteriors",
            "load_posteriors", "error_table", "format_table", "posterior_file_names"]
 
 METHODS = ("single-crop", "dense", "multi-crop", "multi-crop+dense")

@@ -284,7 +284,8 @@ def test_a_download_cache_that_is_a_file_is_named_before_anything_is_fetched(tmp
     assert f"--cache {tmp_path / 'photo.png'} is a file, not a folder" in err and "Errno" not in err
     monkeypatch.setenv("MINIVGG_HOME", str(tmp_path / "photo.png" / "cache"))
     code, _, err = run(capsys, "download", "vgg11")
-    assert code == 1 and f"the cache folder {tmp_path / 'photo.png' / 'cache'}: {tmp_path / 'photo.png'} is a file" in err
+    assert code == 1 and one_line_error(err, "download")
+    assert f"the cache folder {tmp_path / 'photo.png' / 'cache'}: {tmp_path / 'photo.png'} is a file" in err
     assert snapshot(tmp_path) == before
 
 

@@ -283,5 +283,6 @@ def test_a_run_dir_that_is_a_broken_link_is_named_as_one(data, tmp_path, capsys)
     before = snapshot(tmp_path)
     code, out, err = run(capsys, *train_arguments(data, tmp_path / "dangling"))
     assert code == 1 and one_line_error(err, "train") and out == ""
-    assert f"--run-dir {tmp_path / 'dangling'} is a broken symbolic link (to {tmp_path / 'nowhere'}), not a folder" in err
+    assert (f"--run-dir {tmp_path / 'dangling'} is a broken symbolic link (to {tmp_path / 'nowhere'}), not a "
+            f"folder") in err
     assert snapshot(tmp_path) == before
