@@ -6,10 +6,11 @@ of a command is checked, and refused with an ``OutputPathError`` naming the opti
 
 - its name starts with ``.minivgg-`` (``BOOKKEEPING_PREFIX``): a run folder's mark and lock, a cache, a
   temporary, which no output may replace, even with ``--overwrite``;
-- it is one of the command's inputs (the same file after resolving links: ``os.path.samefile``), or lies inside
-  an input folder (a data set): a file or folder written among the images would change the data set itself,
-  a folder in a flat ``val/`` turning it into class folders (``check_not_inside_inputs``, also used for output
-  folders such as ``--save-posteriors`` and a new run's ``--run-dir``);
+- it is one of the command's inputs (the same file after resolving links: ``os.path.samefile``), or is an
+  image or a folder inside a data folder the command reads: written among the images it would change the
+  data set itself, a folder in a flat ``val/`` turning it into class folders (``check_not_inside_inputs``, used
+  for output folders such as ``--save-posteriors``, a feature cache and a new run's ``--run-dir``); a JSON or
+  ``.npz`` file there is never read as data, and is allowed;
 - it exists and minivgg did not write it (``written_by_minivgg``), unless the user asked to replace it
   (``--overwrite``), or it exists and is not a regular file (a folder, a link, a pipe, a device);
 - it cannot be written: its folder is missing, is not a folder, or is not writable.
@@ -394,8 +395,8 @@ def check_outputs(outputs, inputs=(), overwrite=False, data_folders=()):
     ----------
     outputs : ``Output``s (None entries are skipped: options not given)
     inputs : paths the command reads (files or folders; those that do not exist are left to the command)
-    data_folders : the folders of data the command reads (a data set's root): no output may lie inside one
-        (``check_not_inside_inputs``)
+    data_folders : the folders of data the command reads (a data set's root): no output that a data set would
+        read as one of its images (a PNG) may lie inside one (``check_not_inside_inputs``)
     overwrite : the user asked to replace existing files minivgg did not write (``--overwrite``); an input, a
         folder, a link or a pipe is never replaced
 
@@ -411,7 +412,8 @@ def check_outputs(outputs, inputs=(), overwrite=False, data_folders=()):
             if os.path.lexists(source) and os.path.lexists(path) and _same_file(path, source):
                 raise OutputPathError(f"{option} {path} is the input {source}: writing it would destroy what is "
                                       f"read; choose another {option}")
-        check_not_inside_inputs(path, option, data_folders)
+        if output.kind == "png":  # an image among the images would be read as one; other files are never listed
+            check_not_inside_inputs(path, option, data_folders)
         for earlier in outputs[:number]:
             if os.path.abspath(earlier.path) == os.path.abspath(path) or (
                     os.path.lexists(path) and os.path.lexists(earlier.path) and _same_file(path, earlier.path)):

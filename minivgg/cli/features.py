@@ -59,8 +59,9 @@ def _flip_default(paths):
     return not any(record is not None and record.flip is False for record in records)
 
 
-def load_nets(args, default_scales, default_aggregation):
-    """``(models, net keys, FeatureSettings, FeatureCache or None)`` from the shared options."""
+def load_nets(args, default_scales, default_aggregation, data_folders=()):
+    """``(models, net keys, FeatureSettings, FeatureCache or None)`` from the shared options; the cache folder
+    may not lie inside ``data_folders`` (folders of class folders read: its subfolders would be classes)."""
     from .. import weights
     from ..transfer import FeatureCache, FeatureSettings, default_cache_folder, weights_fingerprint
 
@@ -82,7 +83,7 @@ def load_nets(args, default_scales, default_aggregation):
         from ..files import check_output_folder
 
         folder = args.cache if args.cache is not None else default_cache_folder()
-        check_output_folder(folder, "--cache", inputs=[getattr(args, "data", None), getattr(args, "root", None)])
+        check_output_folder(folder, "--cache", inputs=data_folders)
         cache = FeatureCache(folder)
     keys = [weights_fingerprint(path) for path in args.weights]
     return models, keys, settings, cache
@@ -114,7 +115,7 @@ def run(args):
             raise FileNotFoundError(f"no such image files: {', '.join(absent[:5])}")
         for path in files:  # a named pipe would block the run at its turn
             require_regular_file(path, "image")
-    models, keys, settings, cache = load_nets(args, (256, 384, 512), "stack")
+    models, keys, settings, cache = load_nets(args, (256, 384, 512), "stack", data_folders=[args.data])
     features, _ = stacked_features(models, files, settings, cache, keys, batch_size=args.batch_size,
                                    progress=True)
     arrays = {"features": features, "files": np.array([os.fspath(f) for f in files]),

@@ -54,6 +54,18 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
+def _class_folders(args):
+    """The folder whose subfolders the data set reads as classes (a folder data set, Caltech's categories); none
+    for VOC, whose images are listed by name."""
+    from ..transfer.caltech import CALTECH_FOLDERS, find_category_folder
+
+    if args.dataset == "folder":
+        return [args.root]
+    if args.dataset in CALTECH_FOLDERS:
+        return [find_category_folder(args.root, args.dataset)]
+    return []
+
+
 def run(args):
     from ..files import Output, check_outputs
     from ..transfer import C_GRID, format_table, protocol, score, stack
@@ -64,7 +76,8 @@ def run(args):
                   overwrite=args.overwrite, data_folders=[args.root])
     task = protocol(args.dataset, args.root, args.train_per_class, args.test_per_class, args.splits, args.seed,
                     args.train_split, args.test_split, boxes=not args.no_boxes)
-    models, keys, settings, cache = load_nets(args, PAPER_SCALES[args.dataset], PAPER_AGGREGATION[args.dataset])
+    models, keys, settings, cache = load_nets(args, PAPER_SCALES[args.dataset], PAPER_AGGREGATION[args.dataset],
+                                              data_folders=_class_folders(args))
     C_grid = tuple(args.C_grid) if args.C_grid is not None else C_GRID
     descriptors, rows, results = [], [], []
     for path, model, key in zip(args.weights, models, keys):
