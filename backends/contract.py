@@ -17,6 +17,8 @@ Optional capabilities, each with the names a backend offering it must export:
     precision         PRECISIONS, get_precision(), set_precision(precision): the arithmetic of the products
     frozen_weights    weights_frozen(): a context manager; inside it the weights do not change (evaluation), so
                       the backend may prepare each one once (a layout copy) and reuse it for every batch
+    copy_stream       copy_stream(): host-to-device copies queued on a stream of their own, so the next batch
+                      travels while the current one is computed (``upload``, ``take``, ``release``; see below)
 
 A new backend starts from the reference with ``install_reference`` and overrides only what its device forces,
 so an op added to the reference appears on every backend at once.
@@ -41,6 +43,7 @@ CAPABILITIES = {
     "graph_capture": ("capture_step",),
     "precision": ("PRECISIONS", "get_precision", "set_precision"),
     "frozen_weights": ("weights_frozen",),
+    "copy_stream": ("copy_stream",),
 }
 
 
@@ -64,6 +67,19 @@ def set_precision(precision):
 def weights_frozen():
     """A context manager inside which no weight changes; the signature the frozen_weights capability must have."""
     raise NotImplementedError("the signature of the frozen_weights capability; a backend supplies the function")
+
+
+def copy_stream():
+    """An object for host-to-device copies that overlap the computation; the signature the copy_stream
+    capability must have. Its methods:
+
+        upload(host_arrays) -> uploaded   queue the copies of these host arrays; they may start at once, and
+                                          wait only until the memory they reuse is no longer read
+        take(uploaded) -> device_arrays   the copies, as arrays the work queued from now on reads after them
+        release()                         every array taken so far is read by work queued so far: its memory
+                                          may be reused by later copies once that work is done
+    """
+    raise NotImplementedError("the signature of the copy_stream capability; a backend supplies the function")
 
 
 def install_reference(namespace):

@@ -13,10 +13,12 @@
 # `pip install "minivgg[cupy]"` installs (cupy-cuda13x[ctk], nvidia-cudnn-cu13, nvidia-cudnn-frontend,
 # nvidia-nccl-cu13; CUDA 13 needs an R580+ driver); a GPU machine that reaches no package index has to have
 # them, except the frontend, whose wheel "fetch" downloads for carrying.
-# "tests" runs the backend grid (tests/test_backends.py: every op of cupy and numba, float64 and float32, against
+# "tests" runs the backend grid (tests/backends/test_backends.py: every op of cupy and numba, float64 and float32, against
 # the loops; the small-net step; the tests marked gpu: VGG-16's layer shapes against the reference) and the
-# recorded-step tests (tests/test_graph_step.py: a CUDA graph replay against the eager step), after installing
-# minivgg and the carried wheels;
+# recorded-step tests (tests/training/test_graph_step.py: a CUDA graph replay against the eager step), and the
+# feeding tests (tests/backends/test_feeding_on_gpu.py: the fused SGD kernel and the device preprocessing bit for
+# bit against the reference, the copy stream under real concurrency), after installing minivgg and the carried
+# wheels;
 # "bench" runs benchmarks/bench_gpu.py for cupy and numba beside PyTorch; "quick" runs the benchmark at tiny
 # shapes (a smoke test of the script). Logs: $OUT/environment.txt, $OUT/gpu_stack.txt, $OUT/gpu_stack.json,
 # $OUT/pytest_gpu.log, $OUT/junit_gpu.xml, $OUT/bench_gpu.log and $OUT/bench_gpu.json.
@@ -64,7 +66,8 @@ status=0
 cat "$OUT/gpu_stack.txt"
 if [[ "$part" == "all" || "$part" == "tests" ]]; then
     timeout 420 "$PYTHON" -m pytest -p no:cacheprovider -ra --durations=20 -k "cupy or numba or gpu" \
-        --junitxml="$OUT/junit_gpu.xml" tests/test_backends.py tests/test_graph_step.py tests/test_backend_registry.py \
+        --junitxml="$OUT/junit_gpu.xml" tests/backends/test_backends.py tests/training/test_graph_step.py \
+        tests/backends/test_backend_registry.py tests/backends/test_feeding_on_gpu.py \
         > "$OUT/pytest_gpu.log" 2>&1 || status=1
     tail -n 40 "$OUT/pytest_gpu.log"
 fi

@@ -10,7 +10,10 @@ but they are not its speed.
 
 1. Training (``minivgg --backend cupy train`` on the embedded digits, the default recipe, one epoch): per SGD
    step, the median over the epoch's steps after the first, of each count, and the host synchronisations by
-   line of code.
+   line of code; and the totals over the epoch's steps (validation and checkpoints left out). The progress
+   update's once-a-second rule is switched off (``progress.EVERY_SECONDS``): a stand-in step takes a
+   fraction of a second of NumPy, a GPU's a few milliseconds, so only the every-10-steps rule is what a GPU
+   sees.
 2. Dense evaluation of ``--images`` random images with the aspect ratios of ILSVRC-2012 validation images,
    at Q = 384 with flips, by configuration D at a sixteenth of its channels (the layer geometries, and so the
    number of cuDNN graphs, are D's): graph builds, distinct batch shapes, graphs kept, FC1 weight relayouts.
@@ -55,21 +58,44 @@ def imagenet_like_images(count, rng):
 
 
 def training_counts(run_dir):
-    """Per-step counts of ``minivgg --backend cupy train`` (digits, one epoch): medians over the steps."""
+    """Per-step counts of ``minivgg --backend cupy train`` (digits, one epoch): medians over the steps, and the
+    totals over the epoch's steps."""
     from minivgg.cli.program import main
     from minivgg.training.optimiser import SGD
 
     marks, step = [], SGD.step
+    epoch = {}
 
     def counted_step(self, learning_rate):
         step(self, learning_rate)
         marks.append(COUNTS.snapshot())
 
-    SGD.step = counted_step
+    from minivgg.training import loop
+    train_epoch, end_epoch = loop.TrainingRun.train_epoch, loop.TrainingRun.end_epoch
+
+    def counted_epoch(self, step_variant):
+        epoch["start"] = COUNTS.snapshot()
+        return train_epoch(self, step_variant)
+
+    def counted_end(self, totals):
+        epoch["end"] = COUNTS.snapshot()
+        return end_epoch(self, totals)
+
+    patched = [(SGD, "step", counted_step), (loop.TrainingRun, "train_epoch", counted_epoch),
+               (loop.TrainingRun, "end_epoch", counted_end)]
+    try:  # the progress update's reads (issue 26, item 6); a checkout from before it has none
+        from minivgg.training import progress
+        patched.append((progress, "EVERY_SECONDS", float("inf")))
+    except ImportError:
+        pass
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    for owner, name, value in patched:
+        setattr(owner, name, value)
     try:
         assert main(["--backend", "cupy", "train", "--epochs", "1", "--quiet", "--run-dir", run_dir]) == 0
     finally:
-        SGD.step = step
+        for owner, name, value in saved:
+            setattr(owner, name, value)
     deltas = []
     for before, after in zip(marks[:-1], marks[1:]):
         delta = {name: after[name] - before[name] for name in FIELDS}
@@ -83,6 +109,10 @@ def training_counts(run_dir):
     result["sync_sites_per_step"] = {site: round(count / len(deltas), 2) for site, count in
                                      sorted(sites.items(), key=lambda item: -item[1])}
     result["steps"] = len(marks)
+    if "start" in epoch and "end" in epoch:
+        totals = {name: epoch["end"][name] - epoch["start"][name] for name in FIELDS}
+        totals["sync_sites"] = dict(epoch["end"]["sync_sites"] - epoch["start"]["sync_sites"])
+        result["epoch_steps_total"] = totals
     return result
 
 
@@ -123,7 +153,8 @@ def dense_counts(count):
     return {"images": count, "distinct_sizes_at_Q": len(sizes), "batch_shapes": len(shapes),
             "graph_builds": counted["graph_builds"], "cudnn_executions": counted["cudnn_executions"],
             "graphs_kept": kept, "fc1_relayouts": relayouts[0],
-            "host_syncs": counted["host_syncs"], "kernel_launches": counted["kernel_launches"]}
+            "host_syncs": counted["host_syncs"], "kernel_launches": counted["kernel_launches"],
+            "uploads": counted["uploads"], "bytes_to_device": counted["bytes_to_device"]}
 
 
 def memory_counts():

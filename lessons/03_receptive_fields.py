@@ -291,8 +291,9 @@ print(inspect.getsource(receptive_field.stack_receptive_field))
 # > **A choice the paper leaves open: floor or ceil pooling.** "Max-pooling is performed over a 2×2 pixel window,
 # > with stride 2" says nothing about an odd-sized input. Caffe, the authors' library, rounds the output size up
 # > (ceil), so a last row that is half a window still makes an output; PyTorch rounds down (floor) and drops it.
-# > minivgg floors, as PyTorch. At 224×224 it never matters (every pooling gets an even side: 224, 112, 56, 28,
-# > 14); it matters for dense evaluation at a test scale Q that is not a multiple of 32.
+# > minivgg's training net floors, as PyTorch; its dense net of evaluation rounds up, as Caffe, so that its
+# > score map covers the whole image (lesson 7). At 224×224 it never matters (every pooling gets an even side:
+# > 224, 112, 56, 28, 14); it matters for dense evaluation at a test scale Q that is not a multiple of 32.
 
 # %%
 pool_inputs = [224 // 2 ** block for block in range(5)]

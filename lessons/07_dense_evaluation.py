@@ -113,9 +113,6 @@ assert score_map.shape == (10, 2, 3) and winners[0, 0] == 3 and winners[0, -1] =
 # Q = 256–512, where the map is 2×2 to 10×10 cells of windows that each see real image.
 
 # %% [markdown]
-# The map is one cell high and two wide; class 3 wins the left cell and class 7 the right one.
-
-# %% [markdown]
 # ## Dense vs multi-crop, one and several scales
 #
 # Multi-crop evaluation (Sect. 4.3) runs the net on a 5×5 grid of crops, each also flipped: 50 forward passes per
@@ -138,12 +135,19 @@ for scales in ((36,), (32, 36, 40)):
         rows.append((method, scales, 100 * top_k_error(p, subset_labels, 1), len(subset) / seconds))
         print(f"{method:>17} Q={str(scales):>13}: top-1 error {rows[-1][2]:5.2f}%  {rows[-1][3]:7.0f} images/s")
 table = {(method, len(scales)): (error, speed) for method, scales, error, speed in rows}
-errors = [error for _, _, error, _ in rows]
-assert max(errors) <= 5
+# dense at the single scale Q = 36 (see the text below) apart, every method errs on at most 5% of the digits
+assert max(error for (method, n), (error, _) in table.items() if (method, n) != ("dense", 1)) <= 5
+assert table["dense", 1][0] > table["single-crop", 1][0] + 5 and table["dense", 1][0] > table["dense", 3][0]
 assert all(table["dense", n][1] > 5 * table["multi-crop", n][1] for n in (1, 3))
 
 # %% [markdown]
-# Every method errs on at most 5% of the 150 digits; the same numbers drawn, speed against error:
+# Dense evaluation at the single scale Q = 36 is the exception: more than 5 points worse than the centre crop.
+# Its poolings round up, so on a 36-pixel image the map is 2×2 windows of 32 pixels stepping by 32: one window
+# on the image's top-left 32×32 pixels and three that hang over its edges and are mostly padding, and averaging the map
+# weighs them like the first. It is the small-scale effect lesson 6 measured: with 32-pixel windows the
+# stride is a whole window, where VGG's 224-pixel windows step by a seventh of their width. At three scales the
+# map of Q = 32 (one window, the whole digit) is averaged in, and dense evaluation is back among the others.
+# Every other method errs on at most 5% of the 150 digits. The same numbers drawn, speed against error:
 
 # %%
 fig, axis = plt.subplots(figsize=(7, 4))
@@ -158,11 +162,11 @@ plt.show()
 
 # %% [markdown]
 # On the speed axis the picture is clear: dense evaluation is more than five times faster than multi-crop at
-# one scale and at three (it runs the net once per image and flip, multi-crop 25 times). On the error axis it is
-# not: one digit of these 150 is 0.67%, and every method's error lies within a few digits of the others', in
-# whichever order this run puts them; with so few errors no method is measurably better than another here.
-# (The paper's differences, Table 5, are tenths of a percent on 50,000 images; this comparison is to be redone
-# on real data.)
+# one scale and at three (it runs the net once per image and flip, multi-crop 25 times). On the error axis,
+# dense at Q = 36 apart, it is not: one digit of these 150 is 0.67%, and the other errors lie within a few
+# digits of each other, in whichever order this run puts them; with so few errors no method is measurably better
+# than another here. (The paper's differences, Table 5, are tenths of a percent on 50,000 images;
+# `minivgg reproduce` measures Table 5 on Fashion-MNIST over several seeds.)
 
 # %% [markdown]
 # ## Fusion
@@ -187,7 +191,8 @@ assert abs(fusion_errors["both, fused"] - min(single)) < 2
 #
 # ## Paper to code
 #
-# FC layers to convolutions, and the one loop that evaluates every method (`minivgg/evaluate.py`): for dense
+# FC layers to convolutions, and the one function that evaluates every method
+# (`minivgg/evaluation/posteriors.py`, over the dense loop of `minivgg/evaluation/dense.py`): for dense
 # evaluation, the score map is averaged over space, soft-maxed, and the posteriors of the image and its flip
 # averaged.
 
@@ -203,8 +208,9 @@ print(inspect.getsource(posteriors))
 # >   averages posteriors over scales and over models (fusion) too.
 # > - *The multi-crop grid.* "A 5×5 regular grid with 2 flips" does not say where the crops sit; minivgg's rows
 # >   and columns start at round(i · (side − crop) / 4), i = 0 … 4: the corners, the centre, evenly between.
-# > - *Scales that are not multiples of 32.* The dense net's poolings floor odd sides (lesson 3's box), so the
-# >   last row or column of a map may be dropped; the paper does not say what Caffe's ceil did to its maps.
+# > - *Scales that are not multiples of 32.* The dense net's poolings round odd sides up, as Caffe's do (lesson
+# >   3's box), so the last row or column of the map still covers the image's edge; the training net's floor
+# >   would drop it (`to_fully_convolutional(ceil_mode=False)` gives that net for comparison).
 #
 # ## Exercises
 #

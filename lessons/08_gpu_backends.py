@@ -98,7 +98,7 @@ def one_step(backend_name):
     minivgg.to_host(scores)  # waits for the device: the time covers the work, not just its launch
     seconds = time.perf_counter() - start
     grads = {name: np.asarray(backend.to_host(layer.grads[key])) for name, layer, key in model.named_parameters()}
-    return loss, np.asarray(backend.to_host(scores)), grads, seconds
+    return float(loss), np.asarray(backend.to_host(scores)), grads, seconds
 
 
 loss_numpy, scores_numpy, grads_numpy, seconds_numpy = one_step("numpy")

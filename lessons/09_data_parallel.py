@@ -202,7 +202,7 @@ assert whole_batch < 0.1 * moved
 # machine's summation order: if a ReLU or a max-pool whose two inputs are that close decides the other way, that
 # unit's gradient moves some weights differently, and the difference grows well beyond rounding; if none does,
 # it stays near 1e-8. The line above says how large it came out in this run; it is below a tenth of the largest
-# step the weights took. In float64 (`tests/test_data_parallel.py`) the two runs agree to 1e-12. That is what
+# step the weights took. In float64 (`tests/distributed/test_data_parallel.py`) the two runs agree to 1e-12. That is what
 # "exactly the same as when training on a single GPU" means in practice: the same computation, up to the order
 # of the sums. The speed-up needs a step long enough to hide the start-up: see
 # `benchmarks/bench_data_parallel.py` and `benchmarks/RESULTS.md` (and, for VGG-16 at 8 to 512 GPUs,

@@ -105,7 +105,7 @@ def supports(capability, backend=None):
     """Whether ``backend`` (default: the active one) offers an optional capability of the contract.
 
     ``capability`` is one of ``minivgg.backends.contract.CAPABILITIES``: ``"fused_conv_relu"``,
-    ``"graph_capture"``, ``"precision"``, ``"frozen_weights"``; another name is a ValueError.
+    ``"graph_capture"``, ``"precision"``, ``"frozen_weights"``, ``"copy_stream"``; another name is a ValueError.
     """
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; the contract knows {sorted(CAPABILITIES)}")

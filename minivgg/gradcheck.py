@@ -38,7 +38,8 @@ def numerical_gradient(f, array, h=1e-5):
 
     Parameters
     ----------
-    f : callable with no arguments returning a float; it must read ``array``
+    f : callable with no arguments returning a number (a float, or a 0-d array of any backend, as a loss
+        layer's ``forward`` gives); it must read ``array``
     array : float64 array of any backend, restored after each perturbation
     h : float, the step
 
@@ -53,9 +54,9 @@ def numerical_gradient(f, array, h=1e-5):
     for index in flat_index:
         original = float(array[index])
         array[index] = original + h
-        f_plus = f()
+        f_plus = float(f())
         array[index] = original - h
-        f_minus = f()
+        f_minus = float(f())
         array[index] = original
         grad[index] = (f_plus - f_minus) / (2 * h)
     return grad

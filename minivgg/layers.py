@@ -455,8 +455,10 @@ class GlobalAveragePool(Layer):
 class SoftmaxCrossEntropyLoss(Layer):
     """Multinomial logistic regression (Sect. 3.1): soft-max, then the mean negative log-likelihood.
 
-    ``forward(scores (N, K), labels (N,) integers in [0, K)) -> float``; ``backward(dloss=1.0) -> (N, K)``.
-    Computed through log-sum-exp, so any finite scores give a finite loss.
+    ``forward(scores (N, K), labels (N,) integers in [0, K)) -> loss``, a 0-d array on the scores' device
+    (``float(loss)`` reads it: on a GPU that waits for the device, which is why the trainer does it once per
+    progress update, not per step); ``backward(dloss=1.0) -> (N, K)``. Computed through log-sum-exp, so any
+    finite scores give a finite loss.
     """
 
     def __repr__(self):
@@ -468,7 +470,7 @@ class SoftmaxCrossEntropyLoss(Layer):
             raise ValueError(f"{self!r}: expected scores of shape (N, classes), got {scores.shape}")
         labels = self.check_labels(labels, scores.shape)
         loss, self.cache = get_backend().softmax_cross_entropy_forward(scores, labels)
-        return float(loss)
+        return loss
 
     def backward(self, dloss=1.0):
         return get_backend().softmax_cross_entropy_backward(dloss, self._cached())
@@ -497,7 +499,8 @@ def _check_labels(layer, labels, scores_shape):
 class EuclideanLoss(Layer):
     """Half the mean squared distance, ``sum (p - t)**2 / (2 N)``: Appendix A's bounding-box regression loss.
 
-    ``forward(predictions (N, D), targets (N, D)) -> float``; ``backward(dloss=1.0) -> (N, D)``.
+    ``forward(predictions (N, D), targets (N, D)) -> loss``, a 0-d array on the predictions' device;
+    ``backward(dloss=1.0) -> (N, D)``.
     """
 
     def __repr__(self):
@@ -510,7 +513,7 @@ class EuclideanLoss(Layer):
             raise ValueError(f"{self!r}: expected predictions and targets of one shape (N, D), got "
                              f"{predictions.shape} and {targets.shape}")
         loss, self.cache = get_backend().euclidean_loss_forward(predictions, targets)
-        return float(loss)
+        return loss
 
     def backward(self, dloss=1.0):
         return get_backend().euclidean_loss_backward(dloss, self._cached())

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .backends.reference.array_module import array_module
+
 __all__ = ["Preprocessing", "CAFFE_VGG", "TORCHVISION", "paper_mean_rgb"]
 
 
@@ -68,7 +70,7 @@ class Preprocessing:
                              f"{(gain * 255).tolist()} and shifts {shift.tolist()})")
 
     def apply(self, images, colour_offsets=None):
-        """RGB images in 0-255 to the model's input.
+        """RGB images in 0-255 to the model's input, on the host.
 
         Parameters
         ----------
@@ -79,23 +81,60 @@ class Preprocessing:
         Returns
         -------
         (N, 3, H, W) float32 NumPy array in the model's channel order
+
+        The same as ``apply_affine(images, *affine(len(images), colour_offsets))``, which is how a device
+        applies it to pixels uploaded as they are (``minivgg.data.device_feed``): the same float32
+        operations in the same order, so the same numbers.
         """
-        images = np.asarray(images)
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"Preprocessing.apply: expected RGB images of shape (N, H, W, 3), got {images.shape}")
-        # One multiply-add per channel, written straight into the NCHW output: the same maths as
-        # ((x + offset) * input_range / 255 - mean) / std, without temporaries the size of the batch.
-        order = (2, 1, 0) if self.channel_order == "BGR" else (0, 1, 2)
+        images = _rgb_batch(np.asarray(images))
+        return self.apply_affine(images, *self.affine(len(images), colour_offsets))
+
+    def affine(self, count, colour_offsets=None):
+        """The per-channel gain and per-image shift that ``apply_affine`` applies to ``count`` images.
+
+        Returns
+        -------
+        gain : (3,) float32, ``input_range / 255 / std`` in the model's channel order
+        shift : (count, 3) float32 host array, ``-mean / std`` plus each image's colour offset times the gain;
+            without colour offsets (1, 3), the same for every image (it broadcasts)
+        """
+        # ((x + offset) * input_range / 255 - mean) / std as one multiply-add per channel: x * gain + shift.
+        order = list(self.channel_order_of_rgb())
         std = np.asarray(self.std, np.float32)
         gain = np.float32(self.input_range / 255.0) / std
-        shift = np.broadcast_to(-np.asarray(self.mean, np.float32) / std, (len(images), 3))
+        shift = (-np.asarray(self.mean, np.float32) / std)[None, :]
         if colour_offsets is not None:
-            shift = shift + np.asarray(colour_offsets, np.float32)[:, list(order)] * gain
-        out = np.empty((images.shape[0], 3) + images.shape[1:3], np.float32)
-        for channel, source in enumerate(order):
-            np.multiply(images[..., source], gain[channel], out=out[:, channel], dtype=np.float32)
+            if np.shape(colour_offsets) != (count, 3):
+                raise ValueError(f"Preprocessing.apply: expected colour offsets of shape ({count}, 3), got "
+                                 f"{np.shape(colour_offsets)}")
+            shift = shift + np.asarray(colour_offsets, np.float32)[:, order] * gain
+        return gain, np.ascontiguousarray(shift, dtype=np.float32)
+
+    def apply_affine(self, images, gain, shift):
+        """``images * gain + shift`` per channel, reordered and laid out NCHW: the arithmetic of ``apply``.
+
+        Parameters
+        ----------
+        images : (N, H, W, 3) uint8 or float array of any array module (NumPy, CuPy), RGB, 0-255
+        gain, shift : what ``affine`` gives (``shift`` on the images' device: (N, 3), or (1, 3) for all)
+
+        Returns
+        -------
+        (N, 3, H, W) float32 array of the images' array module, in the model's channel order
+        """
+        images = _rgb_batch(images)
+        xp = array_module(images)
+        # Written straight into the NCHW output, one multiply and one add per channel, without temporaries the
+        # size of the batch.
+        out = xp.empty((images.shape[0], 3) + tuple(images.shape[1:3]), xp.float32)
+        for channel, source in enumerate(self.channel_order_of_rgb()):
+            xp.multiply(images[..., source], gain[channel], out=out[:, channel], dtype=xp.float32)
             out[:, channel] += shift[:, channel, None, None]
         return out
+
+    def channel_order_of_rgb(self):
+        """For each of the model's input channels, the index of the RGB channel it takes."""
+        return (2, 1, 0) if self.channel_order == "BGR" else (0, 1, 2)
 
     def to_dict(self):
         return asdict(self)
@@ -116,6 +155,13 @@ class Preprocessing:
 
 
 FIELDS = ("channel_order", "input_range", "mean", "std")
+
+
+def _rgb_batch(images):
+    """``images`` when it is a (N, H, W, 3) batch, else ValueError."""
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"Preprocessing.apply: expected RGB images of shape (N, H, W, 3), got {tuple(images.shape)}")
+    return images
 
 
 def _number(value, name):

@@ -30,8 +30,12 @@ def check_device():
 
 
 def asarray(array, dtype=None):
-    """A host array (or anything NumPy accepts), or a CuPy array, on the current GPU; cast only if ``dtype`` asks."""
-    return cupy.asarray(array, dtype=dtype)
+    """A host array (or anything NumPy accepts), or a CuPy array, on the current GPU; cast only if ``dtype`` asks.
+
+    The copy of a host array is asynchronous (``blocking=False``, CuPy's default, said here because it matters):
+    CuPy stages the array in pinned memory and queues the copy on the current stream, so the host goes on at
+    once and the copy runs in stream order before anything queued after it reads the result."""
+    return cupy.asarray(array, dtype=dtype, blocking=False)
 
 
 def to_host(array):
@@ -39,3 +43,43 @@ def to_host(array):
     if cupy is not None and isinstance(array, cupy.ndarray):
         return array.get()
     return np.asarray(array)
+
+
+class CopyStream:
+    """Host-to-device copies on a CUDA stream of their own, ordered with the computing stream by events, never by
+    the host waiting (the ``copy_stream`` capability of the backend contract).
+
+    ``upload`` runs ``cupy.asarray`` on the copy stream: CuPy stages each host array in pinned memory and queues
+    an asynchronous copy (``blocking=False``), so the host goes on at once and the copy engine moves the batch
+    while the computing stream runs the previous step. ``take`` makes the computing stream wait for the copies
+    (an event), and ``release`` records how far the computing stream has got when it no longer needs what it
+    took: CuPy's memory pool hands a block freed by an array of the copy stream to the next allocation on that
+    stream, so every later upload first waits for that event, or it could overwrite a batch not yet read.
+    """
+
+    def __init__(self):
+        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.released = None  # event on the computing stream: the arrays taken before it are read by then
+
+    def upload(self, host_arrays):
+        """Queue the copies of ``host_arrays``; ``(device arrays, event after the copies)``."""
+        with self.stream:
+            if self.released is not None:
+                self.stream.wait_event(self.released)
+            arrays = [cupy.asarray(array, blocking=False) for array in host_arrays]
+            return arrays, self.stream.record()
+
+    def take(self, uploaded):
+        """The device arrays of an ``upload``, after which the current stream's work is ordered."""
+        arrays, copied = uploaded
+        cupy.cuda.get_current_stream().wait_event(copied)
+        return arrays
+
+    def release(self):
+        """What was taken so far is read by the work queued so far on the current stream."""
+        self.released = cupy.cuda.get_current_stream().record()
+
+
+def copy_stream():
+    """A ``CopyStream`` on the current device."""
+    return CopyStream()

@@ -77,7 +77,8 @@ def register(subparsers):
     parser.add_argument("--epochs", type=positive_int, help="at most this many epochs (paper: 74)")
     parser.add_argument("--patience", type=positive_int, help="epochs without validation gain before the rate drops")
     parser.add_argument("--workers", type=at_most(nonnegative_int, 1024, "processes on one machine"),
-                        help="data-loading processes (default 0: in-process)")
+                        help="data-loading processes (default: on a GPU backend up to 4, the cores left once each "
+                        "training process has one; on the CPU 0, loading in-process)")
     parser.add_argument("--checkpoint-every", type=nonnegative_int, help="also checkpoint every N steps (default "
                         "0: at the end of each epoch only)")
     parser.add_argument("--seed", type=seed, help="data order, augmentation and initial weights "
@@ -165,14 +166,18 @@ def _build(args):
     """The Run the arguments describe (``minivgg.training.recipes``), with the command line's overrides applied."""
     from dataclasses import replace
 
+    import numpy as np
+
+    from ..backend import get_backend
     from ..data.catalogue import is_array_data
+    from ..data.loader import default_workers
     from ..errors import UsageError
     from ..training.recipes import dataset_run, digits_run, imagenet_run
 
     batch_size, device_batch = _batches(args)
     small = {"width_multiplier": args.width, "fc_width": args.fc_width, "crop_size": args.crop, "scale": args.scale}
     small = {key: value for key, value in small.items() if value is not None}
-    workers = _default(args.workers, 0)
+    workers = _default(args.workers, default_workers(arrays_on_host=get_backend().xp is np))
     if args.per_class is not None and not is_array_data(args.data):
         raise UsageError(f"--per-class takes a subset of Fashion-MNIST, CIFAR-10 or a folder of their files, not "
                          f"of {'the embedded digits' if args.data is None else args.data}")

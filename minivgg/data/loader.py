@@ -6,10 +6,15 @@ draw for an image (its scale S, crop, flip and colour shift) comes from a genera
 (e, start_batch) sees exactly the batches an uninterrupted run would have seen, and any number of worker
 processes give the same batches as none.
 
+Two forms of a batch: ``epoch`` gives the model's float32 input (the preprocessing applied here, on the host);
+``pixel_epoch`` gives the uint8 crops as they are with their colour shift, a quarter of the bytes, for the device
+to preprocess (``device_feed``: what training, validation and evaluation use).
+
 Workers (``num_workers > 0``): worker w builds batches start + w, start + w + W, ... of the epoch, each
-written straight into a slot of a shared-memory buffer; only the labels and the slot number travel through
-a queue. Each worker owns ``max(2, ceil(prefetch_batches / W))`` slots, so at most that many of its batches
-are ready or in preparation ahead of the consumer (the bounded prefetch), and the memory is fixed. The
+written straight into a slot of a shared-memory buffer (float32 or uint8, as the epoch's form); only the labels,
+the colour shift and the slot number travel through a queue. Each worker owns
+``max(2, ceil(prefetch_batches / W))`` slots, so at most that many of its batches are ready or in preparation
+ahead of the consumer (the bounded prefetch), and the memory is fixed. The
 consumer takes batches in order, round-robin over the workers. A batch is handed over without a copy: the
 array *is* the slot, and the slot returns to its worker when the array and every view of it have been
 dropped (a trainer drops each batch before the next). Should the consumer keep a worker's batches (say,
@@ -30,6 +35,7 @@ image's place depends on ``unreadable``:
 import contextlib
 import math
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -41,7 +47,8 @@ import numpy as np
 from ..preprocessing import Preprocessing
 from .images import UNREADABLE, BadImageError, skip_record, warn_skipped
 
-__all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context", "UNREADABLE_POLICIES"]
+__all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context", "default_workers",
+           "UNREADABLE_POLICIES"]
 
 # The three kinds of random stream, kept apart so no two draws ever share a seed.
 ORDER_STREAM, SAMPLE_STREAM, SUBSTITUTE_STREAM = 0, 1, 2
@@ -59,6 +66,27 @@ def multiprocessing_context(start_method=None):
     if start_method is None and "fork" in multiprocessing.get_all_start_methods():
         start_method = "fork"
     return multiprocessing.get_context(start_method)
+
+
+def default_workers(arrays_on_host):
+    """Loader worker processes for a training run that does not say: on a GPU backend, up to four per training
+    process, as many as the machine's cores leave once each training process has one (a worker builds a few
+    hundred ImageNet crops a second, ``benchmarks/RESULTS.md``, fewer than a GPU step consumes); on a CPU backend
+    none, since its steps already keep every core busy and a worker would only take one from them.
+
+    Parameters
+    ----------
+    arrays_on_host : whether the backend computes on the host (NumPy)
+
+    The training processes are those MPI started on this machine (Open MPI's ``OMPI_COMM_WORLD_LOCAL_SIZE``,
+    MPICH's ``MPI_LOCALNRANKS``), else one.
+    """
+    if arrays_on_host:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    processes = next((int(os.environ[name]) for name in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS")
+                      if os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0), 1)
+    return max(0, min(4, cores // processes - 1))
 
 
 def _check_integer(value, name, minimum):
@@ -81,12 +109,23 @@ def sample_generator(seed, epoch, index):
 
 
 class _EpochPlan:
-    """What any process needs to build any batch of one epoch; ``batch(b)`` is a pure function of b."""
+    """What any process needs to build any batch of one epoch; ``batch(b)`` is a pure function of b.
 
-    def __init__(self, dataset, augmentation, preprocessing, batch_size, order, seed, epoch, unreadable):
+    With ``pixels`` the batches are the crops as they are (uint8, NHWC) with their colour offsets, for a device to
+    preprocess (``DataLoader.pixel_epoch``); else the model's float32 NCHW input (``DataLoader.epoch``)."""
+
+    def __init__(self, dataset, augmentation, preprocessing, batch_size, order, seed, epoch, unreadable, pixels=False):
         self.dataset, self.augmentation, self.preprocessing = dataset, augmentation, preprocessing
         self.batch_size, self.order, self.seed, self.epoch = batch_size, order, seed, epoch
-        self.unreadable = unreadable
+        self.unreadable, self.pixels = unreadable, pixels
+
+    def batch_shape(self, batch_size, height, width):
+        """The shape of a batch in this plan's form."""
+        return (batch_size, height, width, 3) if self.pixels else (batch_size, 3, height, width)
+
+    @property
+    def dtype(self):
+        return np.dtype(np.uint8) if self.pixels else np.dtype(np.float32)
 
     def _load(self, index, rng):
         # S is drawn before decoding so that a large JPEG can be decoded at reduced size (draft mode).
@@ -127,8 +166,10 @@ class _EpochPlan:
         raise BadImageError(f"not one of the {count} images of the dataset could be read")
 
     def batch(self, number):
-        """``(x (B, 3, h, w) float32, labels (B,) int64, skipped)`` of batch ``number``; B is the batch size
-        less the images left out, and x is None when that leaves none."""
+        """``(x, colour offsets, labels (B,) int64, skipped)`` of batch ``number``; B is the batch size less the
+        images left out, and x is None when that leaves none. x is the model's input, (B, 3, h, w) float32 (the
+        offsets then None: applied), or with ``pixels`` the (B, h, w, 3) uint8 crops with their (B, 3) colour
+        offsets (None without a colour shift)."""
         crops, offsets, labels, skipped = [], [], [], []
         for position in range(number * self.batch_size, min((number + 1) * self.batch_size, len(self.order))):
             crop, offset, label, bad = self.sample(position)
@@ -139,14 +180,19 @@ class _EpochPlan:
             offsets.append(offset)
             labels.append(label)
         if not crops:
-            return None, np.zeros(0, np.int64), skipped
+            return None, None, np.zeros(0, np.int64), skipped
         shapes = {crop.shape for crop in crops}
         if len(shapes) > 1:
             raise ValueError(f"DataLoader: images of different sizes {sorted(shapes)[:3]} cannot form a batch; give "
                              f"an augmentation (TrainAugmentation or EvalTransform) that crops them to one size")
         colour_offsets = None if offsets[0] is None else np.stack(offsets)
-        x = self.preprocessing.apply(np.stack(crops), colour_offsets=colour_offsets)
-        return x, np.asarray(labels, dtype=np.int64), skipped
+        labels = np.asarray(labels, dtype=np.int64)
+        if self.pixels:
+            pixels = np.stack(crops)
+            if pixels.dtype != np.uint8:
+                raise TypeError(f"DataLoader: images must be uint8 RGB (as datasets give them), got {pixels.dtype}")
+            return pixels, colour_offsets, labels, skipped
+        return self.preprocessing.apply(np.stack(crops), colour_offsets=colour_offsets), None, labels, skipped
 
 
 def _picklable(error):
@@ -193,21 +239,28 @@ def _worker_main(plan, worker, workers, start_batch, batch_count, buffer, slots_
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    slots = np.frombuffer(buffer, dtype=np.float32).reshape(slots_shape)
+    slots = np.frombuffer(buffer, dtype=plan.dtype).reshape(slots_shape)
     number = None
     try:
         for number in range(start_batch + worker, batch_count, workers):
             slot = _next_free_slot(free_slots, stop)
             if slot is None:
                 break
-            x, labels, skipped = plan.batch(number)
+            x, colour_offsets, labels, skipped = plan.batch(number)
             if len(labels):
                 slots[slot, :len(labels)] = x
-            results.put(("batch", number, slot, labels, skipped))
+            results.put(("batch", number, slot, colour_offsets, labels, skipped))
     except BaseException as error:  # reported to the consumer, which re-raises it
         results.put(("error", number, _picklable(error), traceback.format_exc()))
     if stop.is_set():  # the consumer is gone: do not wait at exit for it to read the queue
         results.cancel_join_thread()
+
+
+def _without_offsets(batches):
+    """``(x, labels)`` of the ``(x, colour offsets, labels)`` batches (preprocessed: the offsets are applied)."""
+    with contextlib.closing(batches):  # closing this iterator stops the epoch's workers at once
+        for x, _, labels in batches:
+            yield x, labels
 
 
 class DataLoader:
@@ -291,23 +344,39 @@ class DataLoader:
         Batch b of epoch e is the same whatever ``start_batch`` and ``num_workers`` are. Workers start
         on the first ``next()`` and stop when the iterator ends or is closed.
         """
+        return _without_offsets(self._epoch(epoch_index, start_batch, pixels=False))
+
+    def pixel_epoch(self, epoch_index, start_batch=0):
+        """The batches of ``epoch`` before preprocessing, for a device to preprocess (``data.device_feed``): a
+        quarter of the bytes of float32 to copy, and ``preprocessing.apply_affine`` on the device gives the
+        numbers ``epoch`` gives.
+
+        Yields
+        ------
+        pixels : (B, h, w, 3) uint8 C-contiguous NumPy array, RGB
+        colour_offsets : (B, 3) float64 RGB offsets of the augmentation's colour shift, or None without one
+        labels : (B,) int64
+        """
+        return self._epoch(epoch_index, start_batch, pixels=True)
+
+    def _epoch(self, epoch_index, start_batch, pixels):
         epoch_index = _check_integer(epoch_index, "epoch_index", 0)
         start_batch = _check_integer(start_batch, "start_batch", 0)
         if start_batch > len(self):
             raise ValueError(f"DataLoader: start_batch {start_batch} is past the {len(self)} batches of an epoch")
-        return self._epoch(epoch_index, start_batch)
+        return self._batches(epoch_index, start_batch, pixels)
 
-    def _epoch(self, epoch_index, start_batch):
+    def _batches(self, epoch_index, start_batch, pixels):
         self.skipped = []
         plan = _EpochPlan(self.dataset, self.augmentation, self.preprocessing, self.batch_size,
-                          self.epoch_order(epoch_index), self.seed, epoch_index, self.unreadable)
+                          self.epoch_order(epoch_index), self.seed, epoch_index, self.unreadable, pixels)
         try:
             if self.num_workers == 0:
                 for number in range(start_batch, len(self)):
-                    x, labels, skipped = plan.batch(number)
+                    x, colour_offsets, labels, skipped = plan.batch(number)
                     self.skipped += skipped
                     if len(labels):
-                        yield x, labels
+                        yield x, colour_offsets, labels
             else:
                 yield from self._from_workers(plan, start_batch)
         finally:
@@ -315,12 +384,12 @@ class DataLoader:
             warn_skipped(self.skipped, f"epoch {epoch_index} of {self.dataset!r}", f"unreadable image ({what})",
                          f"unreadable images ({what})")
 
-    def _batch_shape(self):
+    def _batch_shape(self, plan):
         if self.augmentation is not None and hasattr(self.augmentation, "crop_size"):
             height = width = self.augmentation.crop_size
         else:  # images as stored: the first one says the size all must have
             height, width = self.dataset.load(0)[0].shape[:2]
-        return self.batch_size, 3, height, width
+        return plan.batch_shape(self.batch_size, height, width)
 
     def _from_workers(self, plan, start_batch):
         workers = min(self.num_workers, len(self) - start_batch)
@@ -329,10 +398,10 @@ class DataLoader:
         context = multiprocessing_context(self.start_method)
         # Two slots a worker at least: one it fills while the consumer holds the other.
         slots_per_worker = max(2, math.ceil(self.prefetch_batches / workers))
-        slots_shape = (workers * slots_per_worker,) + self._batch_shape()
-        slot_bytes = int(np.prod(slots_shape[1:])) * 4
-        buffer = context.RawArray("f", int(np.prod(slots_shape)))
-        slots = np.frombuffer(buffer, dtype=np.float32).reshape(slots_shape)
+        slots_shape = (workers * slots_per_worker,) + self._batch_shape(plan)
+        slot_bytes = int(np.prod(slots_shape[1:])) * plan.dtype.itemsize
+        buffer = context.RawArray("B", int(np.prod(slots_shape)) * plan.dtype.itemsize)
+        slots = np.frombuffer(buffer, dtype=plan.dtype).reshape(slots_shape)
         free_slots = [context.Queue() for _ in range(workers)]
         results = [context.Queue() for _ in range(workers)]
         for worker in range(workers):
@@ -364,7 +433,7 @@ class DataLoader:
                 if message[0] == "error":
                     _, failed, error, trace = message
                     raise error from WorkerTraceback(f"in loader worker {worker}, batch {failed}:\n{trace}")
-                _, delivered, slot, labels, skipped = message
+                _, delivered, slot, colour_offsets, labels, skipped = message
                 if delivered != number:
                     raise RuntimeError(f"DataLoader: worker {worker} delivered batch {delivered}, expected {number}")
                 self.skipped += skipped
@@ -375,14 +444,14 @@ class DataLoader:
                 if any(other != slot and other not in held for other in own):
                     # Zero-copy: the batch is the slot itself, handed back when the array and every view of
                     # it are gone (an array built on the raw buffer is the base of all its views).
-                    x = np.ndarray((len(labels),) + slots_shape[2:], np.float32, buffer=buffer,
+                    x = np.ndarray((len(labels),) + slots_shape[2:], plan.dtype, buffer=buffer,
                                    offset=slot * slot_bytes)
                     held.add(slot)
                     weakref.finalize(x, release, worker, slot).atexit = False
                 else:  # the consumer keeps this worker's other batches: copy, so the worker is never starved
                     x = slots[slot, :len(labels)].copy()
                     free_slots[worker].put(slot)
-                yield x, labels
+                yield x, colour_offsets, labels
         finally:
             running[0] = False
             stop.set()

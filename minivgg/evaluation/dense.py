@@ -7,7 +7,8 @@ evaluation and Appendix A's first protocol are ``forward_in_batches`` on centre 
 """
 import numpy as np
 
-from ..backend import asarray, to_host
+from ..backend import to_host
+from ..data.device_feed import device_batches
 from ..data.transforms import centre_crop, rescale_smallest_side, rescaled_size
 from ..fused_layers import fuse_conv_relu
 
@@ -30,7 +31,8 @@ def spatial_mean(maps):
 
 def forward_in_batches(net, preprocessing, images, batch_size=32, pool=None):
     """``net`` on equal-sized (H, W, 3) uint8 images, ``batch_size`` at a time, preprocessed as ``preprocessing``
-    says; each batch's output is reduced on the device by ``pool`` (None: kept whole) and copied to the host.
+    says (on the device, each batch copied as uint8 while the previous one is computed: ``data.device_feed``);
+    each batch's output is reduced on the device by ``pool`` (None: kept whole) and copied to the host.
     Convolutions followed by a ReLU run fused where the backend fuses them (``fused_layers``). Returns the
     outputs of all images, in order, as one float64 host array. The images are fed in the net's dtype (a float64
     net computes in float64)."""
@@ -38,10 +40,11 @@ def forward_in_batches(net, preprocessing, images, batch_size=32, pool=None):
         raise ValueError("forward_in_batches: no images (a batch of 0)")
     dtype = getattr(net, "dtype", None)
     net = fuse_conv_relu(net)
+    pixels = ((np.stack(images[start:start + batch_size]), None, None) for start in range(0, len(images), batch_size))
     out = []
-    for start in range(0, len(images), batch_size):
-        x = preprocessing.apply(np.stack(images[start:start + batch_size]))
-        x = asarray(x if dtype is None or x.dtype == dtype else x.astype(dtype))
+    for x, _ in device_batches(pixels, preprocessing):  # uint8 copied, preprocessed on the device
+        if dtype is not None and x.dtype != dtype:  # a float64 net computes in float64
+            x = x.astype(dtype)
         outputs = net.forward(x)
         out.append(np.asarray(to_host(outputs if pool is None else pool(outputs)), dtype=np.float64))
     return np.concatenate(out)

@@ -6,6 +6,8 @@ NaN is false, so without that rule a NaN row would rank its true class first and
 """
 import numpy as np
 
+from ..backends.reference.array_module import array_module
+
 __all__ = ["top_k_correct", "top_k_error"]
 
 
@@ -14,23 +16,29 @@ def top_k_correct(scores, labels, k):
 
     Parameters
     ----------
-    scores : (N, K) array of class scores or posteriors (host NumPy)
-    labels : (N,) integer array, each in [0, K)
+    scores : (N, K) array of class scores or posteriors: host NumPy, or on a device (CuPy), where the
+        answer is then computed and left
+    labels : (N,) integer host array, each in [0, K) (uploaded when the scores are on a device)
     k : int, 1 <= k <= K
 
     Returns
     -------
-    (N,) boolean array. Ties are resolved against the true class: it counts only if strictly fewer than
-    ``k`` classes score higher than it *or equal with a lower index*, i.e. as a stable sort ranks them.
-    A row with any non-finite score (NaN, +inf, -inf) is False: no ranking of it means anything.
+    (N,) boolean array of the scores' array module. Ties are resolved against the true class: it counts only
+    if strictly fewer than ``k`` classes score higher than it *or equal with a lower index*, i.e. as a stable
+    sort ranks them. A row with any non-finite score (NaN, +inf, -inf) is False: no ranking of it means
+    anything.
 
-    Raises ValueError for shapes that do not match, labels outside [0, K) or a k outside [1, K].
+    Raises ValueError for shapes that do not match, labels outside [0, K) or a k outside [1, K]; every check
+    reads only the host labels and the shapes, so scores on a device are never waited for.
     """
-    scores, labels = np.asarray(scores), np.asarray(labels)
+    labels = np.asarray(labels)
+    xp = array_module(scores)
+    if xp is np:
+        scores = np.asarray(scores)
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
-        raise ValueError(f"top_k_correct: expected scores (N, K) and labels (N,), got {scores.shape} and "
+        raise ValueError(f"top_k_correct: expected scores (N, K) and labels (N,), got {tuple(scores.shape)} and "
                          f"{labels.shape}")
-    if scores.dtype.kind not in "biuf":
+    if np.dtype(scores.dtype).kind not in "biuf":
         raise ValueError(f"top_k_correct: scores must be real numbers, got dtype {scores.dtype}")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"top_k_correct: labels must be integers, got dtype {labels.dtype}")
@@ -40,10 +48,11 @@ def top_k_correct(scores, labels, k):
         # A negative label would silently index from the end.
         raise ValueError(f"top_k_correct: labels must lie in [0, {scores.shape[1]}), got {labels.min()} .. "
                          f"{labels.max()}")
-    true_scores = scores[np.arange(len(labels)), labels][:, None]
-    classes = np.arange(scores.shape[1])[None, :]
+    labels = xp.asarray(labels)
+    true_scores = scores[xp.arange(len(labels)), labels][:, None]
+    classes = xp.arange(scores.shape[1])[None, :]
     ranked_above = (scores > true_scores) | ((scores == true_scores) & (classes < labels[:, None]))
-    return (ranked_above.sum(axis=1) < k) & np.isfinite(scores).all(axis=1)
+    return (ranked_above.sum(axis=1) < k) & xp.isfinite(scores).all(axis=1)
 
 
 def top_k_error(scores, labels, k):

@@ -2,7 +2,8 @@
 learning-rate schedule of Sect. 3.1, and the test split's figure at the end of a run."""
 import numpy as np
 
-from ..backend import asarray, to_host
+from ..backend import to_host
+from ..data.device_feed import loader_batches
 from ..layers import SoftmaxCrossEntropyLoss
 from .metrics import top_k_correct
 
@@ -21,10 +22,10 @@ def evaluate_loader(model, loader, progress=False):
     loss_layer = SoftmaxCrossEntropyLoss()
     correct1 = correct5 = images = 0
     total_loss = 0.0
-    for x, labels in progress_bar(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
-                          leave=False):
-        scores = model.forward(asarray(x))
-        total_loss += loss_layer.forward(scores, labels) * len(labels)
+    for x, labels in progress_bar(loader_batches(loader, 0), total=len(loader), disable=not progress,
+                                  desc="validation", leave=False):
+        scores = model.forward(x)
+        total_loss += float(loss_layer.forward(scores, labels)) * len(labels)
         scores = np.asarray(to_host(scores))
         correct1 += int(top_k_correct(scores, labels, 1).sum())
         correct5 += int(top_k_correct(scores, labels, min(5, scores.shape[1])).sum())

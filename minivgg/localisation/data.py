@@ -14,6 +14,7 @@ The batches come from ``BoxCropLoader``, which has the ``DataLoader`` interface 
 reads (``batch_size``, ``len``, ``epoch(e, start_batch)``, ``dataset``); like it, every draw for image i in
 epoch e comes from a generator seeded with (seed, e, i), so a run resumes exactly.
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,6 +194,16 @@ class BoxCropLoader:
 
     def epoch(self, epoch_index, start_batch=0):
         """The batches of epoch ``epoch_index`` from ``start_batch`` on (see the class docstring)."""
+        return self._preprocessed(self.pixel_epoch(epoch_index, start_batch))
+
+    def _preprocessed(self, pixel_batches):
+        with contextlib.closing(pixel_batches):
+            for pixels, _, targets in pixel_batches:
+                yield self.preprocessing.apply(pixels), targets
+
+    def pixel_epoch(self, epoch_index, start_batch=0):
+        """``epoch``'s batches before preprocessing, for a device to preprocess (``data.device_feed``):
+        ``(crops (B, crop, crop, 3) uint8, None (no colour shift), targets)``."""
         if start_batch > len(self):
             raise ValueError(f"BoxCropLoader: start_batch {start_batch} is past the {len(self)} batches")
         return self._epoch(int(epoch_index), int(start_batch))
@@ -213,12 +224,12 @@ class BoxCropLoader:
                         self.skipped.append(skip_record(describe(int(i)), error))
                 if not samples:
                     continue
-                x = self.preprocessing.apply(np.stack([s[0] for s in samples]))
+                pixels = np.stack([s[0] for s in samples])
                 labels = np.array([s[1] for s in samples], dtype=np.int64)
                 if self.targets == "classes":
-                    yield x, labels
+                    yield pixels, None, labels
                 else:
-                    yield x, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
+                    yield pixels, None, BoxTargets(labels, np.stack([s[2] for s in samples]).astype(np.float32))
         finally:
             warn_skipped(self.skipped, f"epoch {epoch_index} of {self.dataset!r}", "unreadable image (left out)",
                          "unreadable images (left out)")

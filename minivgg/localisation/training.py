@@ -10,6 +10,7 @@ centre crops with the ground-truth class: testing protocol 1). The paper's initi
 import numpy as np
 
 from ..backend import asarray, get_backend, to_host
+from ..data.device_feed import loader_batches
 from ..layers import EuclideanLoss, Layer
 from ..training import TrainSettings, train
 from .boxes import decode_boxes, iou
@@ -24,9 +25,9 @@ FINE_TUNE_LEARNING_RATE = 1e-3  # Appendix A.1
 class BoxRegressionLoss(Layer):
     """The Euclidean loss of Appendix A.1 on the box of the ground-truth class.
 
-    ``forward(outputs (N, D), targets BoxTargets) -> float`` with D = 4 (SCR: the one shared box) or
-    4 * classes (PCR: only the ground-truth class's four outputs ``4c .. 4c + 3`` are compared with the
-    target; the other classes' boxes get no gradient, as they say nothing about this object);
+    ``forward(outputs (N, D), targets BoxTargets) -> loss`` (a 0-d array on the outputs' device) with D = 4
+    (SCR: the one shared box) or 4 * classes (PCR: only the ground-truth class's four outputs ``4c .. 4c + 3``
+    are compared with the target; the other classes' boxes get no gradient, as they say nothing about this object);
     ``backward(dloss=1.0) -> (N, D)``. The loss is ``EuclideanLoss``'s ``sum (p - t)**2 / (2 N)``.
     """
 
@@ -119,10 +120,10 @@ class BoxRegression:
         wrong = images = 0
         total_loss = 0.0
         try:
-            for x, targets in progress_bar(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
-                                   leave=False):
-                outputs = model.forward(asarray(x))
-                total_loss += loss_layer.forward(outputs, targets) * len(targets)
+            for x, targets in progress_bar(loader_batches(loader, 0), total=len(loader), disable=not progress,
+                                   desc="validation", leave=False):
+                outputs = model.forward(x)
+                total_loss += float(loss_layer.forward(outputs, targets)) * len(targets)
                 wrong += int((~self.correct_mask(outputs, targets)).sum())
                 images += len(targets)
         finally:

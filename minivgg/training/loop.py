@@ -11,6 +11,10 @@ A run whose loss or weights stop being finite (a learning rate too high) stops a
 ``TrainingDiverged``, naming the step and the learning rate; the last checkpoint written before it stays as
 it was. A checkpoint that cannot be written (disk full, read-only folder) stops the run with ``WriteError``,
 and the previous checkpoint is intact too.
+
+The host reads the steps' numbers back from the device once per progress update, not per step
+(``progress.py``), so on a GPU it queues the next steps while the device computes; the batches reach the device
+as uint8 pixels, the next one copied while a step runs (``minivgg.data.device_feed``).
 """
 import contextlib
 import json
@@ -21,13 +25,14 @@ import time
 import warnings
 from dataclasses import asdict
 
-from ..backend import to_host
+from ..data.device_feed import loader_batches
 from ..data.fingerprint import check_same_data, fingerprints
 from ..errors import TrainingDiverged, WriteError
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, restore_model, save_checkpoint
 from .objective import Classification
 from .optimiser import SGD
+from .progress import StepsInFlight
 from .run_folder import CHECKPOINT, LOG
 from .schedule import ReduceOnPlateau
 from .settings import TrainSettings, check_resumable
@@ -64,15 +69,6 @@ class _StopRequest:
     def __exit__(self, *exc):
         for number, previous in (self._previous or {}).items():
             signal.signal(number, previous)
-
-
-def _weights_are_finite(model):
-    """Whether every parameter is finite, with one host transfer: a sum is finite exactly when all its
-    terms are (short of weights near 1e38, a run diverged anyway), and a non-finite gradient or update
-    always leaves a non-finite weight behind. About 0.06 s for VGG-16's 138M weights on a CPU core, next to
-    a step of ten seconds or more."""
-    total = sum(layer.params[key].sum() for _, layer, key in model.named_parameters())
-    return math.isfinite(float(to_host(total)))
 
 
 def train(model, train_loader, val_loader, settings, run_dir, resume=False, progress=True, stop_after_steps=None,
@@ -183,36 +179,44 @@ class TrainingRun:
         return {"history": self.history, "finished": True}
 
     def train_epoch(self, step):
-        """The SGD steps left in this epoch; ``(interrupted, totals)``, the totals summed over the steps."""
+        """The SGD steps left in this epoch; ``(interrupted, totals)``, the totals summed over the steps.
+
+        The steps' losses, right answers and weight sums stay on the device (``progress.StepsInFlight``) and are
+        read back once per progress update, before every checkpoint and at the epoch's end; a divergence is
+        still reported at the step where it happened."""
         from minivgg.progress import progress_bar
 
         position, settings = self.position, self.settings
-        batches = self.train_loader.epoch(position["epoch"], start_batch=position["step"] * self.accumulation)
+        first_batch = position["step"] * self.accumulation
+        batches = loader_batches(self.train_loader, position["epoch"], first_batch,
+                                 stop_batch=self.steps_per_epoch * self.accumulation)
         totals = {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+        in_flight = StepsInFlight()
         bar = progress_bar(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
-                   desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
+                           desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
         try:
             while position["step"] < self.steps_per_epoch:
                 start = time.perf_counter()
                 result = step(batches, self.schedule.learning_rate, position["global_step"] + 1)
-                if result.diverged is not None:
-                    raise self.diverged(result.diverged)
-                if not _weights_are_finite(self.model):
-                    raise self.diverged("a gradient or a weight is no longer finite after the update")
-                for key in ("loss_sum", "correct", "images"):
-                    totals[key] += getattr(result, key)
-                totals["seconds"] += time.perf_counter() - start
+                in_flight.add(result, position)
                 position["step"] += 1
                 position["global_step"] += 1
                 self.steps_this_call += 1
+                interrupted, update_due = self.any_rank(self.stop.requested or (
+                    self.stop_after_steps is not None and self.steps_this_call >= self.stop_after_steps),
+                    in_flight.due())
+                checkpoint_due = interrupted or (settings.checkpoint_every
+                                                 and position["global_step"] % settings.checkpoint_every == 0)
+                read = update_due or checkpoint_due or position["step"] == self.steps_per_epoch
+                if read:
+                    self.add_steps(in_flight.read(), step, totals)
+                totals["seconds"] += time.perf_counter() - start
                 bar.update(1)
-                bar.set_postfix(loss=f"{totals['loss_sum'] / totals['images']:.3f}",
-                                top1=f"{totals['correct'] / totals['images']:.3f}",
-                                img_s=f"{totals['images'] / totals['seconds']:.0f}")
-                interrupted = self.any_rank(self.stop.requested or (
-                    self.stop_after_steps is not None and self.steps_this_call >= self.stop_after_steps))
-                if interrupted or (settings.checkpoint_every
-                                   and position["global_step"] % settings.checkpoint_every == 0):
+                if read and totals["images"]:
+                    bar.set_postfix(loss=f"{totals['loss_sum'] / totals['images']:.3f}",
+                                    top1=f"{totals['correct'] / totals['images']:.3f}",
+                                    img_s=f"{totals['images'] / totals['seconds']:.0f}")
+                if checkpoint_due:
                     self.checkpoint()
                 if interrupted:
                     return True, totals
@@ -220,6 +224,24 @@ class TrainingRun:
             bar.close()
             batches.close()
         return False, totals
+
+    def add_steps(self, outcomes, step, totals):
+        """Add the steps read back (``progress.StepOutcome``s) to the epoch's totals; ``TrainingDiverged`` at the
+        first whose loss, on any rank, or whose weights after the update, were not finite."""
+        bad_loss = [not outcome.loss_finite for outcome in outcomes]
+        bad_loss_anywhere, bad_weights = step.agree_on_divergence(
+            bad_loss, [not outcome.weights_finite for outcome in outcomes])
+        for outcome, own, anywhere, weights in zip(outcomes, bad_loss, bad_loss_anywhere, bad_weights):
+            if own:
+                raise self.diverged(f"the loss is {outcome.loss_sum / outcome.images}", at=outcome.position)
+            if anywhere:
+                raise self.diverged("the loss of another rank's images is not finite", at=outcome.position)
+            if weights:
+                raise self.diverged("a gradient or a weight is no longer finite after the update",
+                                    at=outcome.position)
+            totals["loss_sum"] += outcome.loss_sum
+            totals["correct"] += outcome.correct
+            totals["images"] += outcome.images
 
     def end_epoch(self, totals):
         """Validate, log, step the schedule and checkpoint; whether the run has finished."""
@@ -284,9 +306,12 @@ class TrainingRun:
         if error is not None:
             raise WriteError(message(error)) from error
 
-    def any_rank(self, flag):
-        """``flag`` on one process; on several, true on every rank when true on any (they stop together)."""
-        return flag if self.parallel is None else self.parallel.any(flag)
+    def any_rank(self, *flags):
+        """Each flag on one process; on several, true on every rank when true on any (they act together), agreed
+        in one exchange. One flag: a bool; several: a list of bools."""
+        if self.parallel is not None:
+            flags = [count > 0 for count in self.parallel.sum([float(bool(flag)) for flag in flags])]
+        return bool(flags[0]) if len(flags) == 1 else [bool(flag) for flag in flags]
 
     # -- what an error that stops the run says -----------------------------------------------------------------
     def saved_at(self, at):
@@ -301,8 +326,10 @@ class TrainingRun:
         return (f"the last good checkpoint, {self.checkpoint_path} ({self.saved_at(self.last_checkpoint)}), is kept "
                 f"as it was")
 
-    def diverged(self, what, when=None):
-        position = self.position
+    def diverged(self, what, when=None, at=None):
+        """``TrainingDiverged`` saying ``what`` went wrong, ``when`` (default: in the step that began at ``at``, by
+        default the current position), and what is left on disk."""
+        position = at or self.position
         when = when or (f"in epoch {position['epoch'] + 1} at step {position['step'] + 1} of {self.steps_per_epoch} "
                         f"(SGD step {position['global_step'] + 1})")
         return TrainingDiverged(f"training diverged {when} with learning rate {self.schedule.learning_rate:g}: "

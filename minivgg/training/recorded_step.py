@@ -12,7 +12,6 @@ the host is not captured: active dropout (its masks are keyed by the step and sa
 recording bakes in) and batch normalisation in training (its ``num_batches_tracked`` counter, and with
 ``momentum=None`` the weight 1 / k of the running averages, would stay as they were recorded).
 """
-import numpy as np
 
 from ..backend import get_backend, supports
 from ..fused_layers import fuse_conv_relu
@@ -38,8 +37,9 @@ def captured_training_step(model, loss_layer, optimizer):
 class CapturedTrainingStep:
     """One SGD step of ``model`` on a batch, recorded by the backend's ``capture_step`` and replayed.
 
-    ``step(x, labels, learning_rate) -> (scores, loss)``: ``x`` a host (N, C, H, W) batch, ``labels`` (N,)
-    integers; ``scores`` the (N, K) device scores of the forward pass, ``loss`` a float. Each call makes exactly
+    ``step(x, labels, learning_rate) -> (scores, loss)``: ``x`` a (N, C, H, W) batch (host or device), ``labels``
+    (N,) host integers; ``scores`` the (N, K) device scores of the forward pass, ``loss`` a 0-d device array
+    (not read back: the caller decides when the host waits). Each call makes exactly
     one SGD step, as the eager ``forward, backward, optimizer.step`` does: the first call at a shape and rate
     runs eagerly (it also builds the backend's plans), then records; later calls replay.
     """
@@ -78,4 +78,4 @@ class CapturedTrainingStep:
             self.x_static[...] = x
             self.labels_static[...] = labels
             scores, loss = self.recorded.replay()
-        return scores, float(np.asarray(backend.to_host(loss)))
+        return scores, loss

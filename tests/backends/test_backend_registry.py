@@ -25,7 +25,7 @@ REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 EXPECTED_OVERRIDES = {
     "numpy": {"conv2d_forward", "conv2d_backward", "linear_forward", "linear_backward"},
     "reference": set(),
-    "cupy": {"conv2d_forward", "conv2d_backward"},
+    "cupy": {"conv2d_forward", "conv2d_backward", "sgd_momentum_update"},
     "numba": {"conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward", "relu_forward",
               "relu_backward", "lrn_forward", "lrn_backward", "softmax", "softmax_cross_entropy_forward",
               "softmax_cross_entropy_backward", "sgd_momentum_update"},
@@ -58,7 +58,8 @@ def test_backend_module_honours_the_contract(name):
 
 
 def test_the_gpu_backends_offer_their_capabilities_and_the_cpu_ones_none():
-    assert _module("cupy").capabilities == {"fused_conv_relu", "graph_capture", "precision", "frozen_weights"}
+    assert _module("cupy").capabilities == {"fused_conv_relu", "graph_capture", "precision", "frozen_weights",
+                                            "copy_stream"}
     assert _module("numba").capabilities == reference.capabilities == frozenset()
 
 

@@ -162,7 +162,7 @@ def _recorded_and_eager(batches, between=None):
         step = CapturedTrainingStep(net, loss_layer, optimizer) if recorded else None
         for i, (x, labels) in enumerate(batches):
             if step is not None:
-                losses.append(step(x, labels, 0.05)[1])
+                losses.append(float(step(x, labels, 0.05)[1]))
             else:
                 losses.append(float(loss_layer.forward(net.forward(minivgg.asarray(x)), labels)))
                 net.backward(loss_layer.backward(), input_gradient=False)

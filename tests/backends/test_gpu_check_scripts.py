@@ -20,6 +20,15 @@ def test_the_cupy_check_script_parses_and_asserts_the_stack_first():
     assert text.index("gpu_stack_check.py") < text.index("pytest")  # the stack is asserted before the tests
 
 
+def test_every_test_file_the_cupy_check_script_runs_exists():
+    import re
+
+    with open(os.path.join(BENCHMARKS, "gpu_cupy_checks.sh")) as handle:
+        named = set(re.findall(r"\btests/[\w/]+\.py\b", handle.read()))
+    assert "tests/backends/test_feeding_on_gpu.py" in named
+    assert [path for path in sorted(named) if not os.path.exists(os.path.join(ROOT, path))] == []
+
+
 @pytest.fixture
 def stack_check(monkeypatch):
     monkeypatch.syspath_prepend(BENCHMARKS)

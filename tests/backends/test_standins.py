@@ -92,6 +92,7 @@ def test_a_replay_through_memory_freed_since_the_capture_is_refused(standin_gpu)
         graph = stream.end_capture()
     stream.synchronize()
     graph.launch(stream)
+    stream.synchronize()  # the replay is over before its memory changes hands: the next one is what is tested
     held.clear()  # its owner lets it go: back to the default pool, which hands it to the next allocation
     other = cupy.zeros(256, np.float32)
     with pytest.raises(StandinDanglingPointer, match="freed and handed out again"):
@@ -131,3 +132,24 @@ def test_the_cudnn_stand_in_computes_the_reference_convolution_through_pointers(
     np.testing.assert_allclose(out.get().transpose(0, 3, 1, 2), expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(Exception, match="lies in no allocated device memory"):
         graph.execute({X: x_nhwc.data.ptr, Wt: W_krsc.data.ptr, Y: 0x10}, workspace.data.ptr)
+
+
+def test_a_block_handed_out_again_on_its_stream_remembers_reads_queued_on_another(standin_gpu):
+    """CuPy's pool gives a freed block to the next allocation on the stream that allocated it, without waiting
+    for other streams: an upload into it must first wait for the stream that still reads the old contents."""
+    cupy, _, _ = standin_gpu()
+    from standins.device import StandinRaceError
+    copies, computing = cupy.cuda.Stream(non_blocking=True), cupy.cuda.get_current_stream()
+    with copies:
+        batch = cupy.asarray(np.ones(256, np.float32))
+        copied = copies.record()
+    computing.wait_event(copied)
+    total = batch.sum()  # read on the computing stream
+    del batch  # freed to the copy stream's free list while that read may still be queued
+    with copies:
+        with pytest.raises(StandinRaceError, match="may still be reading"):
+            cupy.asarray(np.zeros(256, np.float32))
+    with copies:
+        copies.wait_event(computing.record())  # the copy stream waits for the read: no race
+        again = cupy.asarray(np.zeros(256, np.float32))
+    assert float(total) == 256.0 and again.shape == (256,)

@@ -3,7 +3,8 @@
 Memory. Each allocation is a ``Block``: a range of made-up device addresses (``ptr``) backed by NumPy bytes.
 Arrays are views of blocks, and anyone holding a raw pointer (the cuDNN and NCCL stand-ins, a recorded
 graph) turns it back into an array with ``array_at``, which fails for an address no live block contains.
-Pools keep freed blocks for reuse as CuPy's do (a block is handed out again, same address), and
+Pools keep freed blocks for reuse as CuPy's do (a block is handed out again, same address, to the stream that
+allocated it), and
 ``free_all_blocks`` gives them back to the device. A block counts a *generation*: reusing it starts a new
 one, so a pointer kept from an older generation is known to dangle.
 
@@ -181,17 +182,25 @@ class MemoryPointer:
 
 
 class MemoryPool:
-    """The stand-in of ``cupy.cuda.MemoryPool``: blocks kept for reuse, per device, in 512-byte sizes."""
+    """The stand-in of ``cupy.cuda.MemoryPool``: blocks kept for reuse, per device and per stream, in 512-byte
+    sizes.
+
+    As CuPy's pool, it hands a freed block only to a later allocation on the stream that allocated it (work on
+    one stream runs in order, so that allocation's work comes after every use on that stream). A reused block
+    keeps the history of its memory: a read queued on another stream before the free, and not ordered before
+    the new owner's first write, is a race (``touch``), as it is on a GPU.
+    """
 
     def __init__(self, allocator=None):
-        self._free_blocks = {}     # (device, size) -> [Block]
+        self._free_blocks = {}     # (device, size, stream) -> [Block]
         self._blocks = set()       # every block this pool holds (in use or free)
         self.standin_peak_bytes = 0
 
     def malloc(self, size):
         device = STATE.device
         rounded = -(-max(int(size), 1) // ALIGNMENT) * ALIGNMENT
-        free = self._free_blocks.get((device, rounded))
+        key = (device, rounded, current_stream().ptr)
+        free = self._free_blocks.get(key)
         if free:
             block = free.pop()
             block.generation += 1
@@ -200,8 +209,8 @@ class MemoryPool:
             block.pool = weakref.ref(self)
             self._blocks.add(block)
             self.standin_peak_bytes = max(self.standin_peak_bytes, self.total_bytes())
-        block.in_use = True
-        block.writer, block.readers = None, {}
+            block.writer, block.readers = None, {}
+        block.in_use, block.free_key = True, key
         COUNTS.add("allocations")
         COUNTS.add("bytes_allocated", int(size))
         COUNTS.allocation_sizes[int(size)] += 1
@@ -209,7 +218,7 @@ class MemoryPool:
 
     def _free(self, block):
         block.in_use = False
-        self._free_blocks.setdefault((block.device, block.size), []).append(block)
+        self._free_blocks.setdefault(block.free_key, []).append(block)
 
     def used_bytes(self):
         return sum(block.size for block in self._blocks if block.in_use)

@@ -127,9 +127,9 @@ def test_a_cuda_graph_replay_gives_the_eager_numbers_on_the_cupy_backend():
             losses = []
             for x, labels, rate in zip(BATCHES, LABELS, RATES):
                 if step is not None:
-                    losses.append(step(x, labels, rate)[1])
+                    losses.append(float(step(x, labels, rate)[1]))
                     continue
-                losses.append(loss_layer.forward(net.forward(minivgg.asarray(x)), labels))
+                losses.append(float(loss_layer.forward(net.forward(minivgg.asarray(x)), labels)))
                 net.backward(loss_layer.backward(), input_gradient=False)
                 optimizer.step(rate)
             results.append((losses, [minivgg.to_host(layer.params[key]) for _, layer, key in net.named_parameters()]))

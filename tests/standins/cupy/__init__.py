@@ -405,12 +405,15 @@ def _upload_into(array, host):
 # --- the module's functions ---------------------------------------------------------------------------------
 
 def asarray(a, dtype=None, order=None, *, blocking=False):
-    """A stand-in array: ``a`` itself (cast if asked), or a host value uploaded to the current device."""
+    """A stand-in array: ``a`` itself (cast if asked), or a host value uploaded to the current device; with
+    ``blocking=True`` the host then waits for the current stream (a counted synchronisation), as CuPy's does."""
     if isinstance(a, ndarray):
         return a if dtype is None or numpy.dtype(dtype) == a.dtype else a.astype(dtype)
     host = numpy.asarray(a, dtype=dtype)
     array = ndarray(host.shape, host.dtype, strides=None)
     _upload_into(array, host)
+    if blocking:
+        _device.current_stream().synchronize()
     return array
 
 
@@ -534,12 +537,13 @@ def __getattr__(name):
 # --- ElementwiseKernel ----------------------------------------------------------------------------------------
 
 KERNEL_TWINS = {}
-"""name -> (the CUDA operation text it stands for, a NumPy function of the inputs giving the outputs)."""
+"""name -> (the CUDA operation text it stands for, a NumPy function of the inputs giving the outputs, whether it
+also takes the outputs' current values, after the inputs: a kernel that updates its outputs in place)."""
 
 
-def register_kernel_twin(name, operation, twin):
+def register_kernel_twin(name, operation, twin, reads_outputs=False):
     """Tell the stand-in how to compute the ElementwiseKernel ``name`` whose operation is ``operation``."""
-    KERNEL_TWINS[name] = (" ".join(operation.split()), twin)
+    KERNEL_TWINS[name] = (" ".join(operation.split()), twin, reads_outputs)
 
 
 class ElementwiseKernel:
@@ -558,11 +562,13 @@ class ElementwiseKernel:
     def __call__(self, *args, **kwargs):
         if self.name not in KERNEL_TWINS:
             raise NotImplementedError(f"the CuPy stand-in has no NumPy twin for ElementwiseKernel {self.name!r}")
-        operation, twin = KERNEL_TWINS[self.name]
+        operation, twin, reads_outputs = KERNEL_TWINS[self.name]
         if operation != " ".join(self.operation.split()):
             raise AssertionError(f"ElementwiseKernel {self.name!r} changed; its stand-in twin computes "
                                  f"{operation!r}, the kernel now says {self.operation!r}")
         inputs, outputs = args[:len(self.in_params)], list(args[len(self.in_params):])
+        if reads_outputs and len(outputs) != len(self.out_params):
+            raise TypeError(f"ElementwiseKernel {self.name!r} reads its outputs: pass them after the inputs")
         if not outputs:
             shape = numpy.broadcast_shapes(*(a.shape if isinstance(a, ndarray) else () for a in inputs))
             dtype = next(a.dtype for a in inputs if isinstance(a, ndarray))
@@ -573,11 +579,12 @@ class ElementwiseKernel:
         output_templates = [_Ref(array) for array in outputs]
 
         def run():
-            values = twin(*_resolve(input_template))
+            current = [target.view() for target in output_templates] if reads_outputs else []
+            values = twin(*_resolve(input_template), *current)
             values = values if isinstance(values, tuple) else (values,)
             for value, target in zip(values, output_templates):
                 numpy.copyto(target.view(), value, casting="unsafe")
-        _launch(self.name, run, arrays, outputs)
+        _launch(self.name, run, arrays + (outputs if reads_outputs else []), outputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
