@@ -141,8 +141,10 @@ def test_features_out_into_an_unwritable_place_fails_before_extracting(data, tmp
     assert snapshot(tmp_path) == before
 
 
-def test_site_never_deletes_a_folder_of_other_files(tmp_path):
+def test_site_never_deletes_a_folder_of_other_files(tmp_path, capsys):
     """The issue's case: an existing website folder (index.html, notes.txt, photos/) is refused; nothing goes."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocs_jupyter")
     build_site = pytest.importorskip("build_site")
     www = tmp_path / "www"
     (www / "photos").mkdir(parents=True)
@@ -150,8 +152,13 @@ def test_site_never_deletes_a_folder_of_other_files(tmp_path):
     (www / "notes.txt").write_text("notes")
     (www / "photos" / "cat.jpg").write_bytes(b"\xff\xd8 a photo")
     before = snapshot(www)
-    code = build_site.main(["--lessons", str(tmp_path / "no-lessons"), "--output", str(www)])
-    assert code == 1 and snapshot(www) == before
+    lessons, executed = _lessons(tmp_path, [1])
+    capsys.readouterr()
+    code = build_site.main(["--lessons", str(lessons), "--output", str(www), "--executed", str(executed)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert f"refusing to build the site into {www}: it is not empty and is not a site this tool built" in err
+    assert snapshot(www) == before
 
 
 # --- the site: only what it generated is ever replaced or removed ------------------------------------------------
