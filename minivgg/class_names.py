@@ -57,11 +57,17 @@ def check_class_names(model_names, data_names, source="the weights"):
 
     ``model_names`` are the names the weight file records (None: it records none, nothing to compare);
     ``data_names`` the dataset's classes (its folder names). An ILSVRC-2012 class matches under any of
-    its names, so published weights ("tench", ...) match an ImageNet folder (``n01440764``, ...).
+    its names, so published weights ("tench", ...) match an ImageNet folder (``n01440764``, ...). Names are
+    compared in Unicode's composed form (NFC).
     """
     if model_names is None:
         return
-    model_names, data_names = [str(n) for n in model_names], [str(n) for n in data_names]
+    import unicodedata
+
+    # Compared in Unicode's composed form: "café" written decomposed (NFD, as macOS copies write folder names)
+    # is the same class.
+    model_names, data_names = ([unicodedata.normalize("NFC", str(n)) for n in names]
+                               for names in (model_names, data_names))
     if len(model_names) != len(data_names):
         raise ValueError(f"{source} predict {len(model_names)} classes but the data has {len(data_names)}: "
                          f"weights for another dataset?")

@@ -8,7 +8,7 @@ built-in types keeps working.
 """
 
 __all__ = ["MinivggError", "UsageError", "RunFolderError", "WriteError", "TrainingDiverged", "DataFileError",
-           "INTERRUPTED_EXIT_CODE"]
+           "OutputPathError", "NotAFileError", "TooLargeError", "NonFiniteOutputError", "INTERRUPTED_EXIT_CODE"]
 
 INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
 
@@ -40,3 +40,23 @@ class DataFileError(MinivggError, ValueError):
     """A data file that is not what its name says: a bad header or magic number, a truncated file, image and
     label files that count different items, a format minivgg does not read (pickles). The message names the
     file."""
+
+
+class OutputPathError(MinivggError, ValueError):
+    """An output a command may not write (``minivgg.files.check_outputs``): it is one of the inputs, it exists
+    and minivgg did not write it, or its folder is missing or not writable. Raised before any work starts."""
+
+
+class NotAFileError(MinivggError, OSError):
+    """An input path that is not a regular file (a folder, a named pipe, a device): refused before it is
+    opened, as reading a pipe would block until something writes into it."""
+
+
+class TooLargeError(MinivggError, ValueError):
+    """An input whose cost exceeds a stated bound (an image's aspect ratio, a net's memory): refused before
+    anything is allocated; the message names the size asked for and the limit."""
+
+
+class NonFiniteOutputError(MinivggError, ValueError):
+    """A model's scores or descriptors came out NaN or infinite (weights or preprocessing that overflow the
+    dtype the model computes in): an error rather than a printed ``nan%``."""

@@ -7,7 +7,15 @@ computes.
 
 Points where the function has a kink (ReLU at 0, a max-pool tie) have no derivative; random inputs land
 there with probability zero, but tests should still draw inputs that keep ``h`` away from them.
+
+Dropout in training mode draws a new mask at every forward pass, so the objective would not be a function of
+its input and every check would report a relative error near 1. ``check_layer`` and ``check_model`` hold each
+such layer's mask fixed during the check (the mask of its first forward), and say so with a warning; a layer
+given a ``fixed_mask`` is checked with that one.
 """
+import contextlib
+import warnings
+
 import numpy as np
 
 from .backend import get_backend
@@ -72,6 +80,11 @@ def check_layer(layer, x, seed=0, h=1e-5):
     errors : dict, ``{"x": err, "W": err, ...}`` (``"0.W"``-style keys for a Sequential), each a
         ``relative_error``
     """
+    with _dropout_masks_held(layer, "check_layer"):
+        return _check_layer(layer, x, seed, h)
+
+
+def _check_layer(layer, x, seed, h):
     backend = get_backend()
     x = x.copy()
     out = layer.forward(x)
@@ -95,6 +108,11 @@ def check_model(model, loss_layer, x, targets, h=1e-5):
     Returns ``{"x": err, "0.W": err, "0.b": err, ...}``. Dropout layers must hold a ``fixed_mask``
     (otherwise each evaluation draws a new one and the objective is not a function).
     """
+    with _dropout_masks_held(model, "check_model"):
+        return _check_model(model, loss_layer, x, targets, h)
+
+
+def _check_model(model, loss_layer, x, targets, h):
     x = x.copy()
 
     def objective():
@@ -133,6 +151,38 @@ def check_directional(f_and_grad, array, seed=0, h=1e-5):
     f_minus, _ = f_and_grad()
     array[...] = original
     return relative_error([analytic], [(f_plus - f_minus) / (2 * h)])
+
+
+@contextlib.contextmanager
+def _dropout_masks_held(layer, caller):
+    """During the block, every Dropout of ``layer`` that would draw a new mask at each forward (training mode,
+    p > 0, no ``fixed_mask``) draws the same one: its step counter is put back before each forward. Warns that
+    it does, naming the layers."""
+    from .layers import Dropout, layers_of_type
+
+    moving = [d for d in layers_of_type(layer, Dropout) if d.training and d.p > 0 and d.fixed_mask is None]
+    if not moving:
+        yield
+        return
+    warnings.warn(f"{caller}: {', '.join(map(repr, moving))} in training mode draws a new mask at every forward "
+                  f"pass; the check holds each one's mask fixed (call .eval(), or set fixed_mask, to choose)",
+                  stacklevel=4)
+    originals = {id(d): (d, d.step, d.forward) for d in moving}
+
+    def held(dropout, step, forward):
+        def forward_with_the_same_mask(x):
+            dropout.step = step
+            return forward(x)
+        return forward_with_the_same_mask
+
+    for dropout, step, forward in originals.values():
+        dropout.forward = held(dropout, step, forward)
+    try:
+        yield
+    finally:
+        for dropout, step, forward in originals.values():
+            del dropout.forward  # the class's method again
+            dropout.step = step + 1
 
 
 def _parameters(layer):

@@ -30,6 +30,8 @@ def _check_array(layer, x, what="input"):
                         f"{get_backend().name!r}), got {type(x).__name__}; convert it with minivgg.asarray")
     if x.dtype.kind != "f":
         raise ValueError(f"{layer!r}: expected a floating-point {what} (float32 or float64), got dtype {x.dtype}")
+    if x.ndim >= 1 and x.shape[0] == 0:
+        raise ValueError(f"{layer!r}: the {what} is a batch of 0 (shape {x.shape}); give at least one sample")
 
 
 def _check_image_batch(layer, x, channels=None):

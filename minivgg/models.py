@@ -260,6 +260,18 @@ def _check_dtype(dtype):
     return dtype
 
 
+def _check_memory(specs, config, num_classes, input_size, width_multiplier, fc_width, dtype):
+    """TooLargeError, before anything is allocated, for a net whose parameters and one image's activations
+    would not fit in memory (``summary.memory_estimate``, ``limits.check_memory``)."""
+    from .limits import check_memory
+    from .summary import memory_estimate
+
+    parameters = sum(spec.num_parameters() for spec in specs)
+    check_memory(memory_estimate(specs, input_size, bytes_per_value=dtype.itemsize),
+                 f"VGG {canonical_config(config)} with width multiplier {width_multiplier:g}, FC width {fc_width:,}, "
+                 f"{num_classes:,} classes and {input_size}x{input_size} inputs ({parameters:,} parameters)")
+
+
 class VGG(Sequential):
     """A column of Table 1, built: the conv part, a flatten, the FC part. Outputs class scores (N, classes).
 
@@ -292,6 +304,7 @@ class VGG(Sequential):
         dtype = _check_dtype(dtype)
         specs = layer_specs(config, num_classes, input_size, width_multiplier, fc_width, dropout,
                             lrn_alpha_divided_by_size, batch_norm)
+        _check_memory(specs, config, num_classes, input_size, width_multiplier, fc_width, dtype)
         rng = np.random.default_rng(seed)
         super().__init__(*(spec.build(weight_init, rng, dtype) for spec in specs))
         self.specs = specs

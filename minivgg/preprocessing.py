@@ -48,6 +48,26 @@ class Preprocessing:
             raise ValueError(f"Preprocessing: std must be positive, got {self.std}")
         if self.input_range <= 0:
             raise ValueError(f"Preprocessing: input_range must be positive, got {self.input_range}")
+        self._check_float32()
+
+    def _check_float32(self):
+        """Finite in float32, the dtype ``apply`` computes in: mean 1e308 and std 1e-308 are finite and positive
+        in float64, but become inf and 0 in float32, and every input with them NaN."""
+        with np.errstate(all="ignore"):
+            values = {"input_range": np.float32(self.input_range), "mean": np.asarray(self.mean, np.float32),
+                      "std": np.asarray(self.std, np.float32)}
+            gain = values["input_range"] / np.float32(255.0) / values["std"]
+            shift = values["mean"] / values["std"]
+            largest = np.abs(gain * np.float32(255.0)) + np.abs(shift)  # the largest |input| a pixel can give
+        for name, value in values.items():
+            if not (np.isfinite(value).all() and (name == "mean" or (value > 0).all())):
+                kind = "finite" if name == "mean" else "finite, positive"
+                raise ValueError(f"Preprocessing: {name} {getattr(self, name)} is not a {kind} float32 (images are "
+                                 f"preprocessed in float32: it becomes {value.tolist()})")
+        if not (np.isfinite(largest).all() and (gain > 0).all()):
+            raise ValueError(f"Preprocessing: input_range {self.input_range:g}, mean {self.mean} and std {self.std} "
+                             f"overflow float32, the dtype images are preprocessed in (pixels would become "
+                             f"{(gain * 255).tolist()} and shifts {shift.tolist()})")
 
     def apply(self, images, colour_offsets=None):
         """RGB images in 0-255 to the model's input, on the host.

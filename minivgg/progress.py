@@ -31,5 +31,11 @@ def bar_class():
 
 
 def progress_bar(*args, **kwargs):
-    """A tqdm bar (``progress_bar(iterable, desc=..., disable=not progress)``, or ``total=`` with ``update``)."""
+    """A tqdm bar (``progress_bar(iterable, desc=..., disable=not progress)``, or ``total=`` with ``update``).
+    Its ``desc`` is often a file's name: its control characters are shown escaped (``minivgg.text.shown``), so
+    that a name cannot act on the terminal."""
+    if kwargs.get("desc") is not None:
+        from .text import shown
+
+        kwargs["desc"] = shown(kwargs["desc"])
     return bar_class()(*args, **kwargs)

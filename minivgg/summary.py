@@ -8,6 +8,7 @@ for a convolution and ``in * out`` for an FC layer; ReLU, pooling and dropout co
 twice the MACs.) The receptive field of FC1 is that of the KxK convolution it is equivalent to (Sect. 3.2):
 it sees the whole last feature map; later FC layers are 1x1.
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -16,7 +17,7 @@ from .layers import Conv2d, Flatten, Linear, MaxPool2d
 from .receptive_field import INPUT_PIXEL
 from .backends.shapes import output_size
 
-__all__ = ["LayerSummary", "summarise", "format_summary", "totals"]
+__all__ = ["LayerSummary", "summarise", "format_summary", "totals", "memory_estimate", "evaluation_memory"]
 
 LayerSummary = namedtuple("LayerSummary", "name label output_shape parameters multiply_adds receptive_field")
 LayerSummary.__doc__ = """One row of the summary: the layer's state-dict name and paper label, its output shape
@@ -92,3 +93,52 @@ def format_summary(rows, title=""):
     out.append(f"total: {parameters:,} parameters ({_short(parameters)}), {_short(macs, 2, ' ')} multiply-adds "
                f"({_short(2 * macs, 1, ' ')}FLOP) per image")
     return "\n".join(out)
+
+
+# --- memory, from the same arithmetic ---------------------------------------------------------------------------
+
+def memory_estimate(specs, input_size, batch_size=1, training=False, bytes_per_value=4):
+    """Bytes a net of ``specs`` takes on ``batch_size`` images of ``input_size`` x ``input_size``, from Table 1's
+    arithmetic (``summarise``), without building it: the bound ``minivgg.limits.check_memory`` checks before a
+    net is built or trained.
+
+    Counts the parameters (three times in training: the weights, their gradients, the momentum), and per image
+    the activations: in training every layer's output, kept for the backward pass, and as much again for the
+    gradients flowing back; in evaluation the largest input and output of one layer (the others are freed);
+    plus the largest im2col buffer (``Ho * Wo * Cin * k * k`` values of a convolution). An estimate of the order
+    of magnitude, not an exact count: what it refuses could never run.
+    """
+    rows = summarise(specs, input_size)
+    parameters = sum(row.parameters for row in rows)
+    sizes = [3 * input_size * input_size] + [math.prod(row.output_shape) for row in rows]
+    columns = [row.multiply_adds // max(row.output_shape[0], 1) if spec.layer_class is Conv2d else 0
+               for spec, row in zip(specs, rows)]  # Ho * Wo * Cin * k * k of each convolution
+    if training:
+        per_image = 2 * sum(sizes) + max(columns, default=0)
+    else:
+        per_image = max(a + b for a, b in zip(sizes, sizes[1:])) + max(columns, default=0)
+    return bytes_per_value * ((3 if training else 1) * parameters + batch_size * per_image)
+
+
+def evaluation_memory(layers, height, width, batch_size=1, bytes_per_value=4):
+    """Bytes the activations of a fully convolutional stack of ``layers`` (``VGG.to_fully_convolutional()``'s,
+    ``Conv2d`` and ``MaxPool2d`` change the size, any other layer keeps it) take on ``batch_size`` images of
+    ``height`` x ``width`` in evaluation: the largest input, output and im2col buffer of one layer. Dense
+    evaluation checks it (``minivgg.limits.check_memory``) before it runs a net on a large image."""
+    channels, h, w, largest = 3, int(height), int(width), 0
+    for layer in layers:
+        before = channels * h * w
+        columns = 0
+        if isinstance(layer, Conv2d):
+            k, s, p = layer.kernel_size, layer.stride, layer.padding
+            columns = layer.in_channels * k * k
+            channels, h, w = layer.out_channels, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            columns *= max(h, 0) * max(w, 0)
+        elif isinstance(layer, MaxPool2d):
+            k, s = layer.kernel_size, layer.stride
+            step = (lambda side: -(-(side - k) // s) + 1) if layer.ceil_mode else (lambda side: (side - k) // s + 1)
+            h, w = step(h), step(w)
+        if h < 1 or w < 1:
+            break
+        largest = max(largest, before + channels * h * w + columns)
+    return bytes_per_value * batch_size * largest

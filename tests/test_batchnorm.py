@@ -245,7 +245,8 @@ def test_checkpoints_restore_the_running_statistics_of_any_model(rng, tmp_path):
         x = rng.standard_normal((4, 3) + ((32, 32) if model is not sequential else (4, 4))).astype(np.float32)
         model.forward(x)
         optimizer = SGD(model)
-        save_checkpoint(str(tmp_path / "c.safetensors"), model, optimizer, {"position": 0})
+        position = {"epoch": 0, "step": 0, "global_step": 0}  # the state is checked against its schema when read
+        save_checkpoint(str(tmp_path / "c.safetensors"), model, optimizer, {"position": position})
         norm = next(layer for layer in model.layers if isinstance(layer, BatchNorm2d))
         expected = {key: np.array(value) for key, value in norm.buffers.items()}
         model.forward(x)  # moves them on

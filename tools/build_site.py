@@ -141,11 +141,13 @@ def _put_in_place(built, output):
     if clashes:
         raise ValueError(f"refusing to build the site into {output}: {clashes[0]} is there and an earlier build "
                          f"did not write it" + (f" ({len(clashes) - 1} more)" if len(clashes) > 1 else ""))
+    from minivgg.files import atomic_write  # temporaries named .minivgg-tmp-...: never a user's file
+
     for path in generated:
         destination = os.path.join(output, path)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copyfile(os.path.join(built, path), destination + ".partial")
-        os.replace(destination + ".partial", destination)
+        atomic_write(destination, lambda temporary, source=os.path.join(built, path): shutil.copyfile(source,
+                                                                                                      temporary))
     for path in sorted(previous - set(generated) - {MANIFEST}):
         stale = os.path.join(output, path)
         if os.path.isfile(stale) and not os.path.islink(stale):
@@ -154,9 +156,11 @@ def _put_in_place(built, output):
         while os.path.abspath(folder) != os.path.abspath(output) and os.path.isdir(folder) and not os.listdir(folder):
             os.rmdir(folder)  # a folder the build made, now empty
             folder = os.path.dirname(folder)
-    with open(os.path.join(output, MANIFEST + ".partial"), "w", encoding="utf-8") as handle:
-        handle.write("".join(f"{path}\n" for path in [MANIFEST] + generated))
-    os.replace(os.path.join(output, MANIFEST + ".partial"), os.path.join(output, MANIFEST))
+    def write_manifest(temporary):
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{path}\n" for path in [MANIFEST] + generated))
+
+    atomic_write(os.path.join(output, MANIFEST), write_manifest)
 
 
 def build_site(lessons="lessons", output="site", executed=None, execute=False, timeout=600, progress=True):

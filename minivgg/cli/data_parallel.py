@@ -9,7 +9,7 @@
 import sys
 
 from ..distributed.communicator import launched_by_mpi, world_size_from_environment
-from .options import positive_float, positive_int
+from .options import at_most, positive_float, positive_int
 
 __all__ = ["add_arguments", "start_ranks_if_asked", "this_rank", "as_rank"]
 
@@ -17,11 +17,11 @@ __all__ = ["add_arguments", "start_ranks_if_asked", "this_rank", "as_rank"]
 def add_arguments(parser):
     """The data-parallel options of ``minivgg train`` (Sect. 3.3)."""
     group = parser.add_argument_group("data-parallel training (Sect. 3.3)")
-    group.add_argument("--processes", type=positive_int, default=None,
+    group.add_argument("--processes", type=at_most(positive_int, 1024, "processes of one machine"), default=None,
                        help="train on N processes of this machine, started through mpirun (pip install "
                             "'minivgg[mpi]'); the result equals one process. Across machines use "
                             "mpirun -np N --hostfile FILE minivgg train ... instead")
-    group.add_argument("--gpus", type=positive_int, default=None,
+    group.add_argument("--gpus", type=at_most(positive_int, 1024, "GPUs of one machine"), default=None,
                        help="train on N GPUs, one process each, gradients summed by NCCL (--backend cupy)")
     group.add_argument("--rank-timeout", type=positive_float, default=None,
                        help="seconds a process waits for the others' gradients before giving up (default 300)")

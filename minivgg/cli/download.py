@@ -57,6 +57,7 @@ def _list(cache):
 
 def run(args):
 
+    from ..files import check_output_folder
     from ..weights.published import cache_folder, weights_file
 
     cache = args.cache if args.cache is not None else cache_folder()
@@ -65,6 +66,8 @@ def run(args):
         return 0
     if args.sha256 is not None and len(args.names) != 1:
         raise ValueError("--sha256 is the digest of one file: give exactly one NAME with it")
+    # A cache that is a file, or cannot be created, is named before anything is fetched.
+    check_output_folder(cache, "--cache" if args.cache is not None else "the cache folder")
     for name in args.names:  # offline or cut off: a DownloadError (an OSError), one line from the CLI's handler
         print(f"{name}: {weights_file(name, cache, progress=True, sha256=args.sha256)}")
     return 0

@@ -5,13 +5,15 @@
 Without ``--data`` the models are evaluated on the embedded digits' test split. Weights whose recorded class
 names are not the data's classes (other names, or another order) are refused unless ``--ignore-class-names``.
 ``--save-posteriors DIR`` writes one file per weight file, named so that no two collide, and never
-replaces a file that is there already.
+replaces a file that is there already (unless ``--overwrite``). ``--json FILE`` writes
+``{"written_by": "minivgg", "rows": [...]}``, the table's rows; an existing FILE is replaced only when minivgg
+wrote it. Every output is checked before the first image is decoded (``minivgg.files.check_outputs``).
 """
 import os
 
 import numpy as np
 
-from .options import nonnegative_int, positive_int, positive_int_list_or
+from .options import add_overwrite_option, batch_size, positive_int, seed, test_scales_or
 
 
 def register(subparsers):
@@ -24,7 +26,7 @@ def register(subparsers):
                         "fashion-mnist, cifar10 or a folder of their files (the test set); default: the embedded "
                         "digits' test split")
     parser.add_argument("--method", default="dense", choices=METHODS)
-    parser.add_argument("--scales", default=None, type=positive_int_list_or("paper"),
+    parser.add_argument("--scales", default=None, type=test_scales_or("paper"),
                         help="test scales Q, e.g. 256,384,512; or 'paper' for Sect. 4.2's set from the training "
                         "scale (default: Sect. 4.1's one Q from the weights' training record: S for a fixed S, "
                         "(S_min + S_max) / 2 for a jittered one; 8/7 of the input size if none is recorded)")
@@ -34,14 +36,15 @@ def register(subparsers):
     parser.add_argument("--shape-buckets", action="store_true",
                         help="dense: crop each rescaled image's long side to Q plus a multiple of the net's stride "
                         "(at most 31 px at 224), so a GPU builds graphs for a few shapes, not one set per image size")
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="images or crops per forward pass")
+    parser.add_argument("--batch-size", type=batch_size, default=32, help="images or crops per forward pass")
     parser.add_argument("--chunk", type=positive_int, default=256, help="images decoded and evaluated at a time")
     parser.add_argument("--save-posteriors", metavar="DIR", help="write each model's posteriors (.npz) to fuse "
                         "later; refused if a file of that name is there already")
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="the digits split's seed (as in training)")
+    parser.add_argument("--seed", type=seed, default=0, help="the digits split's seed (as in training)")
     parser.add_argument("--ignore-class-names", action="store_true",
                         help="evaluate even if the weights name other classes than the data's folders")
+    add_overwrite_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -75,22 +78,29 @@ def _dataset(args):
     return ImageFolder(args.data)
 
 
-def _posterior_paths(args):
-    """Where each model's posteriors go; checked before anything is evaluated, so an hour of evaluation is
-    never lost to a name that is taken, and no earlier file is ever replaced."""
+def _check_outputs(args):
+    """Where each model's posteriors go, after every output (``--json``, the posterior files) was checked
+    before anything is evaluated, so that an hour of evaluation is never lost to a name that is taken or a
+    folder that cannot be written, and no earlier posteriors file is ever replaced (without ``--overwrite``)."""
+    from ..errors import OutputPathError
     from ..evaluation.posteriors import posterior_file_names
+    from ..files import Output, check_output_folder, check_outputs
 
-    if args.save_posteriors is None:
-        return [None] * len(args.weights)
-    folder = args.save_posteriors
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"--save-posteriors {folder} is a file, not a folder")
-    paths = [os.path.join(folder, name) for name in posterior_file_names(args.weights)]
-    taken = [path for path in paths if os.path.exists(path)]
-    if taken:
-        exist = "exists" if len(taken) == 1 else "exist"
-        raise ValueError(f"--save-posteriors: {', '.join(taken)} {exist} already (an earlier evaluation?); nothing "
-                         f"was evaluated or replaced: move it away or choose another folder")
+    outputs = [Output(args.json, "--json", "json")]
+    paths = [None] * len(args.weights)
+    if args.save_posteriors is not None:
+        folder = check_output_folder(args.save_posteriors, "--save-posteriors", inputs=[args.data])
+        paths = [os.path.join(folder, name) for name in posterior_file_names(args.weights)]
+        taken = [path for path in paths if os.path.lexists(path)]
+        if taken and not args.overwrite:
+            exist = "exists" if len(taken) == 1 else "exist"
+            raise OutputPathError(f"--save-posteriors: {', '.join(taken)} {exist} already (an earlier evaluation?); "
+                                  f"nothing was evaluated or replaced: move it away, choose another folder, or pass "
+                                  f"--overwrite")
+        if os.path.isdir(folder):  # a folder still to be created is checked by check_output_folder
+            outputs += [Output(path, "--save-posteriors", "npz", replace_own=False) for path in paths]
+    inputs = list(args.weights) + ([args.data] if args.data is not None else [])
+    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite, data_folders=[args.data])
     return paths
 
 
@@ -103,8 +113,8 @@ def run(args):
 
     # Everything that can be checked is checked before the first image is decoded: the files' headers, the
     # posterior files' names, and that the weights' classes are the data's.
+    posterior_paths = _check_outputs(args)
     records = [weights.read_metadata(path)[0] for path in args.weights]
-    posterior_paths = _posterior_paths(args)
     dataset = _dataset(args)
     labels = np.asarray(dataset.labels)
     for path, record in zip(args.weights, records):
@@ -149,7 +159,7 @@ def run(args):
     table = error_table(rows)
     print(format_table(table))
     if args.json is not None:
-        from ..files import write_json
+        from ..files import marked, write_json
 
-        write_json(args.json, table)
+        write_json(args.json, marked({"rows": table}))
     return 0

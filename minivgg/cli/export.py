@@ -3,12 +3,13 @@ other ONNX runtimes. The input is the preprocessed image batch, the output the c
 metadata records the preprocessing and the class names.
 
 With --dense, the fully convolutional net of Sect. 3.2 instead: images of any height and width (at least the
-training size), outputs the class score map and its spatial average."""
+training size), outputs the class score map and its spatial average. OUTPUT is never WEIGHTS, and an existing
+OUTPUT is replaced only when minivgg exported it (or with --overwrite)."""
 
 
 def register(subparsers):
     from ..weights.onnx_export import DEFAULT_OPSET, SUPPORTED_OPSETS
-    from .options import choice_of
+    from .options import add_overwrite_option, choice_of
 
     parser = subparsers.add_parser("export", help="write a weight file as an ONNX model (needs the onnx package)",
                                    description=__doc__.replace("``", ""))
@@ -18,13 +19,16 @@ def register(subparsers):
                         help="the fully convolutional net (Sect. 3.2): dynamic height and width, score map output")
     parser.add_argument("--opset", type=choice_of(*map(str, SUPPORTED_OPSETS)), default=None,
                         help=f"ONNX opset, {SUPPORTED_OPSETS[0]}-{SUPPORTED_OPSETS[-1]} (default {DEFAULT_OPSET})")
+    add_overwrite_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args):
+    from ..files import Output, check_outputs
     from ..weights.onnx_export import DEFAULT_OPSET, SCORE_MAP, SCORES, export
     from ..weights.weight_file import load
 
+    check_outputs([Output(args.output, "OUTPUT", "onnx")], inputs=[args.weights], overwrite=args.overwrite)
     model = load(args.weights).eval()
     opset = int(args.opset) if args.opset is not None else DEFAULT_OPSET
     export(model, args.output, dense=args.dense, opset=opset)

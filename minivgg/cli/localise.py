@@ -23,9 +23,10 @@ the top guesses (and the ground truth of ``--annotation``) on an image.
 import argparse
 import os
 
+from ..files import check_not_inside_inputs
 from ..training import run_folder
-from .options import (choice_of, nonnegative_float, nonnegative_int, positive_float, positive_int,
-                      positive_int_list, probability)
+from .options import (add_overwrite_option, batch_size, choice_of, nonnegative_float, nonnegative_int,
+                      positive_float, positive_int, probability, scale_side, seed, test_scales)
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
@@ -38,8 +39,15 @@ FOLDER_OPTIONS = ("images", "val_annotations", "val_images", "val_fraction", "sc
                   "skip_unannotated", "checkpoint_every")
 EMBEDDED_OPTIONS = ("classifier_epochs",)
 CLASSIFIER_DIGEST = "classifier_sha256"
-# The type= of each `localise train` option, to check the saved values of a resumed run with.
-_OPTION_TYPES = {}
+# The schema of each `localise train` option, to parse the saved values of a resumed run with.
+_OPTION_SCHEMA = {}
+
+
+def _sha256_digest(value):
+    """A saved SHA-256: 64 lowercase hex digits."""
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(f"must be a SHA-256 (64 hex digits), got {str(value)[:80]!r}")
+    return value
 
 
 def register(subparsers):
@@ -66,7 +74,7 @@ def register(subparsers):
     train.add_argument("--learning-rate", type=positive_float, default=None,
                        help="localisation learning rate (default with --annotations 1e-3, Appendix A.1; the "
                        "embedded run's 2e-2)")
-    train.add_argument("--seed", type=nonnegative_int, default=None, help="data order, crops, held-out images, "
+    train.add_argument("--seed", type=seed, default=None, help="data order, crops, held-out images, "
                        "the new box layer (default 0)")
     train.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     own = train.add_argument_group("your own annotated images", "PASCAL VOC / ILSVRC XML boxes, one file an image")
@@ -79,9 +87,9 @@ def register(subparsers):
     own.add_argument("--val-fraction", type=probability, default=None,
                      help=f"without --val-annotations: hold out this seeded fraction of the images (default "
                      f"{DEFAULT_VAL_FRACTION:g})")
-    own.add_argument("--scale", type=positive_int, default=None, help="the fixed training scale S (default: the "
+    own.add_argument("--scale", type=scale_side, default=None, help="the fixed training scale S (default: the "
                      "paper's 256 for 224 crops, in proportion to the classifier's input size)")
-    own.add_argument("--batch-size", type=positive_int, default=None,
+    own.add_argument("--batch-size", type=batch_size, default=None,
                      help=f"crops per SGD step (default {DEFAULT_BATCH_SIZE})")
     own.add_argument("--flip", action="store_true", default=None, help="mirror half the training crops")
     own.add_argument("--skip-unannotated", action="store_true", default=None,
@@ -90,7 +98,7 @@ def register(subparsers):
                      help="also checkpoint every N steps (default 0: at the end of each epoch only)")
     own.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted --annotations run in RUN_DIR")
     train.set_defaults(func=run_train)
-    _OPTION_TYPES.update(run_folder.option_types(train))
+    _OPTION_SCHEMA.update(run_folder.option_schema(train))
 
     evaluate = actions.add_parser("evaluate", help="Table 8/9 columns on the embedded test scenes")
     _inference_options(evaluate)
@@ -98,14 +106,17 @@ def register(subparsers):
                           "XML files (with --images) instead of the embedded test scenes")
     evaluate.add_argument("--images", metavar="DIR", help="the folder of the images the annotations name")
     evaluate.add_argument("--json", metavar="FILE", help="also write the table as JSON")
-    evaluate.add_argument("--seed", type=nonnegative_int, default=0, help="the scenes' seed (as in training)")
+    evaluate.add_argument("--seed", type=seed, default=0, help="the scenes' seed (as in training)")
+    add_overwrite_option(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     predict = actions.add_parser("predict", help="draw the predicted boxes of one image into a PNG")
     predict.add_argument("image", metavar="IMAGE", help="an image file")
     _inference_options(predict)
     predict.add_argument("--annotation", help="the image's PASCAL VOC / ILSVRC XML: ground truth to draw")
-    predict.add_argument("--output", default=None, help="PNG to write (default IMAGE_boxes.png)")
+    predict.add_argument("--output", default=None, help="PNG to write (default IMAGE_boxes.png); never IMAGE, and an "
+                         "existing file only if minivgg drew it (or with --overwrite)")
+    add_overwrite_option(predict)
     predict.set_defaults(func=run_predict)
 
 
@@ -114,7 +125,7 @@ def _inference_options(parser):
 
     parser.add_argument("--weights", nargs="+", required=True, help="localisation nets; several are pooled")
     parser.add_argument("--classifier", required=True, help="the classification net (classes, box ratings)")
-    parser.add_argument("--scales", type=positive_int_list, default=None,
+    parser.add_argument("--scales", type=test_scales, default=None,
                         help="test scales Q, e.g. 64,96 (default: the scale S the nets were fine-tuned at on "
                         "annotated images; the embedded run's 64,96 for its nets)")
     parser.add_argument("--top", type=positive_int, default=5, help="guesses per image (default 5)")
@@ -183,13 +194,6 @@ def run_train(args):
 
 
 def _train_on_scenes(args):
-    from .. import weights
-    from ..localisation import (fine_tune_localisation, localisation_net, save_localisation_net,
-                                train_classifier_on_boxes)
-    from ..localisation.annotations import format_annotation
-    from ..localisation.recipe import digit_scenes_run
-    from ..weights.record import TrainingRecord
-
     args.run_dir, args.seed = _default(args.run_dir, DEFAULT_RUN_DIR), _default(args.seed, 0)
     args.regression, args.fine_tune = _default(args.regression, "PCR"), _default(args.fine_tune, "all")
     overrides = {key: value for key, value in (("localisation_epochs", args.epochs),
@@ -197,9 +201,22 @@ def _train_on_scenes(args):
                                                ("localisation_learning_rate", args.learning_rate))
                  if value is not None}
     _check_new_run_folder(args.run_dir)
+    with run_folder.claimed(args.run_dir):  # one run at a time in the folder
+        _check_new_run_folder(args.run_dir)  # again, under the lock
+        return _train_on_scenes_in_folder(args, overrides)
+
+
+def _train_on_scenes_in_folder(args, overrides):
+    from .. import weights
+    from ..files import atomic_write
+    from ..localisation import (fine_tune_localisation, localisation_net, save_localisation_net,
+                                train_classifier_on_boxes)
+    from ..localisation.annotations import format_annotation
+    from ..localisation.recipe import digit_scenes_run
+    from ..weights.record import TrainingRecord
+
     run = digit_scenes_run(seed=args.seed, **overrides)
     splits, options = run.splits, run.options
-    os.makedirs(args.run_dir, exist_ok=True)
     if args.classifier is not None:
         classifier = weights.load(args.classifier)
         if classifier.num_classes != len(splits["train"].class_names) or \
@@ -208,7 +225,9 @@ def _train_on_scenes(args):
                              f"{classifier.input_size}x{classifier.input_size}; the embedded scenes need "
                              f"{len(splits['train'].class_names)} classes at {options['crop_size']}")
         classifier_path = args.classifier
+        run_folder.mark_run_folder(args.run_dir)
     else:
+        run_folder.mark_run_folder(args.run_dir)  # the first file written: the folder is minivgg's from now on
         classifier = run.classifier
         print(f"training the classification net (configuration {classifier.config}, "
               f"{classifier.num_parameters():,} parameters) on {len(splits['train'])} scenes")
@@ -235,10 +254,14 @@ def _train_on_scenes(args):
 
     image, label, boxes = splits["test"].load(0)
     example_path = os.path.join(args.run_dir, EXAMPLE_IMAGE)
-    Image.fromarray(image).save(example_path)
-    with open(os.path.join(args.run_dir, EXAMPLE_ANNOTATION), "w") as handle:
-        handle.write(format_annotation(EXAMPLE_IMAGE, image.shape[1], image.shape[0],
-                                       [splits["test"].class_names[label]] * len(boxes), boxes))
+    atomic_write(example_path, lambda temporary: Image.fromarray(image).save(temporary, format="PNG"))
+    annotation = format_annotation(EXAMPLE_IMAGE, image.shape[1], image.shape[0],
+                                   [splits["test"].class_names[label]] * len(boxes), boxes)
+
+    def write_annotation(temporary):
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(annotation)
+    atomic_write(os.path.join(args.run_dir, EXAMPLE_ANNOTATION), write_annotation)
     print(f"weights: {classifier_path}, {path}")
     print(f"try: minivgg {args.command} predict {example_path} --weights {path} --classifier {classifier_path} "
           f"--annotation {os.path.join(args.run_dir, EXAMPLE_ANNOTATION)}")
@@ -277,6 +300,8 @@ def _check_new_run(args):
                 "quiet": False}
     for name, value in defaults.items():
         setattr(args, name, _default(getattr(args, name), value))
+    check_not_inside_inputs(args.run_dir, "--run-dir", [args.annotations, args.images, args.val_annotations,
+                                                        args.val_images])
     _check_new_run_folder(args.run_dir)
 
 
@@ -291,7 +316,8 @@ def _apply_saved(args):
     classifier file the run started from."""
     from ..errors import RunFolderError
 
-    saved = run_folder.read_arguments(args.resume, f"{_command(args)} --annotations", _OPTION_TYPES)
+    saved = run_folder.read_arguments(args.resume, f"{_command(args)} --annotations", _OPTION_SCHEMA,
+                                      {CLASSIFIER_DIGEST: _sha256_digest})
     if "annotations" not in saved:
         raise RunFolderError(f"{os.path.join(args.resume, run_folder.ARGUMENTS_FILE)} does not hold the options of "
                              f"a localisation run")
@@ -335,6 +361,15 @@ def _read_folders(args, class_names):
 
 
 def _train_on_folder(args):
+    resume = args.resume is not None
+    saved_digest = _apply_saved(args) if resume else _check_new_run(args)
+    with run_folder.claimed(args.run_dir):  # one run at a time in the folder, from the first check to the end
+        if not resume:
+            _check_new_run_folder(args.run_dir)  # again, under the lock
+        return _train_on_folder_in_folder(args, resume, saved_digest)
+
+
+def _train_on_folder_in_folder(args, resume, saved_digest):
     from .. import weights
     from ..errors import RunFolderError, UsageError
     from ..localisation import fine_tune_localisation, localisation_net, save_localisation_net
@@ -342,8 +377,6 @@ def _train_on_folder(args):
     from ..weights.download import sha256_of
     from ..weights.record import TrainingRecord
 
-    resume = args.resume is not None
-    saved_digest = _apply_saved(args) if resume else _check_new_run(args)
     classifier = weights.load(args.classifier)
     digest = sha256_of(args.classifier)
     if resume and digest != saved_digest:
@@ -360,11 +393,12 @@ def _train_on_folder(args):
     settings = TrainSettings(batch_size=args.batch_size, learning_rate=args.learning_rate, max_epochs=args.epochs,
                              checkpoint_every=args.checkpoint_every)
     fine_tuning_dir = os.path.join(args.run_dir, FINE_TUNING_DIR)
-    if resume:
-        run_folder.check_resumable_folder(args.run_dir, settings, fine_tuning_dir)
-    os.makedirs(args.run_dir, exist_ok=True)
-    run_folder.write_arguments(args.run_dir, args, extra={CLASSIFIER_DIGEST: digest})
     net = localisation_net(classifier, args.regression, args.fine_tune, seed=args.seed + 1)
+    if resume:  # every check of the checkpoint, the net's shapes included, before anything is written
+        run_folder.check_resumable_folder(args.run_dir, settings, fine_tuning_dir, model=net)
+    run_folder.mark_run_folder(args.run_dir)  # the first file written: the folder is minivgg's from now on
+    run_folder.remove_stale_temporaries_in([args.run_dir])
+    run_folder.write_arguments(args.run_dir, args, extra={CLASSIFIER_DIGEST: digest})
     print(f"{'resuming' if resume else 'fine-tuning'} a {net.regression} localisation net from {args.classifier} "
           f"({args.fine_tune} layers, {net.num_parameters():,} trained parameters) at S = {args.scale}, learning "
           f"rate {args.learning_rate:g}; run folder {args.run_dir}")
@@ -395,8 +429,13 @@ def run_evaluate(args):
     from ..localisation.scenes import load_digit_scenes
     from ..localisation.recipe import SCENES
 
+    from ..files import Output, check_outputs
+
     if (args.annotations is None) != (args.images is None):
         raise ValueError("--annotations and --images go together: the XML files and the images they name")
+    check_outputs([Output(args.json, "--json", "json")], inputs=[args.classifier, *args.weights, args.annotations,
+                                                                 args.images], overwrite=args.overwrite,
+                  data_folders=[args.annotations, args.images])
     classifier, nets, scales = _load(args)
     if args.annotations is not None:
         from ..localisation import read_annotated_images
@@ -418,9 +457,9 @@ def run_evaluate(args):
     print(described)
     print(format_localisation_table(rows))
     if args.json is not None:
-        from ..files import write_json
+        from ..files import marked, write_json
 
-        write_json(args.json, rows)
+        write_json(args.json, marked({"rows": rows}))
     return 0
 
 
@@ -430,10 +469,19 @@ def run_predict(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import numpy as np
+
     from ..data import decode_image
+    from ..evaluation.posteriors import check_finite_outputs
+    from ..files import Output, check_outputs, require_regular_file
     from ..localisation import localise, read_annotation
     from ..localisation.draw import draw_boxes, save_figure
+    from ..text import shown
 
+    output = args.output if args.output is not None else os.path.splitext(args.image)[0] + "_boxes.png"
+    check_outputs([Output(output, "--output", "png")], inputs=[args.image, args.classifier, *args.weights,
+                                                               args.annotation], overwrite=args.overwrite)
+    require_regular_file(args.image, "image file")  # before the nets are loaded: a pipe would block the read
     classifier, nets, scales = _load(args)
     image = decode_image(args.image)
     truth, truth_labels = (), None
@@ -444,8 +492,13 @@ def run_predict(args):
                              f"{args.image} is {image.shape[1]}x{image.shape[0]}")
         truth, truth_labels = annotation.boxes, list(annotation.names)
     answer = localise(nets, classifier, image, scales, top=args.top, merge_threshold=args.merge_threshold)
+    check_finite_outputs(np.asarray(answer.class_posteriors)[None], "class scores", classifier.dtype,
+                         classifier.preprocessing)
+    check_finite_outputs(np.asarray(answer.boxes, dtype=np.float64).reshape(1, -1), "boxes", nets[0].model.dtype,
+                         nets[0].model.preprocessing)
     names = classifier.class_names or [f"class {i}" for i in range(classifier.num_classes)]
-    labels = [f"{rank + 1}. {names[c]} {answer.class_posteriors[c]:.0%}" for rank, c in enumerate(answer.classes)]
+    labels = [f"{rank + 1}. {shown(names[c])} {answer.class_posteriors[c]:.0%}"
+              for rank, c in enumerate(answer.classes)]
     for label, box in zip(labels, answer.boxes):
         print(f"{label}: box ({', '.join(f'{v:.1f}' for v in box)})")
     figure, axes = plt.subplots(figsize=(5, 5 * image.shape[0] / image.shape[1]))
@@ -453,7 +506,6 @@ def run_predict(args):
     draw_boxes(axes, image, answer.boxes[1:], labels[1:], colour="orange", truth=truth, truth_labels=truth_labels)
     draw_boxes(axes, image, answer.boxes[:1], labels[:1], colour="red",
                title=f"top-{len(answer.classes)} guesses (dense boxes merged), Q = {','.join(map(str, scales))}")
-    output = args.output if args.output is not None else os.path.splitext(args.image)[0] + "_boxes.png"
     save_figure(figure, output)
     plt.close(figure)
     print(f"wrote {output}")

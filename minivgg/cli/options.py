@@ -5,27 +5,45 @@ argparse calls ``type=`` with the raw string; raising ``argparse.ArgumentTypeErr
 bad value never reaches the code that would silently replace it with a default. Options whose absence means
 "use the default" default to ``None`` and are compared with ``is not None``, never by truthiness, so that 0 is
 refused rather than taken for "not given".
+
+Every number also has an upper bound (``minivgg.limits``), named in the message when it is exceeded: sizes
+(``--crop``, ``--fc-width``, ``--width``, ``--scales``, ``--batch-size``) have their own, far beyond the paper's,
+seeds are 32-bit (what NumPy's and scikit-learn's seeding take), and any other count is below 2**31. A saved run's
+arguments are checked by the same types (``minivgg.training.run_folder.read_arguments``), so a hand-edited
+``"crop": 1000000`` is refused by the bound the command line uses.
 """
 import argparse
 import math
 
+from .. import limits
+
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability",
            "unit_interval", "int_list", "positive_int_list", "positive_int_list_or", "scale", "finite_float",
-           "choice_of"]
+           "choice_of", "at_most", "seed", "batch_size", "crop_side", "fc_width", "width_multiplier", "class_count",
+           "test_scales", "test_scales_or", "scale_side", "add_overwrite_option"]
 
 
-def _parse_int(text):
+def _parse_int(text, maximum=limits.MAX_COUNT):
     try:
-        return int(text)
+        value = int(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be an integer, got {_shown(text)}") from None
+    if value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {_shown(text)}")
+    return value
+
+
+def _shown(text):
+    """The value as given, quoted, shortened if long (a 5000-digit number)."""
+    text = repr(text)
+    return text if len(text) <= 40 else f"{text[:30]}...{text[-6:]} ({len(text)} characters)"
 
 
 def _parse_float(text):
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number, got {_shown(text)}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
@@ -114,3 +132,48 @@ def choice_of(*names):
         return text
     parse.__name__ = "choice"
     return parse
+
+
+def at_most(parse, maximum, what):
+    """The type ``parse`` with an upper bound: every value it gives (each of a list) must be at most
+    ``maximum``; ``what`` says whose limit it is, in the message."""
+    def bounded(text):
+        value = parse(text)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, (int, float)) and v > maximum for v in values):
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,} ({what}), got {_shown(text)}")
+        return value
+    bounded.__name__ = getattr(parse, "__name__", "bounded")
+    bounded.__doc__ = f"{parse.__doc__} At most {maximum:,}."
+    return bounded
+
+
+def seed(text):
+    """A seed: an integer from 0 to 2**32 - 1, what NumPy's legacy seeding and scikit-learn's ``random_state``
+    take (a larger one would be refused by them, naming their own parameter)."""
+    value = _parse_int(text, limits.MAX_SEED)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {_shown(text)}")
+    return value
+batch_size = at_most(positive_int, limits.MAX_BATCH, "the largest batch minivgg takes; the paper's is 256")
+crop_side = at_most(positive_int, limits.MAX_CROP, "the largest crop minivgg takes; the paper's is 224")
+fc_width = at_most(positive_int, limits.MAX_FC_WIDTH, "the widest FC layer minivgg builds; the paper's is 4096")
+width_multiplier = at_most(positive_float, limits.MAX_WIDTH_MULTIPLIER,
+                           "the widest conv layers minivgg builds: 16 times the paper's")
+class_count = at_most(positive_int, limits.MAX_CLASSES, "the most classes minivgg takes")
+test_scales = at_most(positive_int_list, limits.MAX_SCALE, "the largest scale minivgg takes; the paper's is 512")
+scale_side = at_most(positive_int, limits.MAX_SCALE, "the largest scale minivgg takes; the paper's is 512")
+training_scale = at_most(scale, limits.MAX_SCALE, "the largest scale minivgg takes; the paper's is 512")
+
+
+def test_scales_or(*words):
+    """``positive_int_list_or(*words)`` with the scales bounded as ``test_scales``."""
+    return at_most(positive_int_list_or(*words), limits.MAX_SCALE, "the largest scale minivgg takes; the paper's "
+                   "is 512")
+
+
+def add_overwrite_option(parser):
+    """``--overwrite``: replace existing output files that minivgg did not write (``minivgg.files.check_outputs``;
+    an input is never replaced)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file even if minivgg did not write it (never an input)")

@@ -11,7 +11,12 @@ What a user sees when something goes wrong is decided here, once for every comma
 - a problem with the input or the environment (minivgg's own errors, ``ValueError``, ``OSError``,
   ``ImportError``): one line ``minivgg COMMAND: error: MESSAGE``, exit code 1; the traceback too with
   ``--debug`` or ``MINIVGG_DEBUG=1``;
+- an allocation that fails (``MemoryError``, what is left of it after ``minivgg.limits`` bounded every size
+  it could): one line naming the size asked for, exit code 1;
 - Ctrl-C, at any moment (a second one during the training step, or during start-up): one line, exit code 130.
+
+Every message is shown on one line with its control characters escaped (``minivgg.text.shown``): a message
+that quotes a file's content cannot act on the terminal.
 
 Any other exception is a bug in minivgg and keeps its traceback.
 """
@@ -56,8 +61,18 @@ def _debug_from_environment():
 
 
 def _one_line(error):
+    from ..text import shown
+
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return text or type(error).__name__
+    return shown(text) or type(error).__name__
+
+
+def _out_of_memory(error):
+    """The one line for a failed allocation: NumPy's message names the size (``Unable to allocate 7.28 TiB
+    for an array with shape ...``), CuPy's the bytes; a bare MemoryError says nothing, so say what happened."""
+    detail = _one_line(error) if str(error) else "an allocation failed"
+    return (f"out of memory: {detail}. Ask for less: a smaller --batch-size, --scales, "
+            f"--crop, --width or --fc-width")
 
 
 @contextlib.contextmanager
@@ -102,6 +117,11 @@ def run_guarded(context, action):
         if context.get("debug") or _debug_from_environment():
             traceback.print_exc()
         print(f"{context['program']}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except MemoryError as error:
+        if context.get("debug") or _debug_from_environment():
+            traceback.print_exc()
+        print(f"{context['program']}: error: {_out_of_memory(error)}", file=sys.stderr)
         return 1
 
 

@@ -18,24 +18,36 @@ subset of the training images.
 crop scales the stage's S with it, keeping the paper's proportions); a run started from weights takes their
 width, FC width and crop unless told otherwise. ``--resume RUN_DIR`` continues an interrupted run exactly;
 it may change only how long it goes on and how it shows it (``--epochs``, ``--patience``, ``--workers``,
-``--quiet``, ``--checkpoint-every``); any other option that differs from the saved one is refused. A run
-folder holding another run's files is never written into.
+``--quiet``, ``--checkpoint-every``); any other option that differs from the saved one is refused, and so is a
+resume on other data than the run's (its checkpoint fingerprints them). A run folder holding another run's files
+is never written into, nor one in use by another run (each run locks its folder), and nothing in a folder
+changes until every check of a resume has passed.
 ``--processes N`` (or ``mpirun -np N minivgg train ...``) trains on N data-parallel processes with the result
 of one (Sect. 3.3, ``minivgg.distributed``); a run can be resumed on another number of processes.
 """
 import argparse
+import contextlib
 import os
 from dataclasses import asdict
 
+from ..files import check_not_inside_inputs
 from ..training import run_folder
-from .options import nonnegative_int, positive_float, positive_int, scale
+from .options import (at_most, batch_size, crop_side, fc_width, nonnegative_int, positive_float, positive_int, seed,
+                      training_scale, width_multiplier)
 
 COMMAND = "minivgg train"
 # Not options of the run (``run_folder.NOT_SAVED``), and the number of processes: a run may resume on another.
 NOT_SAVED = run_folder.NOT_SAVED + ("processes", "gpus", "rank_timeout")
 # Recorded beside the options when the run starts from weights: the preprocessing those weights expect.
 PREPROCESSING_KEY = "starting_weights_preprocessing"
-_OPTION_TYPES = {}
+_OPTION_SCHEMA = {}
+
+
+def _saved_preprocessing(value):
+    """The saved preprocessing of a run started from weights, checked as a weight file's is."""
+    from ..preprocessing import Preprocessing
+
+    return Preprocessing.from_dict(value).to_dict()
 
 
 def register(subparsers):
@@ -58,32 +70,33 @@ def register(subparsers):
                         "for ImageNet, glorot for the digits, Fashion-MNIST and CIFAR-10)")
     parser.add_argument("--ignore-class-names", action="store_true", default=None,
                         help="start from weights even if they name other classes than the data's")
-    parser.add_argument("--batch-size", type=positive_int, help="images per SGD step (paper: 256)")
-    parser.add_argument("--device-batch", type=positive_int, help="images per forward pass; gradients are "
+    parser.add_argument("--batch-size", type=batch_size, help="images per SGD step (paper: 256)")
+    parser.add_argument("--device-batch", type=batch_size, help="images per forward pass; gradients are "
                         "accumulated (default: the batch, at most 64 on --data)")
     parser.add_argument("--learning-rate", type=positive_float, help="first learning rate (default: the preset's)")
     parser.add_argument("--epochs", type=positive_int, help="at most this many epochs (paper: 74)")
     parser.add_argument("--patience", type=positive_int, help="epochs without validation gain before the rate drops")
-    parser.add_argument("--workers", type=nonnegative_int, help="data-loading processes (default: on a GPU backend up "
-                        "to 4, the cores left once each training process has one; on the CPU 0, loading in-process)")
+    parser.add_argument("--workers", type=at_most(nonnegative_int, 1024, "processes on one machine"),
+                        help="data-loading processes (default: on a GPU backend up to 4, the cores left once each "
+                        "training process has one; on the CPU 0, loading in-process)")
     parser.add_argument("--checkpoint-every", type=nonnegative_int, help="also checkpoint every N steps (default "
                         "0: at the end of each epoch only)")
-    parser.add_argument("--seed", type=nonnegative_int, help="data order, augmentation and initial weights "
+    parser.add_argument("--seed", type=seed, help="data order, augmentation and initial weights "
                         "(default 0)")
     parser.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
     small = parser.add_argument_group("small runs", "a smaller net and smaller images, the pipeline unchanged")
-    small.add_argument("--width", type=positive_float, help="conv channel multiplier (default 1; the digits 0.25)")
-    small.add_argument("--fc-width", type=positive_int, help="hidden FC width (default 4096; the digits 256)")
-    small.add_argument("--crop", type=positive_int, help="training crop side, >= 32 (default 224; the digits 32); "
+    small.add_argument("--width", type=width_multiplier, help="conv channel multiplier (default 1; the digits 0.25)")
+    small.add_argument("--fc-width", type=fc_width, help="hidden FC width (default 4096; the digits 256)")
+    small.add_argument("--crop", type=crop_side, help="training crop side, >= 32 (default 224; the digits 32); "
                        "S scales with it unless --scale is given")
-    small.add_argument("--scale", type=scale, help="training scale S, or S_MIN-S_MAX to jitter it "
+    small.add_argument("--scale", type=training_scale, help="training scale S, or S_MIN-S_MAX to jitter it "
                        "(default: the preset's)")
     small.add_argument("--per-class", type=positive_int, help="Fashion-MNIST, CIFAR-10: use this many training "
                        "images of each class, a seeded choice (a tenth of them held out for validation)")
     from .data_parallel import add_arguments as add_data_parallel_arguments
     add_data_parallel_arguments(parser)
     parser.set_defaults(func=run)
-    _OPTION_TYPES.update(run_folder.option_types(parser))
+    _OPTION_SCHEMA.update(run_folder.option_schema(parser))
 
 
 def _default(value, default):
@@ -241,16 +254,30 @@ def _start_from_weights(job, args, saved_preprocessing, root=True):
 def _run_folder(args):
     """``(run folder, preprocessing recorded by a resumed run or None)``, once it is certain the run may go there:
     a resumed run's folder and saved options are read (the command line's checked against them), a new run's
-    folder holds no other run's files."""
+    folder holds no other run's files. Reads only."""
     if args.resume is None:
         _take_architecture_from_starting_weights(args)
         run_dir = args.run_dir if args.run_dir is not None else os.path.join("runs", _run_name(args))
+        if _image_folder(args):  # a folder among the images would be a class
+            check_not_inside_inputs(run_dir, "--run-dir", [args.data])
         run_folder.check_new_run_folder(run_dir)
         return run_dir, None
-    saved = run_folder.read_arguments(args.resume, COMMAND, _OPTION_TYPES)
+    saved = run_folder.read_arguments(args.resume, COMMAND, _OPTION_SCHEMA, {PREPROCESSING_KEY: _saved_preprocessing})
     run_folder.apply_saved(args, saved, args.resume, NOT_SAVED)
     run_folder.require_checkpoint(args.resume)
     return args.resume, saved.get(PREPROCESSING_KEY)
+
+
+def _check_training_memory(model, device_batch):
+    """TooLargeError when the net, trained on batches of ``device_batch``, would not fit in memory (its
+    parameters, gradients and momentum, and a batch's activations kept for the backward pass)."""
+    from ..limits import check_memory
+    from ..summary import memory_estimate
+
+    needed = memory_estimate(model.specs, model.input_size, batch_size=device_batch, training=True,
+                             bytes_per_value=model.dtype.itemsize)
+    check_memory(needed, f"training VGG {model.config} ({model.num_parameters():,} parameters, "
+                         f"{model.input_size}x{model.input_size} crops) on batches of {device_batch}")
 
 
 def _save_final_weights(model, path, settings, result, job, run_dir):
@@ -279,30 +306,34 @@ def run(args):
 
 def _run(args, parallel):
     """One process's run; on several ranks (``parallel``) only rank 0 writes files and prints."""
+    root = parallel is None or parallel.is_root
+    run_dir, saved_preprocessing = _run_folder(args)
+    # One run at a time in a folder: rank 0 holds its lock from here to the end (``run_folder.claimed``).
+    with run_folder.claimed(run_dir) if root else contextlib.nullcontext():
+        if args.resume is None:  # again, under the lock: another run may have started meanwhile
+            run_folder.check_new_run_folder(run_dir)
+        return _run_in_folder(args, parallel, root, run_dir, saved_preprocessing)
+
+
+def _run_in_folder(args, parallel, root, run_dir, saved_preprocessing):
     import minivgg
-    from ..errors import WriteError
     from ..evaluation.validation import evaluate_loader
     from ..training import train
 
-    root = parallel is None or parallel.is_root
     resume = args.resume is not None
-    run_dir, saved_preprocessing = _run_folder(args)
-    if root:
-        run_folder.remove_stale_temporaries_in([run_dir] + ([os.path.join(args.data, "train")]
-                                                            if _image_folder(args) else []))
     job = _build(args)
     model, loader, settings = job.model, job.train_loader, job.settings
+    _check_training_memory(model, loader.batch_size)
     recorded_preprocessing = _start_from_weights(job, args, saved_preprocessing, root)
-    if resume:
-        run_folder.check_resumable_folder(run_dir, settings)
+    if resume:  # every check of the checkpoint (schedule, the net's shapes, the data) before anything is written
+        run_folder.check_resumable_folder(run_dir, settings, model=model, datasets={
+            "train": loader.dataset, "val": None if job.val_loader is None else job.val_loader.dataset})
     if parallel is not None:  # how each step splits over the ranks, refused before anything is written
         parallel.shard(loader, settings.batch_size)
     model.to_backend()
     if root:
-        try:
-            os.makedirs(run_dir, exist_ok=True)
-        except OSError as error:
-            raise WriteError(f"could not create the run folder {run_dir} ({error})") from error
+        run_folder.mark_run_folder(run_dir)  # the first file written: the folder is minivgg's from now on
+        run_folder.remove_stale_temporaries_in([run_dir])
         # Also shows at once that the folder is writable.
         run_folder.write_arguments(run_dir, args, NOT_SAVED, None if recorded_preprocessing is None else
                                    {PREPROCESSING_KEY: recorded_preprocessing})

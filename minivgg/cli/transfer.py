@@ -13,7 +13,7 @@ mean +- std over the seeded splits.
 import json
 
 from .features import add_feature_options, describe_net, load_nets
-from .options import nonnegative_int, positive_float, positive_int
+from .options import add_overwrite_option, positive_float, positive_int, seed
 
 # Appendix B: "aggregated image descriptors over a wide range of scales Q in {256, 384, 512, 640, 768}" for
 # VOC (averaged); "three scales Q in {256, 384, 512}" for Caltech (stacked).
@@ -41,7 +41,7 @@ def register(subparsers):
                         "folder without train/ and test/)")
     parser.add_argument("--test-per-class", type=positive_int, default=None,
                         help="at most this many test images per class (Caltech-101: 50; default all the rest)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="the splits' and folds' seed")
+    parser.add_argument("--seed", type=seed, default=0, help="the splits' and folds' seed")
     parser.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds for C (default 5)")
     parser.add_argument("--C", dest="C_grid", type=positive_float_list, default=None,
                         help="SVM penalties tried, e.g. 0.01,0.1,1,10,100 (the default)")
@@ -50,17 +50,34 @@ def register(subparsers):
     parser.add_argument("--no-boxes", action="store_true",
                         help="voc2012action: the whole image only (Table 12's 'image-only'), not image and box")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_overwrite_option(parser)
     parser.set_defaults(func=run)
 
 
+def _class_folders(args):
+    """The folder whose subfolders the data set reads as classes (a folder data set, Caltech's categories); none
+    for VOC, whose images are listed by name."""
+    from ..transfer.caltech import CALTECH_FOLDERS, find_category_folder
+
+    if args.dataset == "folder":
+        return [args.root]
+    if args.dataset in CALTECH_FOLDERS:
+        return [find_category_folder(args.root, args.dataset)]
+    return []
+
+
 def run(args):
+    from ..files import Output, check_outputs
     from ..transfer import C_GRID, format_table, protocol, score, stack
     from ..transfer.features import features_of
     from ..transfer.protocols import PAPER_AGGREGATION, TABLE_12_COLUMN
 
+    check_outputs([Output(args.json, "--json", "json")], inputs=[args.root] + list(args.weights),
+                  overwrite=args.overwrite, data_folders=[args.root])
     task = protocol(args.dataset, args.root, args.train_per_class, args.test_per_class, args.splits, args.seed,
                     args.train_split, args.test_split, boxes=not args.no_boxes)
-    models, keys, settings, cache = load_nets(args, PAPER_SCALES[args.dataset], PAPER_AGGREGATION[args.dataset])
+    models, keys, settings, cache = load_nets(args, PAPER_SCALES[args.dataset], PAPER_AGGREGATION[args.dataset],
+                                              data_folders=_class_folders(args))
     C_grid = tuple(args.C_grid) if args.C_grid is not None else C_GRID
     descriptors, rows, results = [], [], []
     for path, model, key in zip(args.weights, models, keys):
@@ -81,8 +98,8 @@ def run(args):
     if cache is not None:
         print(f"feature cache {cache.folder}: {cache.hits} descriptors read, {cache.misses} computed")
     if args.json is not None:
-        from ..files import write_json
+        from ..files import marked, write_json
 
-        write_json(args.json, {"dataset": task.dataset, "settings": settings.to_dict(),
-                               "class_names": list(task.class_names), "results": results})
+        write_json(args.json, marked({"dataset": task.dataset, "settings": settings.to_dict(),
+                               "class_names": list(task.class_names), "results": results}))
     return 0

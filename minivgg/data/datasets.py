@@ -18,6 +18,8 @@ it is loaded, and the loader skips it.
 """
 import hashlib
 import os
+import stat
+import unicodedata
 
 import numpy as np
 
@@ -117,10 +119,13 @@ class ImageFiles(Dataset):
         return self.path(index)
 
     def fingerprint(self):
+        """A digest of the classes and of every file's name, label, size and modification time: it changes when
+        an image is added, removed, renamed, relabelled or rewritten (keys the colour-statistics cache)."""
+        from .fingerprint import content_digest, file_entries
+
         digest = hashlib.sha256()
-        digest.update("\n".join(self.class_names).encode())
-        digest.update("\n".join(self.files).encode())
-        digest.update(self.labels.tobytes())
+        digest.update("\n".join(self.class_names).encode("utf-8", "surrogateescape"))
+        digest.update(content_digest(file_entries(self)).encode())
         return digest.hexdigest()
 
     @property
@@ -142,8 +147,9 @@ def _check_folder(root, what):
 
 def _entry_kind(entry, skipped):
     """"dir", "file" or None (anything else) for a folder entry; entries that cannot be followed (a
-    symbolic link to itself, a broken link, a link to a folder above it) are None and added to ``skipped``
-    as ``(path, reason)``, so one bad link never ends the listing of a data set."""
+    symbolic link to itself, a broken link, a link to a folder above it) or are not regular files (a named
+    pipe, a device) are None and added to ``skipped`` as ``(path, reason)``, so one bad entry never ends the
+    listing of a data set, nor blocks it."""
     try:
         if entry.is_dir():
             if entry.is_symlink():
@@ -154,8 +160,11 @@ def _entry_kind(entry, skipped):
             return "dir"
         if entry.is_file():
             return "file"
-        if entry.is_symlink():
+        if entry.is_symlink() and not os.path.exists(entry.path):
             skipped.append((entry.path, f"broken symbolic link to {os.readlink(entry.path)}"))
+        else:  # a named pipe, a device, a socket: reading one would block or never end
+            kind = "a named pipe" if stat.S_ISFIFO(entry.stat().st_mode) else "not a regular file"
+            skipped.append((entry.path, f"{kind}: never opened"))
     except OSError as error:  # ELOOP: "Too many levels of symbolic links", a link to itself
         skipped.append((entry.path, f"cannot follow: {error.strerror or error}"))
     return None
@@ -175,7 +184,9 @@ def scan_class_folders(root, class_names=None, skipped=None):
     """The images of ``root/<class>/``: ``(files relative to root, labels, class_names)``.
 
     Without ``class_names`` the classes are the sub-folders in sorted order; with them, the sub-folders
-    must be exactly those classes (a validation set must use the training set's label numbering).
+    must be exactly those classes (a validation set must use the training set's label numbering). Names are
+    compared in Unicode's composed form (NFC): a folder ``café`` written decomposed (NFD, as macOS copies
+    write it) is the class ``café``.
     Image files are those with an extension in ``IMAGE_EXTENSIONS`` in any case; hidden files are ignored.
     Entries that cannot be followed (symbolic link loops, broken links) are left out and appended to
     ``skipped`` (a list, if given) as ``(path, reason)``.
@@ -190,25 +201,34 @@ def scan_class_folders(root, class_names=None, skipped=None):
     folders = _subfolders(root, skipped)
     if not folders:
         raise ValueError(f"dataset folder {root} holds no class folders (expected {root}/<class>/<images>)")
+    on_disk = {}  # composed name -> the folder's name as the file system holds it
+    for folder in folders:
+        key = unicodedata.normalize("NFC", folder)
+        if key in on_disk:
+            raise ValueError(f"{root}: folders {on_disk[key]!r} and {folder!r} are the same name written two ways "
+                             f"(Unicode NFC and NFD): merge them")
+        on_disk[key] = folder
     if class_names is None:
         class_names = folders
     else:
         class_names = [str(name) for name in class_names]
-        unknown = sorted(set(folders) - set(class_names))
+        given = {unicodedata.normalize("NFC", name) for name in class_names}
+        unknown = sorted(folder for key, folder in on_disk.items() if key not in given)
         if unknown:
             raise ValueError(f"{root}: folders {unknown[:5]}{' ...' if len(unknown) > 5 else ''} are not among the "
                              f"{len(class_names)} given class names")
-        missing = [name for name in class_names if name not in set(folders)]
+        missing = [name for name in class_names if unicodedata.normalize("NFC", name) not in on_disk]
         if missing:
             raise FileNotFoundError(f"{root}: no folder for classes {missing[:5]}{' ...' if len(missing) > 5 else ''} "
                                     f"({len(missing)} of {len(class_names)} missing)")
     files, labels = [], []
     for label, name in enumerate(class_names):
-        names = _image_files(os.path.join(root, name), skipped)
+        folder = on_disk[unicodedata.normalize("NFC", name)]
+        names = _image_files(os.path.join(root, folder), skipped)
         if not names:
-            raise ValueError(f"class folder {os.path.join(root, name)} holds no image files "
+            raise ValueError(f"class folder {os.path.join(root, folder)} holds no image files "
                              f"(extensions {', '.join(IMAGE_EXTENSIONS)})")
-        files += [f"{name}/{file}" for file in names]
+        files += [f"{folder}/{file}" for file in names]
         labels += [label] * len(names)
     return files, np.asarray(labels, np.int64), list(class_names)
 
@@ -289,10 +309,12 @@ def read_ground_truth(path, files, class_names, ground_truth_classes=None):
     FileNotFoundError for a missing file; ValueError naming the file and line for a count mismatch, an
     unknown class, an out-of-range number or a file name that is not among the images.
     """
+    from ..files import require_regular_file
+
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"validation ground-truth file {path} does not exist")
-    with open(path, encoding="utf-8") as handle:
+    with open(require_regular_file(path, "validation ground-truth file"), encoding="utf-8") as handle:
         rows = [(number, line.split()) for number, line in enumerate(handle, 1) if line.strip()]
     if rows and all(len(tokens) == 2 for _, tokens in rows):  # "file_name label" lines
         by_name = {os.path.basename(tokens[0]): (number, tokens[1]) for number, tokens in rows}
@@ -373,7 +395,7 @@ class ImageNet(ImageFiles):
                 raise ValueError(f"ImageNet val folder {folder} holds neither class folders nor image files")
             if ground_truth is None:
                 found = [os.path.join(root, name) for name in GROUND_TRUTH_CANDIDATES
-                         if os.path.isfile(os.path.join(root, name))]
+                         if os.path.lexists(os.path.join(root, name))]  # a pipe there is named, not skipped
                 if not found:
                     raise FileNotFoundError(f"ImageNet val folder {folder} is flat, so it needs a ground-truth file: "
                                             f"pass ground_truth= (looked for {', '.join(GROUND_TRUTH_CANDIDATES)} "
@@ -381,8 +403,10 @@ class ImageNet(ImageFiles):
                 ground_truth = found[0]
             ground_truth = os.fspath(ground_truth)
             meta = os.path.join(os.path.dirname(os.path.abspath(ground_truth)), "meta.mat")
-            if ground_truth_classes is None and os.path.isfile(meta):
-                ground_truth_classes = read_devkit_wnids(meta)
+            if ground_truth_classes is None and os.path.lexists(meta):  # a pipe there: named, not read as absent
+                from ..files import require_regular_file
+
+                ground_truth_classes = read_devkit_wnids(require_regular_file(meta, "devkit file"))
             if ground_truth_classes is None and os.path.basename(ground_truth) == DEVKIT_GROUND_TRUTH:
                 # Read against sorted wnids, the devkit's numbers would mislabel nearly every image, silently.
                 raise ValueError(f"{ground_truth} numbers the classes by the devkit's ILSVRC2012_ID, not by sorted "

@@ -37,7 +37,11 @@ CHUNK = 1 << 22  # bytes read at a time: a header declaring more than the file h
 
 
 def _open(path):
-    """The file, decompressed as it is read when its name ends in ``.gz``."""
+    """The file, decompressed as it is read when its name ends in ``.gz``; a path that is not a regular file (a
+    named pipe would block the read) is refused before it is opened."""
+    from ..files import require_regular_file
+
+    require_regular_file(path, "data file")
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 

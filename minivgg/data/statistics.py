@@ -8,7 +8,9 @@ processes. Every pixel of every image counts once, so large images weigh more th
 the mean is taken over all training pixels.
 
 The result is cached in a small JSON file (by default inside a folder dataset's root) keyed by the
-dataset's fingerprint (its file list and labels): adding, removing or relabelling an image recomputes it.
+dataset's fingerprint: its classes and every file's name, label, size and modification time (the arrays'
+digest for images in memory). Adding, removing, relabelling or rewriting an image, even with the same name,
+recomputes it.
 """
 import json
 import warnings
@@ -94,6 +96,11 @@ def _worker_sums(indices):
 
 
 def _read_cache(path, fingerprint, draft_smallest_side):
+    import os
+
+    if os.path.lexists(path) and not os.path.isfile(path):
+        warnings.warn(f"ignoring colour statistics cache {path}: not a regular file")
+        return None
     try:
         with open(path, encoding="utf-8") as handle:
             cached = json.load(handle)
@@ -116,7 +123,29 @@ def _read_cache(path, fingerprint, draft_smallest_side):
         warnings.warn(f"ignoring colour statistics cache {path}: expected finite arrays of shapes (3,), (3,), "
                       f"(3, 3), got shapes {shapes}")
         return None
+    impossible = _impossible_statistics(statistics)
+    if impossible:
+        warnings.warn(f"ignoring colour statistics cache {path}: {impossible}; computing them again")
+        return None
     return statistics
+
+
+# The variance of values in [0, 255] is at most 255^2 / 4 (half the pixels 0, half 255); the eigenvalues of the
+# RGB covariance sum to the three channels' variances.
+_LARGEST_VARIANCE_SUM = 3 * 255.0 ** 2 / 4
+
+
+def _impossible_statistics(statistics):
+    """What no set of 8-bit images can have (a mean outside [0, 255], negative or too large eigenvalues,
+    eigenvectors that are not orthonormal), or "" for statistics that could be real."""
+    mean, eigenvalues, eigenvectors = statistics
+    if not ((mean >= 0) & (mean <= 255)).all():
+        return f"its mean RGB {mean.tolist()} is outside [0, 255]"
+    if (eigenvalues < 0).any() or eigenvalues.sum() > _LARGEST_VARIANCE_SUM * (1 + 1e-9):
+        return f"its eigenvalues {eigenvalues.tolist()} are not a covariance of 8-bit pixels"
+    if np.abs(eigenvectors).max() > 1 + 1e-6 or not np.allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-6):
+        return "its eigenvectors are not orthonormal"
+    return ""
 
 
 def _write_cache(path, record):

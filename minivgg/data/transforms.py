@@ -56,10 +56,18 @@ def rescale_smallest_side(image, smallest_side):
     -------
     (H', W', 3) uint8 with ``min(H', W') == S`` and ``W' / H'`` the original aspect ratio to within a pixel
     (``rescaled_size``); Pillow bilinear resampling, antialiased when shrinking. The image itself when it
-    already has that size.
+    already has that size. ``TooLargeError`` for an image of an aspect ratio beyond ``limits.MAX_ASPECT_RATIO``
+    or a side beyond ``limits.MAX_SCALE``: what it would cost is bounded before it is allocated.
     """
+    from ..limits import MAX_SCALE, check_aspect_ratio
+
     _check_image(image, "rescale_smallest_side")
     smallest_side = _check_side(smallest_side, "smallest_side", "rescale_smallest_side")
+    if smallest_side > MAX_SCALE:
+        from ..errors import TooLargeError
+        raise TooLargeError(f"rescale_smallest_side: a smallest side of {smallest_side:,} pixels is more than the "
+                            f"limit of {MAX_SCALE:,}")
+    check_aspect_ratio(image.shape[0], image.shape[1], f"an image of {image.shape[1]}x{image.shape[0]} pixels")
     height, width = rescaled_size(image.shape[0], image.shape[1], smallest_side)
     if (height, width) == image.shape[:2]:
         return image

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backend import to_host
 from ..data.device_feed import device_batches
-from ..data.transforms import centre_crop, rescale_smallest_side
+from ..data.transforms import centre_crop, rescale_smallest_side, rescaled_size
 from ..fused_layers import fuse_conv_relu
 
 __all__ = ["group_by_size", "forward_in_batches", "dense_outputs", "centre_crops", "spatial_mean"]
@@ -34,11 +34,17 @@ def forward_in_batches(net, preprocessing, images, batch_size=32, pool=None):
     says (on the device, each batch copied as uint8 while the previous one is computed: ``data.device_feed``);
     each batch's output is reduced on the device by ``pool`` (None: kept whole) and copied to the host.
     Convolutions followed by a ReLU run fused where the backend fuses them (``fused_layers``). Returns the
-    outputs of all images, in order, as one float64 host array."""
+    outputs of all images, in order, as one float64 host array. The images are fed in the net's dtype (a float64
+    net computes in float64)."""
+    if not images:
+        raise ValueError("forward_in_batches: no images (a batch of 0)")
+    dtype = getattr(net, "dtype", None)
     net = fuse_conv_relu(net)
     pixels = ((np.stack(images[start:start + batch_size]), None, None) for start in range(0, len(images), batch_size))
     out = []
     for x, _ in device_batches(pixels, preprocessing):  # uint8 copied, preprocessed on the device
+        if dtype is not None and x.dtype != dtype:  # a float64 net computes in float64
+            x = x.astype(dtype)
         outputs = net.forward(x)
         out.append(np.asarray(to_host(outputs if pool is None else pool(outputs)), dtype=np.float64))
     return np.concatenate(out)
@@ -62,6 +68,7 @@ def dense_outputs(net, preprocessing, images, scale=None, flip=False, batch_size
     With a ``pool`` that gives every image the same shape, one (N, ...) float64 array; with ``pool=None``, a list
     of N (C, h, w) float64 maps.
     """
+    _check_dense_memory(net, images, scale, batch_size)
     net = fuse_conv_relu(net)
     views = [rescale_smallest_side(image, scale) if scale is not None else image for image in images]
     if flip:
@@ -72,6 +79,27 @@ def dense_outputs(net, preprocessing, images, scale=None, flip=False, batch_size
         for i, output in zip(group, outputs):
             results[i] = output
     return results if pool is None else np.stack(results)
+
+
+def _check_dense_memory(net, images, scale, batch_size):
+    """TooLargeError before anything is rescaled or run when one batch of the largest rescaled image would not fit
+    in memory (``summary.evaluation_memory``): a wide image at a large Q costs its area in every layer."""
+    from ..limits import check_aspect_ratio, check_memory
+    from ..summary import evaluation_memory
+
+    sizes = {}
+    for image in images:
+        height, width = image.shape[:2]
+        check_aspect_ratio(height, width, f"an image of {width}x{height} pixels")
+        size = rescaled_size(height, width, scale) if scale is not None else (height, width)
+        sizes[size] = sizes.get(size, 0) + 1
+    if not sizes:
+        return
+    itemsize = np.dtype(getattr(net, "dtype", None) or np.float32).itemsize
+    (height, width), count = max(sizes.items(), key=lambda item: item[0][0] * item[0][1])
+    batch = min(batch_size, count)
+    check_memory(evaluation_memory(getattr(net, "layers", [net]), height, width, batch, itemsize) + 4 * 3 * height * width * batch,
+                 f"dense evaluation of {batch} image{'s' if batch > 1 else ''} rescaled to {width}x{height} pixels")
 
 
 def centre_crops(images, scale, crop, flip=False):

@@ -33,7 +33,8 @@ from .shape_buckets import crop_to_bucket, shape_step
 from .metrics import top_k_error
 from .scales import paper_scales  # noqa: F401  (Sect. 4.2's scales, with the methods they go with)
 
-__all__ = ["METHODS", "posteriors", "fuse", "multi_crop_offsets", "paper_scales", "save_posteriors",
+__all__ = ["METHODS", "posteriors", "check_finite_outputs", "fuse", "multi_crop_offsets", "paper_scales",
+           "save_posteriors",
            "load_posteriors", "error_table", "format_table", "posterior_file_names"]
 
 METHODS = ("single-crop", "dense", "multi-crop", "multi-crop+dense")
@@ -121,7 +122,25 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
                                                        pool=softmax).mean(axis=0)
     finally:
         model.train(was_training)
-    return total / (len(scales) * len(flips))
+    return check_finite_outputs(total / (len(scales) * len(flips)), "scores", model.dtype, model.preprocessing)
+
+
+def check_finite_outputs(outputs, what, dtype, preprocessing):
+    """``outputs`` ((N, ...) host array, one row per image) when every value is finite; else
+    ``NonFiniteOutputError`` naming the images: weights or a preprocessing that overflow the dtype the model
+    computes in give NaN or infinite scores, which must never be shown as a ``nan%`` probability or written as a
+    descriptor."""
+    from ..errors import NonFiniteOutputError
+
+    outputs = np.asarray(outputs)
+    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1) if len(outputs) else np.zeros(0, bool)
+    if bad.any():
+        images = np.flatnonzero(bad)
+        raise NonFiniteOutputError(
+            f"the model's {what} are NaN or infinite for {len(images)} of {len(outputs)} images (image "
+            f"{', '.join(map(str, images[:5]))}{' ...' if len(images) > 5 else ''}): its weights or its "
+            f"preprocessing ({preprocessing}) overflow {dtype}; nothing was written")
+    return outputs
 
 
 def fuse(posteriors_list):
@@ -140,8 +159,10 @@ def save_posteriors(path, posteriors_array, labels=None, metadata=None):
     without recomputing. Loaded with ``allow_pickle=False``. Written atomically (``checkpoint.atomic_write``)."""
     from ..files import atomic_write
 
+    from ..files import MARK_KEY, MARK_VALUE
+
     arrays = {"posteriors": np.asarray(posteriors_array, dtype=np.float64),
-              "metadata": np.array(json.dumps(metadata or {}))}
+              "metadata": np.array(json.dumps(metadata or {})), MARK_KEY: np.array(MARK_VALUE)}
     if labels is not None:
         arrays["labels"] = np.asarray(labels, dtype=np.int64)
 
@@ -172,12 +193,20 @@ def posterior_file_names(weight_paths):
 
 def load_posteriors(path):
     """``(posteriors, labels or None, metadata dict)`` from ``save_posteriors``' file."""
+    from ..files import require_regular_file
+
+    require_regular_file(path, "posteriors file")
     try:
         with np.load(path, allow_pickle=False) as data:
             labels = data["labels"] if "labels" in data.files else None
-            return data["posteriors"], labels, json.loads(str(data["metadata"]))
-    except (OSError, KeyError, ValueError) as error:
+            posteriors_array, metadata = data["posteriors"], json.loads(str(data["metadata"]))
+    except (OSError, KeyError, ValueError, RecursionError) as error:
         raise ValueError(f"{path} is not a readable posteriors file: {error}") from error
+    if posteriors_array.ndim != 2 or posteriors_array.dtype.kind != "f" or not isinstance(metadata, dict) or (
+            labels is not None and (labels.shape != posteriors_array.shape[:1] or labels.dtype.kind not in "iu")):
+        raise ValueError(f"{path} is not a posteriors file of minivgg's: (images, classes) posteriors, one integer "
+                         f"label per image and a metadata object expected")
+    return posteriors_array, labels, metadata
 
 
 def error_table(rows):

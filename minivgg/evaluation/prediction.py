@@ -53,20 +53,24 @@ def decode_predictions(probabilities, class_names=None, top=5):
 
 
 def _read(image, index):
-    """A path is decoded to an RGB array; PIL images and arrays are checked by ``evaluate.posteriors``."""
-    from ..data import decode_image
+    """Any one image as an RGB array, through the one conversion files, PIL images and arrays share
+    (``data.images.as_rgb_array``)."""
+    from ..data.images import as_rgb_array
 
-    if isinstance(image, (str, os.PathLike)):
-        return decode_image(image)
-    if hasattr(image, "convert") or isinstance(image, np.ndarray):
-        return image
-    raise TypeError(f"predict: image {index} is a {type(image).__name__}; give a file path, a PIL image or an "
-                    f"(H, W, 3) uint8 array")
+    try:
+        return as_rgb_array(image, index)
+    except TypeError as error:
+        raise TypeError(f"predict: {error}") from None
 
 
 def _is_one_image(images):
-    return isinstance(images, (str, os.PathLike)) or hasattr(images, "convert") or (
-        isinstance(images, np.ndarray) and images.ndim == 3)
+    """Whether ``images`` is one image rather than a sequence of them: a path, bytes, an open file, a PIL image,
+    an array of one image's pixels ((H, W), (H, W, 3), (H, W, 4); a 1-D array is refused as one), or anything
+    that is no sequence (refused, named, as one image); an (N, H, W, 3) or (N, H, W) array is N images."""
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(images, "read") \
+            or hasattr(images, "convert") or not hasattr(images, "__iter__"):
+        return True
+    return isinstance(images, np.ndarray) and (images.ndim <= 2 or (images.ndim == 3 and images.shape[2] in (1, 3, 4)))
 
 
 def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_size=32, progress=False):
@@ -76,8 +80,10 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
     ----------
     model : a ``VGG`` (``minivgg.pretrained("vgg16")``, ``minivgg.weights.load(path)``, a trained model), or
         the path of a minivgg weight file
-    images : one image or a sequence of them, each a file path, a PIL image or an (H, W, 3) RGB uint8 array,
-        of any size; an (N, H, W, 3) array is N images
+    images : one image or a sequence of them, each a file path, the bytes of an image file, an open binary
+        file, a PIL image or an array ((H, W) grey, (H, W, 3) RGB, (H, W, 4) RGBA; uint8 or uint16), of any size;
+        an (N, H, W, 3) array is N images. Each goes through the conversion a decoded file does
+        (``minivgg.data.images``: alpha over white, 16 bits scaled, EXIF orientation applied)
     top : classes per image, 1 ... the model's classes
     method : ``"dense"`` (Sect. 3.2), ``"single-crop"``, ``"multi-crop"`` or ``"multi-crop+dense"``
         (``minivgg.evaluation.METHODS``)
@@ -89,7 +95,9 @@ def predict(model, images, top=5, method="dense", scales=None, flip=True, batch_
     -------
     A list with one entry per image (also for a single image), each a list of ``top``
     ``Prediction(class_id, name, probability)``, most probable first. Names are the model's ``class_names``
-    (the ILSVRC-2012 names for the published weights), or "class i" when it has none.
+    (the ILSVRC-2012 names for the published weights), or "class i" when it has none. Scores that come out NaN
+    or infinite (weights or preprocessing beyond float32) are a ``NonFiniteOutputError``, never a ``nan``
+    probability.
     """
     from .posteriors import posteriors
     from ..weights.weight_file import load

@@ -131,9 +131,9 @@ def read_annotation(path, pixel_origin=1):
 
     Raises FileNotFoundError if there is no such file, ``AnnotationError`` (a ValueError) for a bad one.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no annotation file at {path}")
+    from ..files import require_regular_file
+
+    path = require_regular_file(path, "annotation file")  # a named pipe would block the read
     with open(path, "rb") as handle:
         return parse_annotation(handle.read(), source=path, pixel_origin=pixel_origin)
 

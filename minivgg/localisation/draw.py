@@ -48,9 +48,13 @@ def draw_boxes(axes, image, boxes=(), labels=None, colour="red", truth=(), truth
 
 
 def save_figure(figure, path, dpi=100):
-    """Write a matplotlib figure as PNG atomically (temporary file in the same folder, then rename)."""
+    """Write a matplotlib figure as PNG atomically (temporary file in the same folder, then rename), marked as
+    minivgg's (``minivgg.files.PNG_METADATA``)."""
+    from ..files import PNG_METADATA
+
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=dpi, bbox_inches="tight"))
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=dpi, bbox_inches="tight",
+                                                        metadata=PNG_METADATA))
     return path

@@ -187,11 +187,38 @@ def load_localisation_net(path):
     if METADATA_KEY not in metadata:
         raise ValueError(f"{path} holds a classification net, not a localisation net (no {METADATA_KEY!r} "
                          f"record); train one with `minivgg localize train`")
-    try:
-        record = json.loads(metadata[METADATA_KEY])
-        regression, classes = record["regression"], record["num_classes"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: unreadable localisation record ({error})") from None
+    record = _parse_record(metadata[METADATA_KEY], path)
     model = weights.load(path)
-    return LocalisationNet(model, regression, classes, record.get("class_names"), record.get("fine_tune", "all"))
+    return LocalisationNet(model, record["regression"], record["num_classes"], record.get("class_names"),
+                           record.get("fine_tune", "all"))
+
+
+def _parse_record(text, path):
+    """The localisation record of a weight file's header, every field checked (type and range); ValueError
+    naming the file and the field."""
+    from ..limits import MAX_CLASSES
+
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: unreadable localisation record ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: the localisation record must be a JSON object, got {type(record).__name__}")
+    unknown = sorted(set(record) - {"regression", "num_classes", "class_names", "fine_tune", "box_encoding"})
+    if unknown:
+        raise ValueError(f"{path}: the localisation record has unknown fields {unknown}")
+    classes = record.get("num_classes")
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES:
+        raise ValueError(f"{path}: the localisation record's num_classes must be a whole number from 1 to "
+                         f"{MAX_CLASSES:,}, got {str(classes)[:40]!r}")
+    for name, choices in (("regression", REGRESSIONS), ("fine_tune", FINE_TUNING)):
+        if name in record or name == "regression":
+            _check_choice(record.get(name), choices, f"{path}: the localisation record's {name}")
+    if not isinstance(record.get("box_encoding", ""), str):
+        raise ValueError(f"{path}: the localisation record's box_encoding must be a string (a description)")
+    names = record.get("class_names")
+    if names is not None and (not isinstance(names, list) or len(names) != classes
+                              or not all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{path}: the localisation record's class_names must be null or {classes} strings")
+    return record
 

@@ -16,6 +16,7 @@ The host reads the steps' numbers back from the device once per progress update,
 (``progress.py``), so on a GPU it queues the next steps while the device computes; the batches reach the device
 as uint8 pixels, the next one copied while a step runs (``minivgg.data.device_feed``).
 """
+import contextlib
 import json
 import math
 import os
@@ -25,6 +26,7 @@ import warnings
 from dataclasses import asdict
 
 from ..data.device_feed import loader_batches
+from ..data.fingerprint import check_same_data, fingerprints
 from ..errors import TrainingDiverged, WriteError
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, restore_model, save_checkpoint
@@ -93,11 +95,19 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
     dict with ``history`` (one entry per epoch), ``finished`` (the schedule ended or max_epochs was
     reached; False when interrupted).
     """
-    run = TrainingRun(model, train_loader, val_loader, settings, run_dir, objective or Classification(), parallel,
-                      progress)
-    if resume:
-        run.restore()
-    return run.run(stop_after_steps)
+    from .run_folder import claimed, mark_run_folder
+
+    # One process at a time in a run folder (the command line holds the lock already; it is re-entrant), marked
+    # as minivgg's. On several ranks, rank 0 alone writes, and holds it.
+    root = parallel is None or parallel.is_root
+    with claimed(run_dir) if root else contextlib.nullcontext():
+        if root:
+            mark_run_folder(run_dir)
+        run = TrainingRun(model, train_loader, val_loader, settings, run_dir, objective or Classification(),
+                          parallel, progress)
+        if resume:
+            run.restore()
+        return run.run(stop_after_steps)
 
 
 class TrainingRun:
@@ -110,6 +120,9 @@ class TrainingRun:
         self.objective, self.parallel = objective, parallel
         self.is_root = parallel is None or parallel.is_root
         self.progress = progress and self.is_root
+        # What the run trains on, recorded in each checkpoint: a resume on other data is refused.
+        self.data_fingerprint = fingerprints({"train": getattr(train_loader, "dataset", None),
+                                              "val": getattr(val_loader, "dataset", None)})
         if parallel is not None:  # each rank takes its share of every step's images
             train_loader = parallel.shard(train_loader, settings.batch_size)
         self.train_loader = train_loader
@@ -135,6 +148,7 @@ class TrainingRun:
         """Continue from the run folder's checkpoint."""
         params, velocities, state = load_checkpoint(self.checkpoint_path)
         check_resumable(state, self.settings, self.run_dir)
+        check_same_data(state["dataset"], None, self.run_dir, current=self.data_fingerprint)
         restore_model(self.model, params, state)
         self.optimizer.load_state_arrays(velocities)
         self.schedule = ReduceOnPlateau.from_state(dict(state["schedule"], patience=self.settings.patience))
@@ -265,7 +279,7 @@ class TrainingRun:
         if self.parallel is not None:
             self.parallel.check_same_parameters(self.model)
         state = {"settings": asdict(self.settings), "schedule": self.schedule.state(), "position": self.position,
-                 "history": self.history}
+                 "history": self.history, "dataset": self.data_fingerprint}
         self.write_on_root(lambda: save_checkpoint(self.checkpoint_path, self.model, self.optimizer, state),
                            lambda error: f"training stopped ({self.saved_at(self.position)}): {error}; {self.kept()}")
         self.last_checkpoint = dict(self.position)

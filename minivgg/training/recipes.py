@@ -158,6 +158,9 @@ def imagenet_run(root, preset_name="D/256", config=None, weight_init="paper", de
     stage = imagenet_stage(preset_name, config, crop_size, scale)
     splits = {"train": ImageNet(root, "train"), "val": ImageNet(root, "val")}
     smallest_side = min(stage.scale) if isinstance(stage.scale, tuple) else stage.scale
+    # The augmentation's own checks (S >= crop) before the statistics pass, which reads every image and
+    # writes its cache into the data folder: a refused run leaves nothing behind.
+    TrainAugmentation(stage.scale, stage.crop_size, stage.flip, stage.colour_shift_std)
     statistics = compute_statistics(splits["train"], draft_smallest_side=smallest_side, num_workers=workers,
                                     progress=progress)
     augmentation = TrainAugmentation(stage.scale, stage.crop_size, stage.flip, stage.colour_shift_std,

@@ -37,6 +37,10 @@ class TrainSettings:
 def check_resumable(state, settings, run_dir):
     """ValueError unless the run checkpointed with ``state`` (``checkpoint.read_checkpoint_state``) can go on
     with ``settings``: only ``CHANGEABLE_ON_RESUME`` may differ, and not to fewer epochs than it has done."""
+    missing = [key for key in ("settings", "schedule", "position", "history") if state.get(key) is None]
+    if missing:
+        raise ValueError(f"cannot resume {run_dir}: its checkpoint holds no {', '.join(missing)}: not the checkpoint "
+                         f"of a training run")
     changed = {k: (state["settings"].get(k), v) for k, v in asdict(settings).items()
                if state["settings"].get(k) != v and k not in CHANGEABLE_ON_RESUME}
     if changed:

@@ -101,11 +101,16 @@ class FeatureCache:
         return os.path.join(self.folder, key[:2], f"{key}.npz")
 
     def get(self, key):
-        """The stored (D,) float32 descriptor, or None (counted as a miss; a damaged file is a miss too)."""
+        """The stored (D,) float32 descriptor, or None (counted as a miss; a damaged file, or one holding anything
+        but a finite (D,) float32 descriptor, is a miss too, and is computed again)."""
         path = self._path(key)
         try:
+            if os.path.lexists(path) and not os.path.isfile(path):  # a pipe would block the read
+                raise OSError(f"{path} is not a regular file")
             with np.load(path, allow_pickle=False) as data:
                 descriptor = data["descriptor"]
+            if descriptor.ndim != 1 or descriptor.dtype != np.float32 or not np.isfinite(descriptor).all():
+                raise ValueError(f"{path} holds {descriptor.dtype} {descriptor.shape}, not a finite descriptor")
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # absent, or cut short by a crash
             self.misses += 1
             return None

@@ -106,11 +106,15 @@ def descriptors_at_scale(net, preprocessing, images, scale, flip=True, batch_siz
     -------
     (N, D) float32: ``mean over (i, j) of net(x)[:, :, i, j]``, averaged with the same for the flipped image.
     """
+    from ..evaluation.posteriors import check_finite_outputs
+
     out = None
     for flipped in ((False, True) if flip else (False,)):
-        pooled = dense_outputs(net, preprocessing, images, scale, flipped, batch_size).astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: caught below, as a NaN would be
+            pooled = dense_outputs(net, preprocessing, images, scale, flipped, batch_size).astype(np.float32)
         out = pooled if out is None else out + pooled
-    return out / (2 if flip else 1)
+    return check_finite_outputs(out / (2 if flip else 1), "descriptors", getattr(net, "dtype", None),
+                                preprocessing)
 
 
 def _image_descriptors(net, preprocessing, images, settings, batch_size):

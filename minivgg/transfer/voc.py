@@ -72,8 +72,10 @@ def read_flag_file(path, key, layout, rows):
     malformed; ``layout`` (e.g. ``'<image id> <1|-1|0>'``) and ``rows`` ("images") word the errors, which
     name the file and the line.
     """
+    from ..files import require_regular_file
+
     entries = []
-    with open(path, encoding="utf-8") as handle:
+    with open(require_regular_file(path, "VOC list file"), encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:

@@ -96,7 +96,8 @@ def download(url, path, sha256=None, progress=True, timeout=60):
     progress : show a tqdm bar
     timeout : seconds to wait for the server before giving up on a connection or a read
 
-    Returns ``path``. An existing ``path`` is taken as it is (it was checked before it was renamed there).
+    Returns ``path``. An existing ``path`` is checked too, every time it is served: a file put there by hand
+    (where the offline message says to put it) or changed since is used only when its digest matches.
 
     Raises
     ------
@@ -110,6 +111,15 @@ def download(url, path, sha256=None, progress=True, timeout=60):
     if sha256 is not None:
         checked_digest(sha256)  # a malformed digest is refused before anything is fetched
     if os.path.exists(path):
+        from ..files import require_regular_file
+
+        require_regular_file(path, "downloaded file")
+        try:
+            _check_digest(path, sha256, url)
+        except ChecksumError as error:
+            raise ChecksumError(f"{path} is in the cache, but {str(error).split(': ', 1)[1].split('; ')[0]}: it "
+                                f"is not the published file, and was not used. Delete it and run again to download "
+                                f"the published one, or put that one there") from None
         return path
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

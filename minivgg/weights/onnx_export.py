@@ -55,8 +55,16 @@ def _named_layers(model, dense):
     return list(zip(names, net.layers))
 
 
-def _array(layer_array):
-    return np.ascontiguousarray(to_host(layer_array), dtype=np.float32)
+def _array(layer_array, name="tensor"):
+    """A parameter as the float32 the file stores (a float64 model's weights are rounded to it); ValueError
+    naming the tensor when a value does not fit in float32."""
+    array = np.ascontiguousarray(to_host(layer_array))
+    with np.errstate(over="ignore"):
+        single = array.astype(np.float32)
+    if not np.isfinite(single).all():
+        raise ValueError(f"{name}: {int((~np.isfinite(single)).sum())} values do not fit in float32 (largest "
+                         f"magnitude {np.abs(array).max():.3g}); ONNX export writes float32 weights")
+    return single
 
 
 def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
@@ -64,12 +72,12 @@ def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
 
     Parameters
     ----------
-    model : a float32 ``minivgg.models.VGG``
+    model : a ``minivgg.models.VGG`` (a float64 one's weights are written rounded to float32)
     dense : bool, the fully convolutional net with dynamic height and width (Sect. 3.2)
     opset : int in ``SUPPORTED_OPSETS``
 
-    Raises TypeError for anything but a VGG, ValueError for a float64 model or an unsupported opset,
-    ImportError without the ``onnx`` package.
+    Raises TypeError for anything but a VGG, ValueError for weights beyond float32's range or an unsupported
+    opset, ImportError without the ``onnx`` package.
     """
     from ..models import VGG
 
@@ -77,9 +85,6 @@ def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
         raise TypeError(f"ONNX export takes a minivgg VGG model, got {type(model).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset not in SUPPORTED_OPSETS:
         raise ValueError(f"ONNX opset must be one of {SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}, got {opset!r}")
-    if model.dtype != np.float32:
-        raise ValueError(f"ONNX export writes float32 weights; the model is {model.dtype}: call "
-                         f".astype(np.float32) on it first")
     onnx = _onnx()
     helper, TensorProto = onnx.helper, onnx.TensorProto
     nodes, initialisers = [], []
@@ -95,8 +100,8 @@ def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
         output = f"{name}.output"
         if isinstance(layer, Conv2d):
             k, p, s = layer.kernel_size, layer.padding, layer.stride
-            inputs = [current, constant(f"{name}.weight", _array(layer.params["W"])),
-                      constant(f"{name}.bias", _array(layer.params["b"]))]
+            inputs = [current, constant(f"{name}.weight", _array(layer.params["W"], f"{name}.weight")),
+                      constant(f"{name}.bias", _array(layer.params["b"], f"{name}.bias"))]
             nodes.append(helper.make_node("Conv", inputs, [output], name=name, kernel_shape=[k, k],
                                           pads=[p, p, p, p], strides=[s, s]))
         elif isinstance(layer, BatchNorm2d):
@@ -119,8 +124,8 @@ def to_onnx(model, dense=False, opset=DEFAULT_OPSET):
         elif isinstance(layer, Flatten):
             nodes.append(helper.make_node("Flatten", [current], [output], name=name, axis=1))
         elif isinstance(layer, Linear):
-            inputs = [current, constant(f"{name}.weight", _array(layer.params["W"])),
-                      constant(f"{name}.bias", _array(layer.params["b"]))]
+            inputs = [current, constant(f"{name}.weight", _array(layer.params["W"], f"{name}.weight")),
+                      constant(f"{name}.bias", _array(layer.params["b"], f"{name}.bias"))]
             nodes.append(helper.make_node("Gemm", inputs, [output], name=name, transB=1))
         else:
             raise TypeError(f"ONNX export: no ONNX operator for layer {name} ({layer!r})")
@@ -203,6 +208,13 @@ def read_metadata(path):
     props = {entry.key: entry.value for entry in proto.metadata_props}
     if "minivgg" not in props:
         raise ValueError(f"{path} is an ONNX file without minivgg's metadata (not written by minivgg export)")
-    return {"minivgg": json.loads(props["minivgg"]),
-            "preprocessing": Preprocessing.from_dict(json.loads(props["preprocessing"])),
-            "class_names": json.loads(props["class_names"])}
+    try:
+        record, preprocessing, class_names = (json.loads(props[key]) for key in
+                                              ("minivgg", "preprocessing", "class_names"))
+        preprocessing = Preprocessing.from_dict(preprocessing)
+    except (KeyError, ValueError, RecursionError) as error:
+        raise ValueError(f"{path}: minivgg's metadata in it is damaged ({error})") from None
+    if not isinstance(record, dict) or not (class_names is None or isinstance(class_names, list) and all(
+            isinstance(name, str) for name in class_names)):
+        raise ValueError(f"{path}: minivgg's metadata in it is damaged (a record and a list of class names expected)")
+    return {"minivgg": record, "preprocessing": preprocessing, "class_names": class_names}

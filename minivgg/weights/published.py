@@ -152,23 +152,62 @@ def weights_file(name, cache=None, progress=True, sha256=None):
     """The converted minivgg weight file of ``name``: downloaded, checked and converted on first use.
 
     Returns the path of ``cache/<published file's stem>.safetensors``, written atomically by
-    ``minivgg.weights.convert.convert``.
+    ``minivgg.weights.convert.convert``, its header recording the SHA-256 of the published file it was converted
+    from (``published_sha256``) and of its own tensors (``tensors_sha256``). A converted file already in the cache
+    is checked against both every time it is served (``check_cached``), so a file put there by hand, or changed
+    since, is never used.
     """
-    from .convert import convert
+    from .convert import read_published
+    from .weight_file import save, tensors_digest
 
     entry = published(name)
     cache = cache or cache_folder()
     destination = os.path.join(cache, entry.converted_name)
-    if os.path.exists(destination):
-        return destination
+    if os.path.lexists(destination):
+        return check_cached(destination, entry, sha256)
     source = fetch(entry, cache, progress, sha256)
-    model = convert(source, destination, source_format=entry.source_format)
+    model = read_published(source, entry.source_format)
     if model.config != entry.config or model.batch_norm != entry.batch_norm:
-        os.remove(destination)
         found, expected = (f"configuration {m.config}{' with batch norm' * m.batch_norm}" for m in (model, entry))
         raise ValueError(f"{source} holds {found}, but {entry.name} is {expected}: the published file has "
                          f"changed; delete it and download again")
+    save(model, destination, metadata={"converted_from": entry.file_name, "source_format": entry.source_format,
+                                       PUBLISHED_DIGEST: sha256_of(source), TENSORS_DIGEST: tensors_digest(model)})
     return destination
+
+
+PUBLISHED_DIGEST, TENSORS_DIGEST = "published_sha256", "tensors_sha256"  # header keys of a converted file
+
+
+def check_cached(path, entry, sha256=None):
+    """``path``, the converted file of ``entry`` in the cache, once its header's digests are checked: the
+    published file it was converted from must have the published SHA-256 (``sha256``, else the entry's; any when
+    none is published), and its tensors must be those converted. ``ChecksumError`` saying what to do otherwise."""
+    from .download import ChecksumError, checked_digest
+    from .weight_file import file_tensors_digest, read_metadata
+
+    advice = (f"it was not used. Delete it and run `minivgg download {entry.name}` again (the published file is "
+              f"downloaded, checked and converted)")
+    try:
+        record, metadata = read_metadata(path)
+    except (ValueError, OSError) as error:
+        raise ChecksumError(f"{path} is in the cache but is not a readable weight file ({error}); {advice}") from None
+    source_digest, tensors = metadata.get(PUBLISHED_DIGEST), metadata.get(TENSORS_DIGEST)
+    if not isinstance(source_digest, str) or not isinstance(tensors, str):
+        raise ChecksumError(f"{path} is in the cache but was not converted from the published {entry.file_name} by "
+                            f"minivgg (its header records no {PUBLISHED_DIGEST}); {advice}")
+    expected = sha256 or entry.sha256
+    if expected is not None and not source_digest.startswith(checked_digest(expected)):
+        raise ChecksumError(f"{path} is in the cache but was converted from a file whose SHA-256 is "
+                            f"{source_digest[:16]}..., not the published {checked_digest(expected)}; {advice}")
+    architecture = record["architecture"]
+    if architecture["config"] != entry.config or bool(architecture.get("batch_norm")) != entry.batch_norm:
+        raise ChecksumError(f"{path} is in the cache but holds configuration {architecture['config']}, not "
+                            f"{entry.name}'s {entry.config}; {advice}")
+    if file_tensors_digest(path) != tensors:
+        raise ChecksumError(f"{path} is in the cache but its tensors are not those converted (the file was changed "
+                            f"since); {advice}")
+    return path
 
 
 def pretrained(name, cache=None, progress=True, sha256=None):

@@ -39,7 +39,7 @@ from .record import METADATA_KEY as TRAINING_KEY
 from .record import TrainingRecord
 
 __all__ = ["FORMAT", "RECORD_FIELDS", "save", "load", "load_into", "read_metadata", "set_parameters",
-           "declared_shapes"]
+           "declared_shapes", "tensors_digest", "file_tensors_digest"]
 
 FORMAT = "minivgg-weights-1"
 _KEY = "minivgg"
@@ -86,9 +86,12 @@ def _open(path):
     """
     from safetensors import safe_open
 
+    from ..files import require_regular_file
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weight file at {path}")
+    require_regular_file(path, "weight file")
     try:
         with safe_open(path, framework="np") as handle:
             header = dict(handle.metadata() or {})
@@ -100,8 +103,11 @@ def _open(path):
         raise ValueError(f"{path} is not a readable safetensors weight file (truncated or corrupt?): "
                          f"{error}") from error
     if _KEY not in header:
-        raise ValueError(f"{path} is a safetensors file without minivgg's record (architecture, preprocessing); "
-                         f"write it with minivgg.weights.save, or import published weights with `minivgg convert`")
+        torchvision = any(name.startswith(("features.", "classifier.")) for name in tensors)
+        raise ValueError(f"{path} is a safetensors file without minivgg's record (architecture, preprocessing)"
+                         + (f"; its tensors have torchvision's names: import it with `minivgg convert {path} "
+                            f"OUT.safetensors`" if torchvision else "; write it with minivgg.weights.save, or "
+                            "import published weights with `minivgg convert`"))
     try:
         record = json.loads(header.pop(_KEY))
     except json.JSONDecodeError as error:
@@ -242,11 +248,63 @@ def load_into(model, path):
             arrays = {name: handle.get_tensor(name) for name in tensors}
     except Exception as error:
         raise ValueError(f"{path}: cannot read its tensors (truncated or corrupt?): {error}") from error
+    _check_first_layer_range(model, arrays, record["preprocessing"], path)
     set_parameters(model, arrays, source=path)
     model.preprocessing = record["preprocessing"]
     model.class_names = record["class_names"]
     model.training_record = record["training"]
     return model
+
+
+def _check_first_layer_range(model, arrays, preprocessing, source):
+    """ValueError naming ``source`` and the tensor when the first convolution's outputs can overflow the dtype
+    the model computes in: weights of 3e38 are finite in float32, yet times a pixel of 100 they are infinite,
+    and every score after them NaN. The bound is exact for that layer: ``sum |W| * max |input| + |b|`` per
+    output channel, the inputs' largest magnitude coming from the preprocessing."""
+    names = [name for name, layer, key in model.named_parameters()]
+    if len(names) < 2 or not names[0].endswith(".weight") or arrays[names[0]].ndim != 4:
+        return
+    weight, bias = np.asarray(arrays[names[0]], np.float64), np.asarray(arrays[names[1]], np.float64)
+    mean, std = np.asarray(preprocessing.mean), np.asarray(preprocessing.std)  # in the model's channel order
+    largest_input = np.maximum(np.abs(mean), np.abs(preprocessing.input_range - mean)) / std
+    with np.errstate(over="ignore"):
+        bound = (np.abs(weight).sum(axis=(2, 3)) @ largest_input) + np.abs(bias)
+    limit = float(np.finfo(arrays[names[0]].dtype).max)
+    if not np.isfinite(bound).all() or bound.max() > limit:
+        channel = int(np.argmax(np.where(np.isfinite(bound), bound, np.inf)))
+        raise ValueError(f"{source}: tensor {names[0]!r} holds weights up to {np.abs(weight).max():.3g}: the first "
+                         f"convolution's output {channel} can reach {bound[channel]:.3g}, beyond "
+                         f"{arrays[names[0]].dtype}'s largest value {limit:.3g}, and every score after it would be "
+                         f"NaN or infinite")
+
+
+def _digest_of(arrays):
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def tensors_digest(model):
+    """SHA-256 of the arrays a weight file of ``model`` holds (names, dtypes, shapes, values, in name order): what
+    ``minivgg.weights.published`` records in a converted file's header and checks whenever it serves it."""
+    return _digest_of({name: to_host(store[key]) for name, store, key in _named_arrays(model)})
+
+
+def file_tensors_digest(path):
+    """``tensors_digest`` of the weights in the file at ``path``, read back from it."""
+    from safetensors import safe_open
+
+    _, _, tensors = _open(path)
+    try:
+        with safe_open(os.fspath(path), framework="np") as handle:
+            return _digest_of({name: handle.get_tensor(name) for name in tensors})
+    except Exception as error:
+        raise ValueError(f"{path}: cannot read its tensors (truncated or corrupt?): {error}") from error
 
 
 def _named_arrays(model):

@@ -33,13 +33,26 @@ def test_debug_adds_the_traceback(how, capsys, tmp_path, monkeypatch):
     assert err.rstrip().splitlines()[-1].startswith("minivgg evaluate: error: no weight file at")
 
 
-def test_an_os_error_is_one_line(capsys, tmp_path):
+def test_an_os_error_is_one_line(capsys, tmp_path, monkeypatch):
     entry = {"epoch": 1, "learning_rate": 0.01, "train_loss": 1.0, "train_top1_error": 0.5, "val_loss": 1.0,
              "val_top1_error": 0.5, "val_top5_error": 0.1}
     (tmp_path / "log.jsonl").write_text(json.dumps(entry) + "\n")
+    # A missing output folder is refused before anything is drawn...
     assert main(["plot", str(tmp_path), "--output", str(tmp_path / "no" / "such" / "folder.png")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("minivgg plot: error:") and "No such file or directory" in err and err.count("\n") == 1
+    assert err.startswith("minivgg plot: error:") and f"the folder {tmp_path / 'no' / 'such'} does not exist" in err
+    assert err.count("\n") == 1 and not (tmp_path / "no").exists()
+    # ... and an OSError while writing (here: the rename onto the output) is one line too.
+    import errno
+    import os
+
+    def failing_replace(source, destination):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), destination)
+    monkeypatch.setattr(os, "replace", failing_replace)
+    assert main(["plot", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minivgg plot: error: could not write") and "Input/output error" in err
+    assert err.count("\n") == 1 and sorted(os.listdir(tmp_path)) == ["log.jsonl"]
 
 
 def test_a_damaged_training_log_names_the_file_and_line(capsys, tmp_path):
@@ -112,4 +125,4 @@ def test_ctrl_c_during_training_checkpoints_and_exits_130(tmp_path):
     assert "Traceback" not in err
     assert "interrupted; checkpoint written: continue with `minivgg train --resume" in err
     assert (run_dir / "checkpoint.safetensors").exists() and not (run_dir / "model.safetensors").exists()
-    assert not [name for name in os.listdir(run_dir) if ".tmp-" in name]
+    assert not [name for name in os.listdir(run_dir) if "tmp-" in name]

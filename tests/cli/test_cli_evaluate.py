@@ -111,7 +111,7 @@ def test_without_scales_the_test_scale_is_sect_4_1s_for_the_recorded_training_sc
         weights.save(model, path)
     code = main(["evaluate", "--data", str(data), "--weights", str(path), "--json", str(tmp_path / "t.json")])
     assert code == 0, capsys.readouterr().err
-    assert json.loads((tmp_path / "t.json").read_text())[0]["test_Q"] == expected_q
+    assert json.loads((tmp_path / "t.json").read_text())["rows"][0]["test_Q"] == expected_q
 
 
 def test_images_are_decoded_no_smaller_than_the_largest_test_scale(data, tmp_path, capsys, monkeypatch):

@@ -65,7 +65,9 @@ def test_run_dir_naming_a_file_is_refused(data, tmp_path, capsys):
 
 def test_a_folder_holding_only_the_arguments_of_a_failed_start_may_be_reused(data, tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "arguments.json").write_text("{}")  # a start that failed before its first checkpoint
+    # A start that failed before its first checkpoint: minivgg's mark, then its arguments.
+    (tmp_path / "run" / ".minivgg-run").write_text('{"written_by": "minivgg", "kind": "minivgg run folder"}')
+    (tmp_path / "run" / "arguments.json").write_text("{}")
     assert train(capsys, data, tmp_path / "run")[0] == 0
 
 
@@ -106,15 +108,19 @@ def _dead_pid():
 def test_killed_runs_temporaries_are_removed_on_start_and_on_resume(data, tmp_path, capsys):
     run_dir, dead, alive = tmp_path / "run", _dead_pid(), os.getppid()
     run_dir.mkdir()
-    (run_dir / f"checkpoint.safetensors.tmp-{dead}").write_bytes(b"x" * 1000)
-    (run_dir / f".hidden-buffer.tmp-{dead}").write_bytes(b"x" * 1000)
-    (run_dir / f"model.safetensors.tmp-{alive}").write_bytes(b"being written by a live process")
+    (run_dir / f".minivgg-tmp-{dead}-0123abcd-checkpoint.safetensors").write_bytes(b"x" * 1000)
+    (run_dir / f".minivgg-tmp-{dead}-89abcdef-.hidden-buffer").write_bytes(b"x" * 1000)
+    (run_dir / f".minivgg-tmp-{alive}-00000000-model.safetensors").write_bytes(b"being written by a live process")
+    (run_dir / f"thesis.tex.tmp-{dead}").write_bytes(b"a user's file, named like the old temporaries")
     code, out, _ = train(capsys, data, run_dir)
     assert code == 0 and "removed 2 temporary file(s) that killed runs left" in out
-    assert sorted(name for name in os.listdir(run_dir) if ".tmp-" in name) == [f"model.safetensors.tmp-{alive}"]
-    (run_dir / f"log.jsonl.tmp-{dead}").write_text("{}")
+    assert sorted(name for name in os.listdir(run_dir) if "tmp-" in name) == [
+        f".minivgg-tmp-{alive}-00000000-model.safetensors", f"thesis.tex.tmp-{dead}"]
+    (run_dir / f".minivgg-tmp-{dead}-fedcba98-log.jsonl").write_text("{}")
     code, out, _ = resume(capsys, run_dir, "--epochs", "2")
-    assert code == 0 and f"log.jsonl.tmp-{dead}" in out and not (run_dir / f"log.jsonl.tmp-{dead}").exists()
+    assert code == 0 and f".minivgg-tmp-{dead}-fedcba98-log.jsonl" in out
+    assert not (run_dir / f".minivgg-tmp-{dead}-fedcba98-log.jsonl").exists()
+    assert (run_dir / f"thesis.tex.tmp-{dead}").read_bytes() == b"a user's file, named like the old temporaries"
 
 
 # --- divergence ---------------------------------------------------------------------------------------------------
@@ -124,7 +130,7 @@ def test_a_diverging_learning_rate_stops_at_once_without_final_weights(data, tmp
     assert code == 1
     assert "training diverged in epoch 1 at step" in err and "with learning rate 1e+30" in err
     assert "no checkpoint had been written yet" in err and "accuracy" not in err
-    assert sorted(os.listdir(tmp_path / "run")) == ["arguments.json"]
+    assert sorted(os.listdir(tmp_path / "run")) == [".minivgg-run", "arguments.json"]
 
 
 @pytest.mark.parametrize("where", ["loss", "weights", "validation"])
@@ -182,7 +188,8 @@ def full_disk_on(monkeypatch, target, failing_call=1, error=None):
     real, calls = safetensors.numpy.save_file, []
 
     def save_file(tensors, filename, metadata=None):
-        if os.path.basename(filename).startswith(target + ".tmp-"):
+        if os.path.basename(filename).startswith(".minivgg-tmp-") and os.path.basename(filename).endswith(
+                "-" + target):
             calls.append(1)
             if len(calls) == failing_call:
                 with open(filename, "wb") as handle:
@@ -211,7 +218,7 @@ def test_a_full_disk_at_a_checkpoint_says_where_and_keeps_the_previous_one(error
     assert f"the last good checkpoint, {run_dir / 'checkpoint.safetensors'} (after epoch 1), is kept" in err
     after = snapshot(run_dir)
     assert after["checkpoint.safetensors"] == good["checkpoint.safetensors"]
-    assert not [name for name in after if ".tmp-" in name] and "model.safetensors" not in after
+    assert not [name for name in after if "tmp-" in name] and "model.safetensors" not in after
 
 
 def test_a_full_disk_at_the_final_weights_keeps_the_checkpoint_and_resume_writes_them(data, tmp_path, capsys,
@@ -222,7 +229,7 @@ def test_a_full_disk_at_the_final_weights_keeps_the_checkpoint_and_resume_writes
         code, _, err = train(capsys, data, run_dir)
     assert code == 1 and f"could not write {run_dir / 'model.safetensors'}" in err
     assert "`minivgg train --resume" in err and "writes the weights again" in err
-    assert sorted(os.listdir(run_dir)) == ["arguments.json", "checkpoint.safetensors", "log.jsonl"]
+    assert sorted(os.listdir(run_dir)) == [".minivgg-run", "arguments.json", "checkpoint.safetensors", "log.jsonl"]
     assert resume(capsys, run_dir)[0] == 0 and (run_dir / "model.safetensors").exists()
 
 

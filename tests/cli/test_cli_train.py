@@ -272,7 +272,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(data, tmp_p
                              "--run-dir", run_dir)
     assert code == 130 and "interrupted at once; the last checkpoint in" in err and "is intact" in err
     assert "Traceback" not in err
-    assert sorted(os.listdir(run_dir)) == ["arguments.json", "checkpoint.safetensors"]  # no temporary left
+    assert sorted(os.listdir(run_dir)) == [".minivgg-run", "arguments.json", "checkpoint.safetensors"]  # no temporary
     from minivgg.training.checkpoint import load_checkpoint
     assert load_checkpoint(str(run_dir / "checkpoint.safetensors"))[2]["position"]["global_step"] == 1
     assert train(capsys, "--resume", run_dir)[0] == 0

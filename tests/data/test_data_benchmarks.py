@@ -448,5 +448,5 @@ def test_evaluate_takes_the_test_set_of_a_folder_of_idx_files(tmp_path, capsys):
                  "--json", str(tmp_path / "table.json")])
     assert code == 0, capsys.readouterr().err
     import json
-    row = json.loads((tmp_path / "table.json").read_text())[0]
+    row = json.loads((tmp_path / "table.json").read_text())["rows"][0]
     assert row["test_Q"] == "36" and row["train_S"] == "32-40"  # Sect. 4.1's Q for the recorded jittered S

@@ -110,8 +110,9 @@ def test_wrong_input_is_a_clear_error(model, images):
         posteriors(model, images, "dense", scales=(24,))
     with pytest.raises(ValueError, match="unknown evaluation method"):
         posteriors(model, images, "ten-crop")
-    with pytest.raises(ValueError, match=r"image 0: expected an RGB uint8"):
-        posteriors(model, [np.zeros((32, 32), np.uint8)])
+    with pytest.raises(ValueError, match=r"image 0: expected an image array \(H, W\) grey, \(H, W, 3\) RGB or "
+                                         r"\(H, W, 4\) RGBA, got uint8 of shape \(32, 32, 5\)"):
+        posteriors(model, [np.zeros((32, 32, 5), np.uint8)])
     with pytest.raises(ValueError, match="model has 5 classes"):
         error_table([{"posteriors": np.full((2, 5), 0.2), "labels": np.array([0, 7])}])
     with pytest.raises(ValueError, match="2 posteriors but 3 labels"):

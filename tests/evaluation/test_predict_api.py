@@ -99,7 +99,8 @@ def test_bad_requests_are_named(model, images):
         predict(model, images, top=2.5)
     with pytest.raises(TypeError, match="image 1 is a int"):
         predict(model, [images[0], 7])
-    with pytest.raises(ValueError, match="expected an RGB uint8 array"):
+    with pytest.raises(ValueError, match=r"image 0: expected uint8 pixels \(0-255\) or uint16 \(0-65535\), got "
+                                         r"float32 \(pixels in \[0, 1\]\? multiply by 255"):
         predict(model, images[0].astype(np.float32))
     with pytest.raises(ValueError, match="unknown evaluation method 'densest'"):
         predict(model, images, method="densest")

@@ -135,7 +135,7 @@ def test_truncated_checkpoint_is_a_clear_error_and_old_one_survives_a_failed_wri
         raise OSError("disk full")
     with pytest.raises(OSError):
         atomic_write(str(path), failing_write)
-    assert path.read_bytes() == good and os.listdir(tmp_path / "a") == ["checkpoint.safetensors"]
+    assert path.read_bytes() == good and sorted(os.listdir(tmp_path / "a")) == [".minivgg-run", "checkpoint.safetensors"]
 
 
 def test_batch_size_must_be_a_multiple_of_the_device_batch(tmp_path, data):

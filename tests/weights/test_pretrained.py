@@ -55,7 +55,7 @@ def test_pretrained_downloads_checks_converts_and_caches(server, published_file,
     assert (tmp_path / "downloads" / entry.file_name).read_bytes() == published_file
     converted = tmp_path / f"tiny16-{digest[:8]}.safetensors"
     assert weights.read_metadata(converted)[1]["source_format"] == "torchvision"
-    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob("*.tmp-*"))
+    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob(".minivgg-tmp-*"))
     requests = len(server.requests)
     _same_outputs(pretrained(entry, cache=tmp_path, progress=False), source, rng)
     assert len(server.requests) == requests, "the second call must load the cache, not download again"

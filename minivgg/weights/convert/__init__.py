@@ -4,7 +4,8 @@ Two sources:
 
 - **torchvision** ``vgg11/13/16/19-*.pth`` (configurations A, B, D, E) and their batch-normalised
   ``vgg11_bn/13_bn/16_bn/19_bn-*.pth``: a PyTorch state dict, read by ``torch_pickle`` (a restricted
-  unpickler: no PyTorch needed, no code from the file run). Its names are already minivgg's
+  unpickler: no PyTorch needed, no code from the file run); or the same state dict saved as safetensors
+  (``safetensors.torch.save_file(model.state_dict(), ...)``), read as such. Its names are already minivgg's
   (``features.0.weight``, ..., ``classifier.6.bias``; with BN also ``features.1.running_mean``,
   ``running_var`` and the int64 ``num_batches_tracked``). These models expect RGB scaled to [0, 1], minus
   (0.485, 0.456, 0.406), divided by (0.229, 0.224, 0.225): ``preprocessing.TORCHVISION``.
@@ -32,22 +33,56 @@ from ..weight_file import save, set_parameters
 from .caffe_protobuf import read_caffemodel
 from .torch_pickle import read_state_dict
 
-__all__ = ["FORMATS", "detect_format", "from_torchvision", "from_caffe", "convert", "infer_architecture"]
+__all__ = ["FORMATS", "detect_format", "from_torchvision", "from_caffe", "read_published", "convert",
+           "infer_architecture"]
 
 FORMATS = ("torchvision", "caffe")
 
 
+def _is_safetensors(head):
+    """A safetensors file starts with its header's length (8 bytes, little-endian) and the header's ``{``."""
+    return len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100 << 20
+
+
+def _layer_order(name):
+    """``features.3.weight`` -> ``(0, 3, ...)``: the sort key of a torchvision state-dict name in the net's order
+    (the feature layers, then the classifier's, each by index)."""
+    section, _, rest = name.partition(".")
+    index, _, key = rest.partition(".")
+    return ({"features": 0, "classifier": 1}.get(section, 2), int(index) if index.isdigit() else -1, name)
+
+
 def detect_format(path):
-    """"torchvision" for a PyTorch file (zip archive or pickle stream), otherwise "caffe"."""
+    """"torchvision" for a PyTorch file (zip archive or pickle stream) or a safetensors state dict, otherwise
+    "caffe"."""
+    from ...files import require_regular_file
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no weight file at {path}")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path} is not a regular file (a folder or a device?)")
+    require_regular_file(path, "weight file")
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(9)
     # A zip archive starts "PK\x03\x04"; a legacy PyTorch file with a pickle PROTO opcode, 0x80.
-    return "torchvision" if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" else "caffe"
+    torch = head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or _is_safetensors(head)
+    return "torchvision" if torch else "caffe"
+
+
+def _read_safetensors_state_dict(path):
+    """The tensors of a safetensors state dict; ValueError when it is a minivgg weight file already."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="np") as handle:
+            if "minivgg" in (handle.metadata() or {}):
+                raise ValueError(f"{path} is a minivgg weight file already: nothing to convert (use it as it is)")
+            # safetensors stores its tensors sorted by name (features.10 before features.3): put them back in
+            # the net's order, which the architecture is read from.
+            return {name: handle.get_tensor(name) for name in sorted(handle.keys(), key=_layer_order)}
+    except ValueError:
+        raise
+    except Exception as error:  # safetensors' own errors for a truncated or garbled file
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {error}") from error
 
 
 def infer_architecture(weight_shapes, config=None, source="the weights"):
@@ -107,8 +142,12 @@ def from_torchvision(path, config=None):
     PyTorch 0.4.1 (such as torchvision's 2017 ``vgg*_bn`` files) have no ``num_batches_tracked``; as PyTorch
     does when it loads them, the counters start at 0 (they matter only to ``momentum=None``).
     """
-    path = os.fspath(path)
-    arrays = read_state_dict(path)
+    from ...files import require_regular_file
+
+    path = require_regular_file(path, "weight file")
+    with open(path, "rb") as handle:
+        safetensors = _is_safetensors(handle.read(9))
+    arrays = _read_safetensors_state_dict(path) if safetensors else read_state_dict(path)
     running_means = [name[:-len(".running_mean")] for name in arrays if name.endswith(".running_mean")]
     for layer in running_means:
         arrays.setdefault(f"{layer}.num_batches_tracked", np.zeros((), np.int64))
@@ -121,7 +160,9 @@ def from_torchvision(path, config=None):
 
 def from_caffe(path, config=None):
     """A ``VGG`` holding the weights of a caffemodel, with the Caffe models' BGR preprocessing."""
-    path = os.fspath(path)
+    from ...files import require_regular_file
+
+    path = require_regular_file(path, "weight file")
     weight_layers = []
     for layer in read_caffemodel(path):
         if not layer.blobs:
@@ -141,7 +182,7 @@ def from_caffe(path, config=None):
     return _build(architecture, arrays, CAFFE_VGG, path)
 
 
-def convert(source, destination, config=None, source_format=None):
+def convert(source, destination, config=None, source_format=None, metadata=None):
     """Read published VGG weights from ``source`` and save them as a minivgg weight file at ``destination``.
 
     Parameters
@@ -150,14 +191,20 @@ def convert(source, destination, config=None, source_format=None):
     destination : the ``.safetensors`` file to write
     config : optional configuration, when the shapes leave a choice (A vs A-LRN)
     source_format : "torchvision" or "caffe"; by default detected from the file's first bytes
+    metadata : optional dict of str -> str stored in the weight file's header beside the conversion's own
 
     Returns the converted ``VGG``.
     """
     source_format = source_format or detect_format(source)
+    model = read_published(source, source_format, config)
+    save(model, destination, metadata=dict(metadata or {}, converted_from=os.path.basename(os.fspath(source)),
+                                           source_format=source_format))
+    return model
+
+
+def read_published(source, source_format, config=None):
+    """The ``VGG`` the published file ``source`` holds, read as ``source_format`` ("torchvision" or "caffe")."""
     readers = {"torchvision": from_torchvision, "caffe": from_caffe}
     if source_format not in readers:
         raise ValueError(f"unknown source format {source_format!r}; choose one of {FORMATS}")
-    model = readers[source_format](source, config)
-    save(model, destination, metadata={"converted_from": os.path.basename(os.fspath(source)),
-                                       "source_format": source_format})
-    return model
+    return readers[source_format](source, config)
