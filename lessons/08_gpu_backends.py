@@ -52,7 +52,7 @@ from minivgg.models import vgg
 print("registered backends:", minivgg.registered_backends())
 print("usable here:        ", minivgg.available_backends())
 # Which ops each backend computes its own way; every other op is the reference's own function (the NumPy
-# backend's two are its CPU engine; the Numba backend of lesson 8b overrides most, as CUDA kernels to read).
+# backend's four are its CPU engine; the Numba backend of lesson 8b overrides most, as CUDA kernels to read).
 for backend in (numpy_backend, cupy_backend):
     print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(reference.OPS)} ops: "
           f"{', '.join(backend.OVERRIDES) or '-'}; capabilities: {', '.join(sorted(backend.capabilities)) or '-'}")
@@ -63,13 +63,14 @@ try:
 except minivgg.BackendUnavailableError as error:  # no CuPy, no GPU, or no cuDNN: the message says which
     GPU = False
     print("the CuPy backend cannot run here, the GPU cells will skip:", error)
-assert set(cupy_backend.OVERRIDES) == {"conv2d_forward", "conv2d_backward"}
+assert set(cupy_backend.OVERRIDES) == {"conv2d_forward", "conv2d_backward", "sgd_momentum_update"}
 assert all(getattr(cupy_backend, op) is reference.REFERENCE[op] for op in reference.OPS
            if op not in cupy_backend.OVERRIDES)
 
 # %% [markdown]
-# The CuPy backend computes two ops its own way, the convolution's pair (cuDNN); every other op is the
-# reference's own function object, run on CuPy arrays.
+# The CuPy backend computes three ops its own way: the convolution's pair (cuDNN) and the SGD update (one
+# fused kernel per parameter instead of six array operations); every other op is the reference's own function
+# object, run on CuPy arrays.
 
 # %% [markdown]
 # ## One net, one batch, on NumPy
