@@ -67,10 +67,13 @@ nonnegative_int = _checked(_parse_int, lambda v: v >= 0, "a non-negative integer
                            'An integer >= 0 (worker counts, seeds, "every N steps" where 0 means never).')
 finite_float = _checked(_parse_float, lambda v: True, "a finite number", "finite_float",
                         "Any finite number (NaN and infinities refused).")
-positive_float = _checked(_parse_float, lambda v: v > 0, "a positive number", "positive_float",
-                          "A finite number > 0 (learning rates, widths, scales).")
+# The nets compute in float32: a rate or a width float32 cannot hold would silently become 0 or infinity.
+FLOAT32_SMALLEST, FLOAT32_LARGEST = 1.1754943508222875e-38, 3.4028234663852886e38  # normal float32 range
+positive_float = _checked(_parse_float, lambda v: FLOAT32_SMALLEST <= v <= FLOAT32_LARGEST,
+                          "a positive number float32 can hold (1.2e-38 to 3.4e38)", "positive_float",
+                          "A finite number > 0 that float32 holds (learning rates, widths, scales).")
 nonnegative_float = _checked(_parse_float, lambda v: v >= 0, "a non-negative number", "nonnegative_float",
-                             "A finite number >= 0 (weight decay, momentum).")
+                             "A finite number >= 0 (thresholds).")
 probability = _checked(_parse_float, lambda v: 0 <= v < 1, "in [0, 1)", "probability",
                        "A number in [0, 1) (dropout rate: 1 would drop everything).")
 unit_interval = _checked(_parse_float, lambda v: 0 <= v <= 1, "in [0, 1]", "unit_interval",

@@ -397,9 +397,10 @@ class ImageNet(ImageFiles):
                 found = [os.path.join(root, name) for name in GROUND_TRUTH_CANDIDATES
                          if os.path.lexists(os.path.join(root, name))]  # a pipe there is named, not skipped
                 if not found:
-                    raise FileNotFoundError(f"ImageNet val folder {folder} is flat, so it needs a ground-truth file: "
-                                            f"pass ground_truth= (looked for {', '.join(GROUND_TRUTH_CANDIDATES)} "
-                                            f"under {root})")
+                    raise FileNotFoundError(f"ImageNet val folder {folder} is flat, so it needs the devkit's "
+                                            f"ground-truth file: put it under {root} as one of "
+                                            f"{', '.join(GROUND_TRUTH_CANDIDATES)} (from Python, ground_truth= "
+                                            f"names it)")
                 ground_truth = found[0]
             ground_truth = os.fspath(ground_truth)
             meta = os.path.join(os.path.dirname(os.path.abspath(ground_truth)), "meta.mat")

@@ -18,6 +18,8 @@ BAD_VALUES = [
     (TRAIN, "--learning-rate", "nan", "must be a finite number"),
     (TRAIN, "--learning-rate", "inf", "must be a finite number"),
     (TRAIN, "--learning-rate", "fast", "must be a number"),
+    (TRAIN, "--learning-rate", "1e-320", "must be a positive number float32 can hold"),  # 0 in float32
+    (TRAIN, "--learning-rate", "1e39", "must be a positive number float32 can hold"),    # inf in float32
     (TRAIN, "--patience", "0", "must be a positive integer"),
     (TRAIN, "--workers", "-1", "must be a non-negative integer"),
     (TRAIN, "--checkpoint-every", "-5", "must be a non-negative integer"),

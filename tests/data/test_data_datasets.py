@@ -121,7 +121,7 @@ def test_flat_val_ground_truth_that_does_not_match_the_images_is_an_error(tmp_pa
 
 def test_flat_val_without_a_ground_truth_file(tmp_path):
     root = imagenet(tmp_path, val="flat")
-    with pytest.raises(FileNotFoundError, match="is flat, so it needs a ground-truth file"):
+    with pytest.raises(FileNotFoundError, match=r"is flat, so it needs the devkit's ground-truth file: put it under .* as one of ILSVRC2012_validation"):
         ImageNet(root, "val")
     with pytest.raises(FileNotFoundError, match="ground-truth file .*missing.txt does not exist"):
         ImageNet(root, "val", ground_truth=root / "missing.txt")
