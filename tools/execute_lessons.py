@@ -31,6 +31,7 @@ test fails and names this command. What is compared:
 """
 import base64
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -288,9 +289,10 @@ def _text_difference(stored, fresh, numbers_vary):
         return text[start:end if end >= 0 else len(text)].strip()[:160]
 
     if words(stored_parts) != words(fresh_parts):
-        for index, (a, b) in enumerate(zip(words(stored_parts), words(fresh_parts))):
-            if a != b:
-                return f"the text differs: stored {quote(stored, index)!r}, now {quote(fresh, index)!r}"
+        # quote the first line whose words differ (numbers masked), which is where a reader should look
+        for stored_line, fresh_line in itertools.zip_longest(stored.splitlines(), fresh.splitlines(), fillvalue=""):
+            if words(_NUMBER.split(stored_line)) != words(_NUMBER.split(fresh_line)):
+                return f"the text differs: stored {stored_line.strip()[:160]!r}, now {fresh_line.strip()[:160]!r}"
         return (f"the text differs: stored {len(stored_numbers)} numbers in {len(stored)} characters, now "
                 f"{len(fresh_numbers)} in {len(fresh)}: stored ends {stored.strip()[-100:]!r}, now {fresh.strip()[-100:]!r}")
     if numbers_vary:

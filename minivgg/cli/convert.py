@@ -4,6 +4,7 @@
 No PyTorch or Caffe is needed, and nothing in the source file is executed. DST is never SRC, and an existing
 DST is replaced only when it is a minivgg weight file (or with --overwrite)."""
 from .options import add_overwrite_option
+from ..files import Output, check_outputs
 
 
 def register(subparsers):
@@ -19,7 +20,6 @@ def register(subparsers):
 
 
 def run(args):
-    from ..files import Output, check_outputs
     from ..weights.convert import convert
 
     check_outputs([Output(args.destination, "DST", "weights")], inputs=[args.source], overwrite=args.overwrite)

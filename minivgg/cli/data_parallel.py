@@ -10,6 +10,8 @@ import sys
 
 from ..distributed.communicator import launched_by_mpi, world_size_from_environment
 from .options import at_most, positive_float, positive_int
+from ..backend import get_backend
+from ..errors import UsageError
 
 __all__ = ["add_arguments", "start_ranks_if_asked", "this_rank", "as_rank"]
 
@@ -30,13 +32,11 @@ def add_arguments(parser):
 def start_ranks_if_asked(args, argv=None):
     """If ``--processes``/``--gpus`` asked for ranks and this process is not one yet, start them and return
     the launcher's exit code; else None (this process trains)."""
-    from ..errors import UsageError
 
     wanted = args.gpus if args.gpus is not None else args.processes
     if args.gpus is not None and args.processes is not None and args.gpus != args.processes:
         raise UsageError(f"--gpus {args.gpus} and --processes {args.processes} disagree: give one of them")
     if args.gpus is not None:
-        from ..backend import get_backend
         if get_backend().name != "cupy":  # NCCL sums the gradients where they are: on the GPUs
             raise UsageError(f"--gpus {args.gpus} trains on GPUs and needs --backend cupy (before the command: "
                              f"minivgg --backend cupy train ...); the backend is {get_backend().name}")

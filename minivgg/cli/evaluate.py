@@ -14,6 +14,9 @@ import os
 import numpy as np
 
 from .options import add_overwrite_option, batch_size, positive_int, seed, test_scales_or
+from ..class_names import check_class_names
+from ..errors import OutputPathError
+from ..files import Output, check_output_folder, check_outputs, marked, write_json
 
 
 def register(subparsers):
@@ -82,9 +85,7 @@ def _check_outputs(args):
     """Where each model's posteriors go, after every output (``--json``, the posterior files) was checked
     before anything is evaluated, so that an hour of evaluation is never lost to a name that is taken or a
     folder that cannot be written, and no earlier posteriors file is ever replaced (without ``--overwrite``)."""
-    from ..errors import OutputPathError
     from ..evaluation.posteriors import posterior_file_names
-    from ..files import Output, check_output_folder, check_outputs
 
     outputs = [Output(args.json, "--json", "json")]
     paths = [None] * len(args.weights)
@@ -108,7 +109,6 @@ def run(args):
     from minivgg.progress import progress_bar
 
     from .. import weights
-    from ..class_names import check_class_names
     from ..evaluation.posteriors import error_table, format_table, fuse, posteriors, save_posteriors
 
     # Everything that can be checked is checked before the first image is decoded: the files' headers, the
@@ -159,7 +159,6 @@ def run(args):
     table = error_table(rows)
     print(format_table(table))
     if args.json is not None:
-        from ..files import marked, write_json
 
         write_json(args.json, marked({"rows": table}))
     return 0

@@ -16,6 +16,8 @@ import os
 import numpy as np
 
 from .options import add_overwrite_option, batch_size, test_scales
+from ..files import (MARK_KEY, MARK_VALUE, Output, atomic_write, check_output_folder, check_outputs,
+                     require_regular_file)
 
 
 def add_feature_options(parser):
@@ -80,7 +82,6 @@ def load_nets(args, default_scales, default_aggregation, data_folders=()):
     settings = FeatureSettings(args.layer, scales, aggregation, flip)
     cache = None
     if not args.no_cache:  # its subfolders among a data set's images would be classes: never inside the data
-        from ..files import check_output_folder
 
         folder = args.cache if args.cache is not None else default_cache_folder()
         check_output_folder(folder, "--cache", inputs=data_folders)
@@ -95,7 +96,6 @@ def describe_net(path, model):
 
 
 def run(args):
-    from ..files import MARK_KEY, MARK_VALUE, Output, atomic_write, check_outputs, require_regular_file
     from ..transfer import stacked_features
 
     if bool(args.images) == (args.data is not None):

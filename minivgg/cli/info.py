@@ -4,6 +4,12 @@ import os
 
 from .. import limits
 from .options import at_most, class_count, fc_width, positive_int, width_multiplier
+from ..errors import UsageError
+from ..files import require_regular_file
+from ..models import canonical_config, layer_specs
+from ..summary import format_summary, summarise
+from ..text import shown
+from ..weights.weight_file import read_metadata
 
 
 def register(subparsers):
@@ -24,19 +30,13 @@ def register(subparsers):
 
 
 def run(args):
-    from ..models import canonical_config, layer_specs
-    from ..summary import format_summary, summarise
-    from ..text import shown
 
     chosen = {key: value for key, value in [("width_multiplier", args.width_multiplier), ("fc_width", args.fc_width),
                                              ("num_classes", args.num_classes)] if value is not None}
     if args.config.endswith(".safetensors") or os.sep in args.config:
-        from ..files import require_regular_file
 
         require_regular_file(args.config, "weight file")  # a named pipe would block the read
     if os.path.isfile(args.config):
-        from ..errors import UsageError
-        from ..weights.weight_file import read_metadata
 
         if chosen:
             options = ", ".join("--" + key.replace("_", "-") for key in chosen)

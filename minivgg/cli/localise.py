@@ -23,10 +23,14 @@ the top guesses (and the ground truth of ``--annotation``) on an image.
 import argparse
 import os
 
-from ..files import check_not_inside_inputs
 from ..training import run_folder
 from .options import (add_overwrite_option, batch_size, choice_of, nonnegative_float, nonnegative_int,
                       positive_float, positive_int, probability, scale_side, seed, test_scales)
+from ..errors import RunFolderError, UsageError
+from ..files import (Output, atomic_write, check_not_inside_inputs, check_outputs, marked, require_regular_file,
+                     write_json)
+from ..text import shown
+from ..weights.record import TrainingRecord
 
 CLASSIFIER_FILE, LOCALISATION_FILE = "classifier.safetensors", "localisation.safetensors"
 EXAMPLE_IMAGE, EXAMPLE_ANNOTATION = "example.png", "example.xml"
@@ -185,7 +189,6 @@ def _options(names):
 def run_train(args):
     if args.resume is not None or args.annotations is not None:
         return _train_on_folder(args)
-    from ..errors import UsageError
 
     misplaced = [name for name in FOLDER_OPTIONS if getattr(args, name) is not None]
     if misplaced:
@@ -208,12 +211,10 @@ def _train_on_scenes(args):
 
 def _train_on_scenes_in_folder(args, overrides):
     from .. import weights
-    from ..files import atomic_write
     from ..localisation import (fine_tune_localisation, localisation_net, save_localisation_net,
                                 train_classifier_on_boxes)
     from ..localisation.annotations import format_annotation
     from ..localisation.recipe import digit_scenes_run
-    from ..weights.record import TrainingRecord
 
     run = digit_scenes_run(seed=args.seed, **overrides)
     splits, options = run.splits, run.options
@@ -272,7 +273,6 @@ def _train_on_scenes_in_folder(args, overrides):
 
 def _check_new_run(args):
     """Fill in the defaults of a new run and refuse contradictory options and a folder holding a run."""
-    from ..errors import UsageError
     from ..localisation.training import FINE_TUNE_LEARNING_RATE
     from ..training.settings import TrainSettings
 
@@ -314,7 +314,6 @@ def _check_new_run_folder(run_dir):
 def _apply_saved(args):
     """``--resume RUN_DIR``: take the saved options (``run_folder.apply_saved``). Returns the SHA-256 of the
     classifier file the run started from."""
-    from ..errors import RunFolderError
 
     saved = run_folder.read_arguments(args.resume, f"{_command(args)} --annotations", _OPTION_SCHEMA,
                                       {CLASSIFIER_DIGEST: _sha256_digest})
@@ -328,7 +327,6 @@ def _apply_saved(args):
 def _read_folders(args, class_names):
     """``(train set, validation set)``: one training sample per object, one validation sample per class an
     image holds (``localisation.folders``), every image rescaled to S when it is read."""
-    from ..errors import UsageError
     from ..localisation.folders import UnannotatedImagesError, pair_annotations, read_box_folder, split_pairs
 
     unannotated = "skip" if args.skip_unannotated else "error"
@@ -371,11 +369,9 @@ def _train_on_folder(args):
 
 def _train_on_folder_in_folder(args, resume, saved_digest):
     from .. import weights
-    from ..errors import RunFolderError, UsageError
     from ..localisation import fine_tune_localisation, localisation_net, save_localisation_net
     from ..training.settings import TrainSettings
     from ..weights.download import sha256_of
-    from ..weights.record import TrainingRecord
 
     classifier = weights.load(args.classifier)
     digest = sha256_of(args.classifier)
@@ -429,7 +425,6 @@ def run_evaluate(args):
     from ..localisation.scenes import load_digit_scenes
     from ..localisation.recipe import SCENES
 
-    from ..files import Output, check_outputs
 
     if (args.annotations is None) != (args.images is None):
         raise ValueError("--annotations and --images go together: the XML files and the images they name")
@@ -457,7 +452,6 @@ def run_evaluate(args):
     print(described)
     print(format_localisation_table(rows))
     if args.json is not None:
-        from ..files import marked, write_json
 
         write_json(args.json, marked({"rows": rows}))
     return 0
@@ -473,10 +467,8 @@ def run_predict(args):
 
     from ..data import decode_image
     from ..evaluation.posteriors import check_finite_outputs
-    from ..files import Output, check_outputs, require_regular_file
     from ..localisation import localise, read_annotation
     from ..localisation.draw import draw_boxes, save_figure
-    from ..text import shown
 
     output = args.output if args.output is not None else os.path.splitext(args.image)[0] + "_boxes.png"
     check_outputs([Output(output, "--output", "png")], inputs=[args.image, args.classifier, *args.weights,

@@ -5,6 +5,7 @@ when minivgg drew it (or with ``--overwrite``)."""
 import os
 
 from .options import add_overwrite_option
+from ..files import Output, check_outputs
 
 
 def register(subparsers):
@@ -16,7 +17,6 @@ def register(subparsers):
 
 
 def run(args):
-    from ..files import Output, check_outputs
     from ..training.curves import plot_training_curves, read_log
 
     read_log(args.run_dir)  # a folder without a log is named as such, before its output is checked

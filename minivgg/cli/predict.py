@@ -1,6 +1,7 @@
 """``minivgg predict IMAGE... --weights W``: the five most probable classes of each image, by name."""
 
 from .options import positive_int, test_scales
+from ..text import shown
 
 
 def register(subparsers):
@@ -20,7 +21,6 @@ def register(subparsers):
 def run(args):
     from .. import weights
     from ..evaluation.prediction import predict
-    from ..text import shown
 
     model = weights.load(args.weights)
     scales = tuple(args.scales) if args.scales is not None else None  # None: prediction.default_scales

@@ -29,6 +29,8 @@ import sys
 import traceback
 
 from ..errors import INTERRUPTED_EXIT_CODE, MinivggError
+from ..backend import set_backend
+from ..text import shown
 
 __all__ = ["COMMANDS", "build_parser", "main", "run_guarded", "interrupted", "DEBUG_VARIABLE",
            "INTERRUPTED_EXIT_CODE"]
@@ -61,7 +63,6 @@ def _debug_from_environment():
 
 
 def _one_line(error):
-    from ..text import shown
 
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return shown(text) or type(error).__name__
@@ -138,7 +139,6 @@ def main(argv=None):
             return 2
         context["program"] = f"minivgg {args.command}"
         if args.backend is not None:
-            from ..backend import set_backend
             set_backend(args.backend)
         return args.func(args)
 

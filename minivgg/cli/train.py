@@ -34,6 +34,14 @@ from ..files import check_not_inside_inputs
 from ..training import run_folder
 from .options import (at_most, batch_size, crop_side, fc_width, nonnegative_int, positive_float, positive_int, seed,
                       training_scale, width_multiplier)
+from ..backend import get_backend
+from ..class_names import check_class_names
+from ..errors import UsageError, WriteError
+from ..limits import check_memory
+from ..preprocessing import Preprocessing
+from ..summary import memory_estimate
+from ..weights.record import TrainingRecord
+from ..weights.weight_file import read_metadata
 
 COMMAND = "minivgg train"
 # Not options of the run (``run_folder.NOT_SAVED``), and the number of processes: a run may resume on another.
@@ -45,7 +53,6 @@ _OPTION_SCHEMA = {}
 
 def _saved_preprocessing(value):
     """The saved preprocessing of a run started from weights, checked as a weight file's is."""
-    from ..preprocessing import Preprocessing
 
     return Preprocessing.from_dict(value).to_dict()
 
@@ -116,7 +123,6 @@ def _image_folder(args):
 def _take_architecture_from_starting_weights(args):
     """A run started from weights builds their architecture unless told otherwise: the next stage of the chain
     needs only ``--preset`` and ``--weights`` (or ``--init-from``: net A's width, FC width and crop)."""
-    from ..weights.weight_file import read_metadata
 
     source = args.weights if args.weights is not None else args.init_from
     if source is None:
@@ -150,7 +156,6 @@ def _preset_name(args):
 
 def _batches(args):
     """(SGD batch, device batch), refused at once unless the first is a multiple of the second."""
-    from ..errors import UsageError
     from ..training.recipes import DIGITS
     from ..training.settings import TrainSettings
 
@@ -168,10 +173,8 @@ def _build(args):
 
     import numpy as np
 
-    from ..backend import get_backend
     from ..data.catalogue import is_array_data
     from ..data.loader import default_workers
-    from ..errors import UsageError
     from ..training.recipes import dataset_run, digits_run, imagenet_run
 
     batch_size, device_batch = _batches(args)
@@ -212,9 +215,6 @@ def _start_from_weights(job, args, saved_preprocessing, root=True):
     those weights expect (saying so on rank 0 only, ``root``). Returns the preprocessing to record (None when
     the run starts from scratch)."""
     from .. import weights
-    from ..errors import UsageError
-    from ..class_names import check_class_names
-    from ..preprocessing import Preprocessing
 
     model = job.model
     if args.weights is not None and args.init_from is not None:
@@ -271,8 +271,6 @@ def _run_folder(args):
 def _check_training_memory(model, device_batch):
     """TooLargeError when the net, trained on batches of ``device_batch``, would not fit in memory (its
     parameters, gradients and momentum, and a batch's activations kept for the backward pass)."""
-    from ..limits import check_memory
-    from ..summary import memory_estimate
 
     needed = memory_estimate(model.specs, model.input_size, batch_size=device_batch, training=True,
                              bytes_per_value=model.dtype.itemsize)
@@ -282,8 +280,6 @@ def _check_training_memory(model, device_batch):
 
 def _save_final_weights(model, path, settings, result, job, run_dir):
     from .. import weights
-    from ..errors import WriteError
-    from ..weights.record import TrainingRecord
 
     model.training_record = TrainingRecord(train_scale=job.train_scale, flip=job.train_loader.augmentation.flip,
                                            epochs=len(result["history"]), settings=asdict(settings))

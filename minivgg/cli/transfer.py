@@ -14,6 +14,7 @@ import json
 
 from .features import add_feature_options, describe_net, load_nets
 from .options import add_overwrite_option, positive_float, positive_int, seed
+from ..files import Output, check_outputs, marked, write_json
 
 # Appendix B: "aggregated image descriptors over a wide range of scales Q in {256, 384, 512, 640, 768}" for
 # VOC (averaged); "three scales Q in {256, 384, 512}" for Caltech (stacked).
@@ -67,7 +68,6 @@ def _class_folders(args):
 
 
 def run(args):
-    from ..files import Output, check_outputs
     from ..transfer import C_GRID, format_table, protocol, score, stack
     from ..transfer.features import features_of
     from ..transfer.protocols import PAPER_AGGREGATION, TABLE_12_COLUMN
@@ -98,7 +98,6 @@ def run(args):
     if cache is not None:
         print(f"feature cache {cache.folder}: {cache.hits} descriptors read, {cache.misses} computed")
     if args.json is not None:
-        from ..files import marked, write_json
 
         write_json(args.json, marked({"dataset": task.dataset, "settings": settings.to_dict(),
                                "class_names": list(task.class_names), "results": results}))
