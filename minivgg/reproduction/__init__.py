@@ -4,7 +4,7 @@ evaluated on real data with several seeds, each claim given a verdict from a pai
     miniature.py       the sizes (data, crop, scales, width, epochs, seeds) and why; ``DEFAULT``, ``QUICK``
     experiments.py     the nets and the claims, as data
     classification.py  a net trained with the library's loop and tested as Sect. 3.2 tests (Tables 3 to 6)
-    localisation.py    Appendix A on the digits-on-photographs scenes
+    localisation.py    Appendix A on Fashion-MNIST items placed on photographs
     transfer.py        Appendix B: features of the Fashion-MNIST nets, linear SVMs on the digits
     epochs.py          training one epoch per call, for the progress bar
     statistics.py      paired t-intervals over seeds, and the verdicts

@@ -20,15 +20,16 @@ WEIGHTS_FILE = "model.safetensors"
 
 class SeedData:
     """One seed's Fashion-MNIST: the training subset (a tenth held out for validation), its colour statistics,
-    and the test subsets (``Miniature.test_per_class``, ``multi_crop_per_class``), all fixed by the seed."""
+    and the test subsets (``Miniature.test_per_class``, ``multi_crop_per_class``), all fixed by the seed.
+    ``splits`` are the framed images the nets see, ``items`` the images as published (Appendix A's scenes)."""
 
     def __init__(self, miniature, seed):
         from ..data import compute_statistics, subset
         from ..data.catalogue import load_splits
 
         self.seed = seed
-        splits = load_splits(miniature.data, seed=seed, per_class=miniature.train_per_class, progress=False)
-        self.splits = {name: framed(splits[name], miniature.frame) for name in ("train", "val", "test")}
+        self.items = load_splits(miniature.data, seed=seed, per_class=miniature.train_per_class, progress=False)
+        self.splits = {name: framed(self.items[name], miniature.frame) for name in ("train", "val", "test")}
         self.statistics = compute_statistics(self.splits["train"], cache_path=False, progress=False)
         test = self.splits["test"]
         self.test = _images_and_labels(subset(test, per_class=miniature.test_per_class, seed=seed))

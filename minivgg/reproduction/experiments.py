@@ -178,7 +178,7 @@ CLAIMS = (
           "fusing the two jittered nets beats the better of them (multi-crop & dense)",
           "D & E 23.7% vs E 24.4% top-1", "fusion/D-jittered+E-jittered/table5-multi-crop+dense",
           "best-of/table5/D-jittered/multi-crop+dense|table5/E-jittered/multi-crop+dense"),
-    # Appendix A: localisation (digits on photographs).
+    # Appendix A: localisation (Fashion-MNIST items on photographs).
     Claim("pcr-scr", "Appendix A, Table 8", "per-class regression beats single-class regression (FC fine-tuned)",
           "PCR 34.3%, SCR 36.4% localisation error", "localisation/PCR-fc/protocol-1",
           "localisation/SCR-fc/protocol-1", measure="localisation error (%), centre crop, ground-truth class"),

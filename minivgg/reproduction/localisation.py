@@ -1,48 +1,88 @@
-"""Appendix A in miniature: localisation on the embedded scenes (handwritten digits on photographs).
+"""Appendix A in miniature: localisation of Fashion-MNIST items placed on photographs.
 
-As in the paper, a classification net is trained first, and the localisation nets start from it with a new
-last layer regressing boxes: single-class regression with the FC layers fine-tuned, per-class regression with
-the FC layers fine-tuned, and per-class regression with every layer fine-tuned (Table 8's three rows), each
-at the fixed S of the scenes' side. Protocol 1 reads the box of the ground-truth class from the centre crop
-(Table 8); protocol 2 applies the net densely to the whole scene, merges the boxes greedily and rates them
-with the classifier's most probable classes (Table 9: the top 5 of 1000; here the top one of 10, since
-five guesses of ten classes would hardly test the classifier at all).
+Each scene is a window of one of scikit-learn's two photographs (lowered contrast), with one clothing item of
+the seed's Fashion-MNIST drawn on it at a random size and place (``minivgg.localisation.scenes.render_scene``:
+the item's intensity, scaled to its brightest pixel, is the blending mask, in a stroke colour that stands out
+from the patch); the ground-truth box is the tight box of the pixels where the item outweighs the photo. The
+items of the training and validation scenes come from the seed's training images, those of the test scenes
+from its test images.
 
-The scenes are 96 x 96 with digits of 24 to 48 pixels, and the nets take 64 x 64 crops: the centre crop sees
-the middle two thirds of a scene, so a digit near an edge is partly outside it, which is what protocol 2's
+As in the paper, the localisation nets start from a classification net of the same data: here the seed's net
+A, trained on Fashion-MNIST (Sect. 3), fine-tuned on crops of the scenes that hold the whole item. From it, a
+new last layer regresses boxes: single-class regression with the FC layers fine-tuned, per-class regression
+with the FC layers fine-tuned, and per-class regression with every layer fine-tuned (Table 8's three rows),
+each at the fixed S of the scenes' side. Protocol 1 reads the box of the ground-truth class from the centre
+crop (Table 8); protocol 2 applies the net densely to the whole scene, merges the boxes greedily and rates them
+with the classifier's five most probable classes (Table 9), of 10 classes here rather than 1000.
+
+The scenes are 96 x 96 with items of 32 to 64 pixels, and the nets take 64 x 64 crops: the centre crop sees
+the middle two thirds of a scene, so an item near an edge is partly outside it, which is what protocol 2's
 dense windows (2 x 2 at Q = 96, 32 pixels apart) are for.
 """
 import os
 
+import numpy as np
+
 from .classification import WEIGHTS_FILE
 from .epochs import train_epoch_by_epoch
 
-__all__ = ["LOCALISATION_NETS", "scenes_run", "train_classifier", "train_localisation_net",
-           "localisation_results", "CLASSIFIER", "classifier_top5_error"]
+__all__ = ["LOCALISATION_NETS", "CLASSIFIER", "item_scenes", "scenes_run", "train_classifier",
+           "train_localisation_net", "classifier_errors", "localisation_results"]
 
 # Table 8's rows: (name, regression, fine-tuned layers).
 LOCALISATION_NETS = (("SCR-fc", "SCR", "fc"), ("PCR-fc", "PCR", "fc"), ("PCR-all", "PCR", "all"))
 CLASSIFIER = "classifier"
 
 
-def scenes_run(miniature, seed):
-    """The scenes of ``seed`` and the untrained classifier (``minivgg.localisation.recipe``) at the miniature's
-    sizes."""
-    from ..localisation.recipe import digit_scenes_run
+def item_scenes(images, labels, class_names, count, size, item_sides, seed, split):
+    """``count`` scenes of ``size`` x ``size``: items drawn from ``images`` (N, H, W) grey uint8 with
+    ``labels``, each on a window of a photograph. Returns a ``BoxDataset``; everything fixed by ``seed`` and
+    ``split`` (a number that keeps the splits' draws apart)."""
+    from sklearn.datasets import load_sample_images
 
-    train, val, test = miniature.scenes
-    return digit_scenes_run(seed=seed, counts={"train": train, "val": val, "test": test},
-                            config=miniature.localisation_config, size=miniature.scene_size,
-                            digit_sides=tuple(miniature.digit_sides), crop_size=miniature.crop,
-                            scale=miniature.scene_size, test_scales=(miniature.scene_size,),
-                            width_multiplier=miniature.width_multiplier, fc_width=miniature.fc_width,
-                            classifier_epochs=miniature.classifier_epochs,
-                            localisation_epochs=miniature.localisation_epochs,
-                            localisation_learning_rate=miniature.localisation_learning_rate)
+    from ..localisation.data import BoxDataset
+    from ..localisation.scenes import render_scene
+
+    rng = np.random.default_rng([int(seed), 25, int(split)])
+    photos = [np.asarray(photo, dtype=np.uint8) for photo in load_sample_images().images]
+    chosen = rng.choice(len(images), size=count, replace=count > len(images))
+    scenes, boxes = [], []
+    for index in chosen:
+        item = np.asarray(images[index], dtype=np.float64)
+        # The item's own brightest pixel is full strength, so a dark garment is as visible as a bright one.
+        glyph = 16.0 * item / max(item.max(), 1.0)
+        photo = photos[int(rng.integers(len(photos)))]
+        scene, box = render_scene(photo, glyph, size, int(rng.integers(item_sides[0], item_sides[1] + 1)), rng)
+        scenes.append(scene)
+        boxes.append(box[None, :])
+    return BoxDataset(scenes, np.asarray(labels)[chosen], boxes, class_names)
+
+
+def scenes_run(miniature, seed, classifier):
+    """The scenes of ``seed`` and the classifier to fine-tune on them (``classifier``, a copy of the seed's
+    trained net A, given the scenes' mean and standard deviation), as a ``localisation.recipe.ScenesRun``."""
+    from ..localisation.recipe import SCENES, ScenesRun
+    from ..preprocessing import Preprocessing
+    from .classification import load_seed_data
+
+    data = load_seed_data(miniature, seed)
+    counts = dict(zip(("train", "val", "test"), miniature.scenes))
+    splits = {name: item_scenes(data.items[name].images, data.items[name].labels, data.class_names, counts[name],
+                                miniature.scene_size, miniature.item_sides, seed, number)
+              for number, name in enumerate(("train", "val", "test"))}
+    pixels = np.concatenate([image.reshape(-1, 3) for image in splits["train"].images]).astype(np.float64)
+    classifier.preprocessing = Preprocessing("RGB", 255.0, tuple(pixels.mean(axis=0)), tuple(pixels.std(axis=0)))
+    options = dict(SCENES, config=classifier.config, size=miniature.scene_size, crop_size=miniature.crop,
+                   scale=miniature.scene_size, test_scales=(miniature.scene_size,),
+                   width_multiplier=miniature.width_multiplier, fc_width=miniature.fc_width,
+                   batch_size=miniature.batch_size, classifier_learning_rate=miniature.learning_rate,
+                   classifier_epochs=miniature.classifier_epochs, localisation_epochs=miniature.localisation_epochs,
+                   localisation_learning_rate=miniature.localisation_learning_rate)
+    return ScenesRun(splits, classifier, options)
 
 
 def train_classifier(run, run_dir, seed, bar=None):
-    """Train the scenes' classifier on crops holding the whole digit; its weights, or None if interrupted."""
+    """Fine-tune the scenes' classifier on crops holding the whole item; the net, or None if interrupted."""
     from dataclasses import replace
 
     from .. import weights
@@ -92,11 +132,9 @@ def train_localisation_net(run, classifier, regression, fine_tune, run_dir, seed
     return net.eval()
 
 
-def classifier_top5_error(classifier, scenes, scale):
+def classifier_errors(classifier, scenes, scale):
     """Top-1 and top-5 error (%) of the classifier's dense posteriors of the test scenes at Q = ``scale``: what
     protocol 2's class guesses start from."""
-    import numpy as np
-
     from ..evaluation import posteriors
     from ..evaluation.metrics import top_k_error
 
@@ -123,6 +161,6 @@ def localisation_results(run, classifier, nets, guesses):
             results[f"localisation/baseline/{row['method']}"] = row["error"]
     dense = evaluate_localisation(test, [nets["PCR-all"]], classifier, [scale], top=guesses)
     results["localisation/PCR-all/protocol-2"] = next(r["error"] for r in dense if r["method"].startswith("dense"))
-    top1, top5 = classifier_top5_error(classifier, test, scale)
+    top1, top5 = classifier_errors(classifier, test, scale)
     results["localisation/classifier/top-1"], results["localisation/classifier/top-5"] = top1, top5
     return results

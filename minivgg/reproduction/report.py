@@ -237,11 +237,12 @@ def _miniature_lines(miniature):
             f"| SGD | batch 256, lr 0.01, momentum 0.9, weight decay 5e-4, 74 epochs | batch {m.batch_size}, lr "
             f"{m.learning_rate:g}, momentum 0.9, weight decay 5e-4, {m.epochs} epochs (Sect. 3.1's runs "
             f"{m.stall_epochs}) |",
-            f"| localisation | net D on ILSVRC at S = 256 and 384; protocol 2 with the top 5 of 1000 classes | net "
-            f"{m.localisation_config} on {m.scenes[0]} digits-on-photographs scenes of {m.scene_size}^2 (digits of "
-            f"{m.digit_sides[0]}-{m.digit_sides[1]} px; {m.scenes[2]} test scenes), S = Q = {m.scene_size}, "
-            f"classifier {m.classifier_epochs} epochs, boxes {m.localisation_epochs} epochs at lr "
-            f"{m.localisation_learning_rate:g}; protocol 2 with the top {m.localisation_guesses} of 10 classes |",
+            f"| localisation | net D, from the classification net, on ILSVRC at S = 256 and 384; protocol 2 with the "
+            f"top 5 of 1000 classes | net A, from the seed's Fashion-MNIST net A, on {m.scenes[0]} scenes of "
+            f"{m.scene_size}^2 (Fashion-MNIST items of {m.item_sides[0]}-{m.item_sides[1]} px on photographs; "
+            f"{m.scenes[2]} test scenes), S = Q = {m.scene_size}, classifier {m.classifier_epochs} epochs, boxes "
+            f"{m.localisation_epochs} epochs at lr {m.localisation_learning_rate:g}; protocol 2 with the top "
+            f"{m.localisation_guesses} of 10 classes |",
             f"| transfer | VOC, Caltech-101/256 | scikit-learn's digits, {m.transfer_train_per_class} training and "
             f"up to 50 test images per class |",
             f"| seeds | 1 run per net | {m.seeds} |"]

@@ -281,7 +281,8 @@ class Reproduction:
         from .localisation import scenes_run
 
         if getattr(self, "_scenes_of", (None,))[0] != seed:
-            self._scenes_of = (seed, scenes_run(self.miniature, seed))
+            # The classifier to fine-tune starts as the seed's net A (trained on Fashion-MNIST).
+            self._scenes_of = (seed, scenes_run(self.miniature, seed, load_net(self.net_dir(seed, "A"))))
         return self._scenes_of[1]
 
     def _localisation_classifier(self, seed, step, bar):
