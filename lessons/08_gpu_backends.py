@@ -33,15 +33,19 @@
 # that installs it, when the backend is chosen: the cell below prints it.
 
 # %%
+import inspect
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minivgg
+from minivgg.backends import contract
 from minivgg.backends import cupy as cupy_backend
 from minivgg.backends import numpy as numpy_backend
+from minivgg.backends import reference
 from minivgg.backends.cupy.precision import round_like_tensor_cores
+from minivgg.exercises import gpu_precision as exercises
 from minivgg.layers import SoftmaxCrossEntropyLoss
 from minivgg.models import vgg
 
@@ -50,7 +54,7 @@ print("usable here:        ", minivgg.available_backends())
 # Which ops each backend computes its own way; every other op is the reference's own function (the NumPy
 # backend's two are its CPU engine; the Numba backend of lesson 8b overrides most, as CUDA kernels to read).
 for backend in (numpy_backend, cupy_backend):
-    print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(numpy_backend.OPS)} ops: "
+    print(f"{backend.name:>6} overrides {len(backend.OVERRIDES):2} of {len(reference.OPS)} ops: "
           f"{', '.join(backend.OVERRIDES) or '-'}; capabilities: {', '.join(sorted(backend.capabilities)) or '-'}")
 try:
     cupy_backend.check_available()
@@ -59,6 +63,13 @@ try:
 except minivgg.BackendUnavailableError as error:  # no CuPy, no GPU, or no cuDNN: the message says which
     GPU = False
     print("the CuPy backend cannot run here, the GPU cells will skip:", error)
+assert set(cupy_backend.OVERRIDES) == {"conv2d_forward", "conv2d_backward"}
+assert all(getattr(cupy_backend, op) is reference.REFERENCE[op] for op in reference.OPS
+           if op not in cupy_backend.OVERRIDES)
+
+# %% [markdown]
+# The CuPy backend computes two ops its own way, the convolution's pair (cuDNN); every other op is the
+# reference's own function object, run on CuPy arrays.
 
 # %% [markdown]
 # ## One net, one batch, on NumPy
@@ -66,7 +77,7 @@ except minivgg.BackendUnavailableError as error:  # no CuPy, no GPU, or no cuDNN
 # Configuration A of Table 1, shrunk so that a laptop runs it in a moment: 32×32 inputs, an eighth of the
 # channels, FC layers of 64, dropout off (so that both backends compute the very same function).
 
-# %%
+# %% tags=["numbers-vary"]
 rng = np.random.default_rng(8)
 images = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
 labels = rng.integers(0, 10, 16)
@@ -92,6 +103,10 @@ def one_step(backend_name):
 
 loss_numpy, scores_numpy, grads_numpy, seconds_numpy = one_step("numpy")
 print(f"NumPy: loss {loss_numpy:.6f}, one step {seconds_numpy * 1e3:.1f} ms")
+assert abs(loss_numpy - np.log(10)) < 0.1
+
+# %% [markdown]
+# A freshly initialised net guesses: its loss is close to log 10 ≈ 2.30.
 
 # %% [markdown]
 # ## The same step on the GPU
@@ -99,7 +114,7 @@ print(f"NumPy: loss {loss_numpy:.6f}, one step {seconds_numpy * 1e3:.1f} ms")
 # Nothing in the model changes: the layers call whatever backend is active. The comparison is the relative
 # error $\|a - b\| / \|b\|$ of the scores and of every gradient.
 
-# %%
+# %% tags=["numbers-vary"]
 if GPU:
     cupy_backend.set_precision("fp32")  # exact float32 products, to compare with NumPy's
     loss_gpu, scores_gpu, grads_gpu, seconds_gpu = one_step("cupy")
@@ -107,9 +122,14 @@ if GPU:
     print(f"CuPy:  loss {loss_gpu:.6f}, one step {seconds_gpu * 1e3:.1f} ms")
     print(f"scores relative error {np.linalg.norm(scores_gpu - scores_numpy) / np.linalg.norm(scores_numpy):.1e}; "
           f"worst gradient relative error {max(errors.values()):.1e} ({max(errors, key=errors.get)})")
+    assert max(errors.values()) < 1e-4
 else:
     seconds_gpu = None
     print("skipped: this cell needs an NVIDIA GPU with CuPy (see the reason above)")
+
+# %% [markdown]
+# Where a GPU ran the lesson, the cell prints both losses and the largest relative error; without one, that it
+# skipped. The two steps' times, side by side:
 
 # %%
 names = ["NumPy (CPU)"] + (["CuPy (GPU)"] if seconds_gpu else [])
@@ -122,8 +142,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At this toy size the GPU is mostly waiting for Python to launch its kernels; at VGG-16's real size
-# (batch 64, 224×224, about 93 GFLOP per image and step) it is the other way round, and
+# The chart shows the time of one NumPy step (and of the GPU's beside it, where a GPU ran the lesson). With a
+# GPU, the cell before it prints how far the two backends agree (in fp32, to float32 rounding: the worst
+# gradient within 1e-4). At this toy size a GPU mostly waits for Python to launch its kernels; at VGG-16's real
+# size (batch 64, 224×224, about 93 GFLOP per image and step) it is the other way round, and
 # `benchmarks/bench_gpu.py` measures that against PyTorch.
 #
 # ## Why "agree" has a tolerance: TF32 (and bf16)
@@ -150,6 +172,11 @@ for precision in ("fp32", "tf32", "bf16"):
                                                   round_like_tensor_cores(W, precision).astype(np.float64), b, 1, 1)
     emulated[precision] = np.linalg.norm(rounded - exact) / np.linalg.norm(exact)
     print(f"{precision}: relative error {emulated[precision]:.1e}")
+assert emulated["fp32"] < 1e-6 < 1e-4 < emulated["tf32"] < 1e-2 and emulated["bf16"] > 4 * emulated["tf32"]
+
+# %% [markdown]
+# float32 products err by about 1e-7; rounding the inputs to TF32's 10 bits costs about 1e-4 to 1e-3 of the
+# output, bf16's 7 bits several times more.
 
 # %%
 if GPU:
@@ -164,6 +191,9 @@ if GPU:
 else:
     measured = None
     print("skipped: measuring the GPU's errors needs an NVIDIA GPU with CuPy")
+
+# %% [markdown]
+# With a GPU, the measured errors of fp32 and TF32 are printed beside the emulated ones; drawn together:
 
 # %%
 plt.figure(figsize=(5, 2.8))
@@ -180,6 +210,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# The bars climb by orders of magnitude from fp32 to bf16 (the GPU's measured bars appear beside them only where
+# a GPU ran this lesson).
+
+# %% [markdown]
 # ## One launch per step: CUDA graphs
 #
 # A training step at a fixed shape launches the same kernels on the same buffers every time. The backend can
@@ -187,7 +221,7 @@ plt.show()
 # Python and launch overhead that dominated the toy step above. `minivgg.training` uses it when the backend
 # offers it and the step allows it (no dropout: a replay repeats the captured mask).
 
-# %%
+# %% tags=["numbers-vary"]
 if GPU:
     from minivgg.training.optimiser import SGD
 
@@ -219,6 +253,49 @@ if GPU:
 else:
     print("skipped: CUDA graphs need an NVIDIA GPU with CuPy")
 
+# %% [markdown]
+# With a GPU, the replayed step's time is printed beside the eager step's; without one, the cell says it
+# skipped. Back to the CPU for the rest:
+
 # %%
 minivgg.set_backend("numpy")
 print("back on", minivgg.get_backend().name)
+
+# %% [markdown]
+# ## Paper to code
+#
+# How a backend is made from the reference (`backends/contract.py`): every op it does not define is the
+# reference's own function. And the host emulation of the tensor cores' input rounding used above:
+
+# %%
+print(inspect.getsource(contract.install_reference))
+print(inspect.getsource(round_like_tensor_cores))
+
+# %% [markdown]
+# > **A choice the paper leaves open: the arithmetic.** The paper trained with Caffe on four Titan Black GPUs,
+# > whose float32 products are exact float32 (those GPUs have no tensor cores). Today's GPUs multiply float32
+# > convolutions fastest on TF32 tensor cores. minivgg's CuPy backend defaults to TF32 for its convolutions, as
+# > PyTorch does; `set_precision("fp32")` reproduces float32 products, which is what the comparison above uses.
+#
+# ## Exercises
+#
+# **1. TF32 rounding.** `round_to_tf32(x)` rounds each float32 of `x` to 10 mantissa bits, to the nearest value,
+# ties to even, keeping float32's exponent, and returns float32. (Work on the bits: `x.view(np.uint32)`.)
+
+# %%
+def round_to_tf32(x):
+    """float32 array -> float32 array of the nearest TF32 values (ties to even)."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_round_to_tf32(round_to_tf32)
+
+# %% [markdown]
+# **2. On paper.**
+
+# %%
+exercises.check_answers(
+    tf32_rounding_error=None,   # the largest relative error of rounding float32 to TF32 (e.g. 2 ** -12)?
+    bf16_over_tf32=None,        # bfloat16's largest relative rounding error over TF32's?
+    cupy_overrides=None,        # how many ops does the CuPy backend compute its own way?
+)

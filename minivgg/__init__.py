@@ -32,10 +32,25 @@ from .backend import (asarray, available_backends, get_backend, register_backend
 from . import class_names, gradcheck, layers, models, receptive_field, summary, weights  # noqa: E402
 from .models import (VGG, vgg, vgg11, vgg11_bn, vgg11_lrn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg16_c,  # noqa: E402
                      vgg19, vgg19_bn)
-from .weights.published import pretrained  # noqa: E402
-from .evaluation.prediction import Prediction, decode_predictions, predict  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Published weights and prediction pull in image decoding and the evaluation loop: imported when first used,
+# so that ``import minivgg`` (every command's start) stays as light as the layers and models.
+_LAZY = {"pretrained": "weights.published", "Prediction": "evaluation.prediction",
+         "decode_predictions": "evaluation.prediction", "predict": "evaluation.prediction"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ["BackendUnavailableError", "asarray", "available_backends", "get_backend", "register_backend",
            "registered_backends", "set_backend", "to_host", "class_names", "gradcheck", "layers", "models",

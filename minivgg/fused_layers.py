@@ -29,13 +29,8 @@ class ConvReLU(Layer):
         # Not Layer.__init__: params and grads are the convolution's (the properties below), not new dicts.
         self.conv, self.training, self.cache = conv, conv.training, None
 
-    @property
-    def params(self):
-        return self.conv.params
-
-    @property
-    def grads(self):
-        return self.conv.grads
+    params = property(lambda self: self.conv.params, doc="The convolution's parameters (``W``, ``b``).")
+    grads = property(lambda self: self.conv.grads, doc="The convolution's gradients, filled by ``backward``.")
 
     def __repr__(self):
         return f"ConvReLU({self.conv!r})"

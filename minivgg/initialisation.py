@@ -4,13 +4,16 @@ The paper samples weights "from a normal distribution with the zero mean and 10^
 biases to zero. The released models and the authors' Caffe solver used 0.01 as the *standard deviation*
 (a variance of 1e-4); we follow what was run: ``paper_normal`` draws N(0, 0.01**2). The paper adds that
 Glorot & Bengio's initialisation trains deep nets without pre-training; ``glorot_uniform`` is Caffe's
-"xavier" filler with Glorot's average of fan-in and fan-out.
+"xavier" filler with Glorot's average of fan-in and fan-out. ``he_normal`` (He et al., 2015, published after
+the paper) is the one that keeps the activations' scale through ReLUs: Glorot's variance, 1/fan_in for a layer
+with as many inputs as outputs, halves the signal's second moment at every ReLU.
 
 Weights are drawn on the host with a NumPy generator, so a seed gives the same net on every backend.
 """
 import numpy as np
 
-__all__ = ["paper_normal", "glorot_uniform", "glorot_relu_uniform", "INITIALISERS", "as_generator", "fans"]
+__all__ = ["paper_normal", "glorot_uniform", "glorot_relu_uniform", "he_normal", "INITIALISERS", "as_generator",
+           "fans"]
 
 
 def as_generator(rng):
@@ -46,4 +49,13 @@ def glorot_relu_uniform(shape, rng):
     return np.sqrt(2.0) * glorot_uniform(shape, rng)
 
 
-INITIALISERS = {"paper": paper_normal, "glorot": glorot_uniform, "glorot-relu": glorot_relu_uniform}
+def he_normal(shape, rng):
+    """Weights drawn from N(0, 2 / fan_in), ``fan_in = in_channels * kh * kw`` (He et al., 2015, "Delving deep
+    into rectifiers", eq. 10): a ReLU zeroes half of a symmetric input, so a layer keeps the second moment of
+    its ReLU output when ``fan_in * Var(W) / 2 = 1``."""
+    fan_in, _ = fans(shape)
+    return as_generator(rng).normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+
+
+INITIALISERS = {"paper": paper_normal, "glorot": glorot_uniform, "glorot-relu": glorot_relu_uniform,
+                "he": he_normal}

@@ -137,7 +137,7 @@ class Conv2d(Layer):
 
     The paper uses 3x3 with padding 1 (Table 1), 1x1 (configuration C), 5x5 (the shallow net of Sect. 4.1)
     and 7x7 (the first FC layer as a convolution, Sect. 3.2). Weights start as ``weight_init``
-    ("paper": N(0, 0.01^2), or "glorot"), biases at zero.
+    ("paper": N(0, 0.01^2), "glorot" or "he"), biases at zero.
     """
 
     can_skip_input_gradient = True

@@ -269,8 +269,9 @@ class VGG(Sequential):
     ----------
     config, num_classes, input_size, width_multiplier, fc_width, dropout, lrn_alpha_divided_by_size, batch_norm :
         as in ``layer_specs``
-    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.initialisation``), "glorot" (Glorot & Bengio), or
-        None for zero weights drawn from nothing (when they are about to be loaded)
+    weight_init : "paper" (N(0, 0.01^2), Sect. 3.1, see ``minivgg.initialisation``), "glorot" (Glorot & Bengio),
+        "he" (N(0, 2 / fan_in), He et al. 2015), or None for zero weights drawn from nothing (when they are about
+        to be loaded)
     seed : int or None, seeds every weight and the dropout masks; None draws fresh entropy
     dtype : float32 or float64
 
@@ -594,51 +595,27 @@ def vgg(config, num_classes=1000, input_size=224, width_multiplier=1.0, fc_width
                lrn_alpha_divided_by_size=lrn_alpha_divided_by_size, batch_norm=batch_norm)
 
 
-def vgg11(**options):
-    """Configuration A (11 weight layers); keyword arguments as ``vgg``."""
-    return vgg("A", **options)
+def _named_builder(name, config, batch_norm, description):
+    def build(**options):
+        return vgg(config, batch_norm=batch_norm, **options) if batch_norm else vgg(config, **options)
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{description}; keyword arguments as ``vgg``."
+    return build
 
 
-def vgg11_lrn(**options):
-    """Configuration A-LRN (A with local response normalisation after the first layer)."""
-    return vgg("A-LRN", **options)
-
-
-def vgg13(**options):
-    """Configuration B (13 weight layers)."""
-    return vgg("B", **options)
-
-
-def vgg16_c(**options):
-    """Configuration C (16 weight layers, three of them 1x1 convolutions)."""
-    return vgg("C", **options)
-
-
-def vgg16(**options):
-    """Configuration D (16 weight layers), the paper's and torchvision's VGG-16."""
-    return vgg("D", **options)
-
-
-def vgg19(**options):
-    """Configuration E (19 weight layers), VGG-19."""
-    return vgg("E", **options)
-
-
-def vgg11_bn(**options):
-    """Configuration A with batch normalisation after every convolution (torchvision's ``vgg11_bn``)."""
-    return vgg("A", batch_norm=True, **options)
-
-
-def vgg13_bn(**options):
-    """Configuration B with batch normalisation (torchvision's ``vgg13_bn``)."""
-    return vgg("B", batch_norm=True, **options)
-
-
-def vgg16_bn(**options):
-    """Configuration D with batch normalisation (torchvision's ``vgg16_bn``: 138,365,992 parameters)."""
-    return vgg("D", batch_norm=True, **options)
-
-
-def vgg19_bn(**options):
-    """Configuration E with batch normalisation (torchvision's ``vgg19_bn``)."""
-    return vgg("E", batch_norm=True, **options)
+# The named builders (torchvision's names), each a column of Table 1: ``minivgg.vgg16()`` is ``vgg("D")``.
+vgg11 = _named_builder("vgg11", "A", False, "Configuration A (11 weight layers)")
+vgg11_lrn = _named_builder("vgg11_lrn", "A-LRN", False, "Configuration A-LRN (A with local response normalisation "
+                           "after the first layer)")
+vgg13 = _named_builder("vgg13", "B", False, "Configuration B (13 weight layers)")
+vgg16_c = _named_builder("vgg16_c", "C", False, "Configuration C (16 weight layers, three of them 1x1 convolutions)")
+vgg16 = _named_builder("vgg16", "D", False, "Configuration D (16 weight layers), the paper's and torchvision's VGG-16")
+vgg19 = _named_builder("vgg19", "E", False, "Configuration E (19 weight layers), VGG-19")
+vgg11_bn = _named_builder("vgg11_bn", "A", True, "Configuration A with batch normalisation after every convolution "
+                          "(torchvision's ``vgg11_bn``)")
+vgg13_bn = _named_builder("vgg13_bn", "B", True, "Configuration B with batch normalisation (torchvision's "
+                          "``vgg13_bn``)")
+vgg16_bn = _named_builder("vgg16_bn", "D", True, "Configuration D with batch normalisation (torchvision's "
+                          "``vgg16_bn``: 138,365,992 parameters)")
+vgg19_bn = _named_builder("vgg19_bn", "E", True, "Configuration E with batch normalisation (torchvision's "
+                          "``vgg19_bn``)")

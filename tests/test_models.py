@@ -119,7 +119,7 @@ def test_config_names_are_case_insensitive_and_unknown_ones_listed():
     (dict(dropout=1.0), r"dropout must be a ratio in \[0, 1\)"),
     (dict(num_classes=0), "num_classes must be an integer >= 1"),
     (dict(fc_width=2.5), "fc_width must be an integer"),
-    (dict(weight_init="he"), "unknown weight_init 'he'"),
+    (dict(weight_init="kaiming"), "unknown weight_init 'kaiming'"),
     (dict(dtype=np.int32), "dtype must be float32 or float64"),
 ])
 def test_bad_arguments_are_named(bad, message):

@@ -47,33 +47,34 @@ def conv2d_backward_loops(dout, x, W, stride=1, padding=0):
     return dx_pad[:, :, padding:padding + h, padding:padding + w], dW, db
 
 
+def _pool_windows(x, out_h, out_w, kernel_size, stride):
+    """Every pooling window of ``x``, one at a time: ``(image, channel, y, x_, window)``, the window a view."""
+    n, c = x.shape[:2]
+    for image in range(n):
+        for channel in range(c):
+            for y in range(out_h):
+                for x_ in range(out_w):
+                    yield image, channel, y, x_, x[image, channel, y * stride:y * stride + kernel_size,
+                                                   x_ * stride:x_ * stride + kernel_size]
+
+
 def max_pool2d_forward_loops(x, kernel_size=2, stride=2):
     """``out[n, c, y, x] = max_{i, j < k} x[n, c, y*s + i, x*s + j]``; shapes as ``pool.max_pool2d_forward``."""
     n, c, h, w = x.shape
     out_h, out_w = output_size(h, kernel_size, stride, 0), output_size(w, kernel_size, stride, 0)
     out = np.zeros((n, c, out_h, out_w), dtype=x.dtype)
-    for image in range(n):
-        for channel in range(c):
-            for y in range(out_h):
-                for x_ in range(out_w):
-                    window = x[image, channel, y * stride:y * stride + kernel_size,
-                               x_ * stride:x_ * stride + kernel_size]
-                    out[image, channel, y, x_] = window.max()
+    for image, channel, y, x_, window in _pool_windows(x, out_h, out_w, kernel_size, stride):
+        out[image, channel, y, x_] = window.max()
     return out
 
 
 def max_pool2d_backward_loops(dout, x, kernel_size=2, stride=2):
     """Each output's gradient goes to the first (row-major) maximum of its window; overlapping windows add."""
     dx = np.zeros_like(x)
-    n, c, out_h, out_w = dout.shape
-    for image in range(n):
-        for channel in range(c):
-            for y in range(out_h):
-                for x_ in range(out_w):
-                    window = x[image, channel, y * stride:y * stride + kernel_size,
-                               x_ * stride:x_ * stride + kernel_size]
-                    i, j = divmod(int(np.argmax(window)), kernel_size)  # argmax: the first maximum
-                    dx[image, channel, y * stride + i, x_ * stride + j] += dout[image, channel, y, x_]
+    out_h, out_w = dout.shape[2:]
+    for image, channel, y, x_, window in _pool_windows(x, out_h, out_w, kernel_size, stride):
+        i, j = divmod(int(np.argmax(window)), kernel_size)  # argmax: the first maximum
+        dx[image, channel, y * stride + i, x_ * stride + j] += dout[image, channel, y, x_]
     return dx
 
 

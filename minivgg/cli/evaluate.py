@@ -95,7 +95,7 @@ def _posterior_paths(args):
 
 
 def run(args):
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     from .. import weights
     from ..class_names import check_class_names
@@ -126,7 +126,7 @@ def run(args):
         # Flipped at test time unless the weights were trained without flips (the digits are not symmetric).
         flip = args.flip if args.flip is not None else (record is None or record.flip is not False)
         chunks = []
-        for start in tqdm(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
+        for start in progress_bar(range(0, len(dataset), args.chunk), desc=os.path.basename(path), unit="chunk"):
             # JPEGs are decoded at a draft size no smaller than the largest Q: every scale is a reduction.
             images = [dataset.load(i, draft_smallest_side=max(scales))[0]
                       for i in range(start, min(len(dataset), start + args.chunk))]

@@ -31,57 +31,32 @@ def _parse_float(text):
     return value
 
 
-def positive_int(text):
-    """An integer >= 1 (epochs, batch sizes, top-k, chunk sizes)."""
-    value = _parse_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _checked(parse, accept, requirement, name, doc):
+    """An option type: ``parse`` the text, then refuse a value ``accept`` rejects, saying it ``must be
+    {requirement}``."""
+    def check(text):
+        value = parse(text)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}")
+        return value
+    check.__name__, check.__doc__ = name, doc
+    return check
 
 
-def nonnegative_int(text):
-    """An integer >= 0 (worker counts, seeds, "every N steps" where 0 means never)."""
-    value = _parse_int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
-def finite_float(text):
-    """Any finite number (NaN and infinities refused)."""
-    return _parse_float(text)
-
-
-def positive_float(text):
-    """A finite number > 0 (learning rates, widths, scales)."""
-    value = _parse_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def nonnegative_float(text):
-    """A finite number >= 0 (weight decay, momentum)."""
-    value = _parse_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
-    return value
-
-
-def probability(text):
-    """A number in [0, 1) (dropout rate: 1 would drop everything)."""
-    value = _parse_float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
-    return value
-
-
-def unit_interval(text):
-    """A number in [0, 1] (thresholds, fractions)."""
-    value = _parse_float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
-    return value
+positive_int = _checked(_parse_int, lambda v: v >= 1, "a positive integer", "positive_int",
+                        "An integer >= 1 (epochs, batch sizes, top-k, chunk sizes).")
+nonnegative_int = _checked(_parse_int, lambda v: v >= 0, "a non-negative integer", "nonnegative_int",
+                           'An integer >= 0 (worker counts, seeds, "every N steps" where 0 means never).')
+finite_float = _checked(_parse_float, lambda v: True, "a finite number", "finite_float",
+                        "Any finite number (NaN and infinities refused).")
+positive_float = _checked(_parse_float, lambda v: v > 0, "a positive number", "positive_float",
+                          "A finite number > 0 (learning rates, widths, scales).")
+nonnegative_float = _checked(_parse_float, lambda v: v >= 0, "a non-negative number", "nonnegative_float",
+                             "A finite number >= 0 (weight decay, momentum).")
+probability = _checked(_parse_float, lambda v: 0 <= v < 1, "in [0, 1)", "probability",
+                       "A number in [0, 1) (dropout rate: 1 would drop everything).")
+unit_interval = _checked(_parse_float, lambda v: 0 <= v <= 1, "in [0, 1]", "unit_interval",
+                         "A number in [0, 1] (thresholds, fractions).")
 
 
 def int_list(text):

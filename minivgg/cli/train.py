@@ -53,8 +53,9 @@ def register(subparsers):
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run in RUN_DIR exactly")
     parser.add_argument("--weights", help="start from these weights (the previous stage: S=256 -> 384 -> 256-512)")
     parser.add_argument("--init-from", help="pre-initialise from a trained net A's weights (Sect. 3.1)")
-    parser.add_argument("--init", choices=["paper", "glorot"], help="random initialisation (default: paper for "
-                        "ImageNet, glorot for the digits, Fashion-MNIST and CIFAR-10)")
+    parser.add_argument("--init", choices=["paper", "glorot", "he"], help="random initialisation: paper (N(0, "
+                        "0.01^2)), glorot (Glorot & Bengio) or he (N(0, 2/fan_in), He et al. 2015) (default: paper "
+                        "for ImageNet, glorot for the digits, Fashion-MNIST and CIFAR-10)")
     parser.add_argument("--ignore-class-names", action="store_true", default=None,
                         help="start from weights even if they name other classes than the data's")
     parser.add_argument("--batch-size", type=positive_int, help="images per SGD step (paper: 256)")

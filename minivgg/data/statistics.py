@@ -149,7 +149,7 @@ def compute_statistics(dataset, cache_path=None, progress=True, draft_smallest_s
     ColourStatistics(mean_rgb (3,), eigenvalues (3,), eigenvectors (3, 3)), 0-255 units; unpacks as
     ``mean_rgb, eigenvalues, eigenvectors``. Unreadable images are skipped with a ``BadImageWarning``.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     if cache_path is None:
         cache_path = dataset.statistics_path
@@ -162,7 +162,7 @@ def compute_statistics(dataset, cache_path=None, progress=True, draft_smallest_s
         raise ValueError(f"compute_statistics: num_workers must be an integer >= 0, got {num_workers!r}")
     count, sum_x, sum_xx, skipped = 0, np.zeros(3, np.int64), np.zeros((3, 3), np.int64), []
     chunks = [range(start, min(start + chunk_size, len(dataset))) for start in range(0, len(dataset), chunk_size)]
-    with tqdm(total=len(dataset), disable=not progress, desc="colour statistics", unit="img") as bar:
+    with progress_bar(total=len(dataset), disable=not progress, desc="colour statistics", unit="img") as bar:
         if num_workers == 0:
             results = ((len(chunk), _sums_of(dataset, chunk, draft_smallest_side)) for chunk in chunks)
             pool = None

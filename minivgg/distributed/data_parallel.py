@@ -102,13 +102,15 @@ class DataParallel:
             self._buckets = GradientBuckets(model, self.communicator, xp, to_buffer, self.bucket_bytes)
         return self._buckets
 
-    def backward(self, model, dout, k, accumulation):
-        """Backward pass of the k-th of ``accumulation`` device batches of a step. After the last one, every
-        parameter's ``grads`` hold the mean gradient over the global batch, the same on every rank."""
+    def backward(self, model, dout, k, accumulation, net=None):
+        """Backward pass of the k-th of ``accumulation`` device batches of a step, through ``net`` (a view of
+        ``model`` computing the same numbers, e.g. ``fused_layers.fuse_conv_relu(model)``; default ``model``).
+        After the last one, every parameter's ``grads`` hold the mean gradient over the global batch, the same on
+        every rank."""
         buckets = self._gradient_buckets(model)
         first, last = k == 0, k == accumulation - 1
         scale = 1.0 / (accumulation * self.ranks)
-        _backward_with_hook(model, dout, lambda layer: buckets.add(layer, first, last, scale))
+        _backward_with_hook(model if net is None else net, dout, lambda layer: buckets.add(layer, first, last, scale))
         if last:
             buckets.finish(self._from_buffer)
 

@@ -74,7 +74,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     -------
     (N, classes) float64 array; each row sums to one.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     if method not in METHODS:
         raise ValueError(f"unknown evaluation method {method!r}; choose one of {METHODS}")
@@ -98,7 +98,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
     total = np.zeros((len(images), model.num_classes))
     flips = (False, True) if flip else (False,)
     try:
-        for q in tqdm(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
+        for q in progress_bar(scales, disable=not progress, desc=f"{method} evaluation", unit="scale"):
             rescaled = [rescale_smallest_side(image, q) for image in images]
             if method == "dense":  # the class score map averaged over space, then soft-maxed (Sect. 3.2)
                 if shape_buckets:  # a few distinct shapes for a GPU's graphs (shape_buckets.py)

@@ -15,13 +15,13 @@ def evaluate_loader(model, loader, progress=False):
     Returns a dict with ``top1_error``, ``top5_error``, ``loss`` and ``skipped_images``: images the loader could
     not read are left out of the metric (``DataLoader(unreadable="leave_out")``) and counted there.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     model.eval()
     loss_layer = SoftmaxCrossEntropyLoss()
     correct1 = correct5 = images = 0
     total_loss = 0.0
-    for x, labels in tqdm(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
+    for x, labels in progress_bar(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
                           leave=False):
         scores = model.forward(asarray(x))
         total_loss += loss_layer.forward(scores, labels) * len(labels)

@@ -23,6 +23,17 @@ __all__ = ["as_boxes", "areas", "intersection_areas", "iou", "centres", "encode_
            "windows_array"]
 
 
+def _rows_of_four(values, name, what, meaning):
+    """``values`` as a float64 (N, 4) array (one row (4,) becomes (1, 4)); ValueError naming ``name`` else."""
+    xp = array_module(values)
+    values = xp.asarray(values, dtype=xp.float64)
+    if values.ndim == 1 and values.shape[0] == 4:
+        values = values[None, :]
+    if values.ndim != 2 or values.shape[1] != 4:
+        raise ValueError(f"{name}: expected {what} of shape (N, 4) as {meaning}, got shape {tuple(values.shape)}")
+    return values
+
+
 def as_boxes(boxes, name="boxes"):
     """``boxes`` as a float64 (N, 4) array, checked: finite, ``x_min <= x_max`` and ``y_min <= y_max``.
 
@@ -30,12 +41,7 @@ def as_boxes(boxes, name="boxes"):
     area 0. Raises ValueError naming ``name`` and the first bad box otherwise.
     """
     xp = array_module(boxes)
-    boxes = xp.asarray(boxes, dtype=xp.float64)
-    if boxes.ndim == 1 and boxes.shape[0] == 4:
-        boxes = boxes[None, :]
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{name}: expected boxes of shape (N, 4) as (x_min, y_min, x_max, y_max), got shape "
-                         f"{tuple(boxes.shape)}")
+    boxes = _rows_of_four(boxes, name, "boxes", "(x_min, y_min, x_max, y_max)")
     if not bool(xp.all(xp.isfinite(boxes))):
         raise ValueError(f"{name}: box coordinates must be finite, got NaN or infinity")
     inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
@@ -132,12 +138,7 @@ def decode_boxes(parameters, windows):
     always a valid box.
     """
     xp = array_module(parameters)
-    parameters = xp.asarray(parameters, dtype=xp.float64)
-    if parameters.ndim == 1 and parameters.shape[0] == 4:
-        parameters = parameters[None, :]
-    if parameters.ndim != 2 or parameters.shape[1] != 4:
-        raise ValueError(f"decode_boxes: expected parameters of shape (N, 4) as (t_x, t_y, t_w, t_h), got "
-                         f"{tuple(parameters.shape)}")
+    parameters = _rows_of_four(parameters, "decode_boxes", "parameters", "(t_x, t_y, t_w, t_h)")
     windows = windows_array(windows, parameters.shape[0])
     side = windows[:, 2:3]
     centre = windows[:, :2] + side * parameters[:, :2]

@@ -219,7 +219,7 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", la
     the file for an unknown class or an image whose size differs from its annotation's, ValueError if no
     image could be read.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     from ..data.images import UNREADABLE, decode_image, skip_record, warn_skipped
     from ..data.transforms import rescale_smallest_side
@@ -231,7 +231,7 @@ def read_box_folder(pairs, class_names, smallest_side=None, samples="object", la
     class_names = [str(name) for name in class_names]
     lookup = class_index(class_names)
     images, sizes, labels, boxes, skipped = [], [], [], [], []
-    for xml_path, image_path, annotation in tqdm(pairs, disable=not progress, desc="reading images", unit="image"):
+    for xml_path, image_path, annotation in progress_bar(pairs, disable=not progress, desc="reading images", unit="image"):
         # "first class" reads ILSVRC's convention: only the first object's class is checked and used.
         names = annotation.names[:1] if samples == "first class" else annotation.names
         found = [lookup(name) for name in names]

@@ -142,7 +142,7 @@ def evaluate_localisation(dataset, localisation_nets=None, classifier=None, scal
     Returns a list of dicts: ``method``, ``regression``, ``fine_tuned``, ``scales``, ``guesses`` and
     ``error`` (in %).
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     rows = []
     truths = [(np.full(len(b), label), b) for label, b in zip(dataset.labels, dataset.boxes)]
@@ -169,7 +169,7 @@ def evaluate_localisation(dataset, localisation_nets=None, classifier=None, scal
             regression=net.regression, fine_tuned=net.fine_tune, scales=str(scales[0]))
     if nets and classifier is not None:
         guesses = []
-        for image in tqdm(dataset.images, disable=not progress, desc="dense localisation", unit="image"):
+        for image in progress_bar(dataset.images, disable=not progress, desc="dense localisation", unit="image"):
             answer = localise(nets, classifier, image, scales, top, merge_threshold)
             guesses.append((answer.classes, answer.boxes))
         row("dense + merging, top-%d" % top, guesses, top, regression="+".join(n.regression for n in nets),

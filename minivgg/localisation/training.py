@@ -112,14 +112,14 @@ class BoxRegression:
 
         Returns ``{"top1_error", "top5_error", "loss"}``: with the class given, one guess is all there is, so
         both errors are the same localisation error."""
-        from tqdm.auto import tqdm
+        from minivgg.progress import progress_bar
 
         model.eval()
         loss_layer = self.loss_layer()
         wrong = images = 0
         total_loss = 0.0
         try:
-            for x, targets in tqdm(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
+            for x, targets in progress_bar(loader.epoch(0), total=len(loader), disable=not progress, desc="validation",
                                    leave=False):
                 outputs = model.forward(asarray(x))
                 total_loss += loss_layer.forward(outputs, targets) * len(targets)

@@ -170,12 +170,12 @@ class TrainingRun:
 
     def train_epoch(self, step):
         """The SGD steps left in this epoch; ``(interrupted, totals)``, the totals summed over the steps."""
-        from tqdm.auto import tqdm
+        from minivgg.progress import progress_bar
 
         position, settings = self.position, self.settings
         batches = self.train_loader.epoch(position["epoch"], start_batch=position["step"] * self.accumulation)
         totals = {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
-        bar = tqdm(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
+        bar = progress_bar(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
                    desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
         try:
             while position["step"] < self.steps_per_epoch:

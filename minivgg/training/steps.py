@@ -105,7 +105,7 @@ class DataParallelStep(SGDStep):
     def forward_backward(self, x, targets, k, learning_rate):
         outputs = self.net.forward(asarray(x))
         loss = self.loss_layer.forward(outputs, targets)
-        self.parallel.backward(self.net, self.loss_layer.backward(), k, self.accumulation)
+        self.parallel.backward(self.model, self.loss_layer.backward(), k, self.accumulation, net=self.net)
         return outputs, loss
 
     def first_sample(self, k):

@@ -48,7 +48,7 @@ def features_of(model, sources, settings=None, cache=None, net_key=None, boxes=N
     -------
     (N, D) float32, rows of unit L2 norm.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     settings = settings if settings is not None else FeatureSettings()
     sources = list(sources)
@@ -69,7 +69,7 @@ def features_of(model, sources, settings=None, cache=None, net_key=None, boxes=N
     for i in missing:
         first.setdefault(keys[i] if cache is not None else i, i)
     to_compute = list(first.values())
-    with tqdm(total=len(to_compute), disable=not progress or not to_compute, desc=description, unit="image") as bar:
+    with progress_bar(total=len(to_compute), disable=not progress or not to_compute, desc=description, unit="image") as bar:
         for start in range(0, len(to_compute), chunk):
             chosen = to_compute[start:start + chunk]
             chosen_boxes = None if boxes is None else [boxes[i] for i in chosen]

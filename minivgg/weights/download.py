@@ -104,7 +104,7 @@ def download(url, path, sha256=None, progress=True, timeout=60):
     received are kept in the ``.partial`` file and the next call continues from there. ChecksumError (a
     ValueError) when the complete file does not match ``sha256``.
     """
-    from tqdm.auto import tqdm
+    from minivgg.progress import progress_bar
 
     path = os.fspath(path)
     if sha256 is not None:
@@ -134,7 +134,7 @@ def download(url, path, sha256=None, progress=True, timeout=60):
         total = _total_size(response, start)
         received = start
         with open(partial, "ab" if start else "wb") as handle, \
-                tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
                      desc=os.path.basename(path), disable=not progress) as bar:
             while block := _read(response, url, received, partial):
                 try:

@@ -30,7 +30,7 @@ def numba_backend():
 @pytest.mark.parametrize("limit", [arrays.INDEX_LIMIT, 1], ids=["int32", "int64"])
 def test_pooling_and_lrn_give_the_reference_numbers_with_either_index_width(numba_backend, rng, monkeypatch, limit):
     """Both kernel variants (``limit=1`` forces the 64-bit one) against the reference, forward and backward."""
-    from minivgg.backends.numpy import lrn, pool
+    from minivgg.backends.reference import lrn, pool
     monkeypatch.setattr(arrays, "INDEX_LIMIT", limit)
     x = rng.standard_normal((2, 5, 4, 6)).astype(np.float32)
     for ours, theirs, arguments in [((numba_backend.max_pool2d_forward, numba_backend.max_pool2d_backward),

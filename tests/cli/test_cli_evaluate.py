@@ -101,10 +101,14 @@ def test_without_scales_the_test_scale_is_sect_4_1s_for_the_recorded_training_sc
     """Q = S for a fixed S, (S_min + S_max) / 2 for a jittered one; 8/7 of the 32 crop (37) when unrecorded."""
     import json
 
+    from minivgg.weights.record import TrainingRecord
+
     path = weight_file(tmp_path / "w.safetensors")
     if train_scale is not None:
         model = weights.load(path)
-        weights.save(model, path, metadata={"training": json.dumps({"train_scale": train_scale})})
+        model.training_record = TrainingRecord(train_scale=tuple(train_scale) if isinstance(train_scale, list)
+                                               else train_scale)
+        weights.save(model, path)
     code = main(["evaluate", "--data", str(data), "--weights", str(path), "--json", str(tmp_path / "t.json")])
     assert code == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "t.json").read_text())[0]["test_Q"] == expected_q

@@ -28,7 +28,7 @@ BAD_VALUES = [
     (TRAIN, "--crop", "-32", "must be a positive integer"),
     (TRAIN, "--scale", "512-256", "must be S or S_MIN-S_MAX with 1 <= S_MIN <= S_MAX"),
     (TRAIN, "--scale", "big", "must be S or S_MIN-S_MAX"),
-    (TRAIN, "--init", "he", "invalid choice"),
+    (TRAIN, "--init", "kaiming", "invalid choice"),
     (EVALUATE, "--batch-size", "0", "must be a positive integer"),
     (EVALUATE, "--chunk", "0", "must be a positive integer"),
     (EVALUATE, "--scales", "x", "must be 'paper' or comma-separated positive integers"),
