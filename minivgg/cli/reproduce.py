@@ -4,9 +4,13 @@
     minivgg reproduce --quick              # the pipeline end to end in a couple of minutes; shows nothing
     minivgg reproduce --seeds 5 --run-dir R   # more seeds; the same folder continues (and adds seeds)
 
+    minivgg reproduce --report-only --run-dir R --report-dir docs/reproduction
+                                           # the report of the run in R (finished or not), nothing run
+
 Ctrl-C stops it (a training step first finishes its SGD step and writes a checkpoint); running the same
 command again continues where it stopped: finished steps are not redone. The report (Markdown and figures) is
-written to ``RUN/report/`` and printed.
+written to ``RUN/report/`` (or ``--report-dir``) and printed; a run with steps still missing gives a report
+marked partial, which lists them.
 """
 import os
 
@@ -28,6 +32,11 @@ def register(subparsers):
     parser.add_argument("--data", default=None,
                         help="the classification data: fashion-mnist (the default), or a folder of the same kind of "
                         "IDX files (28x28 grey images in 10 classes)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the report of the run in --run-dir as far as it has got (its sizes "
+                        "and seeds are read from the folder; --seeds counts fewer or more)")
+    parser.add_argument("--report-dir", default=None,
+                        help="where the report (README.md and figures/) is written (default RUN/report)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -37,6 +46,8 @@ def run(args):
 
     from ..reproduction import DEFAULT, QUICK, Interrupted, Reproduction, write_report
 
+    if args.report_only:
+        return _report_only(args)
     miniature = QUICK if args.quick else DEFAULT
     if args.seeds is not None:
         miniature = miniature.with_seeds(args.seeds)
@@ -53,13 +64,36 @@ def run(args):
         # What is finished is reported (the claims over the seeds that have both sides); a second Ctrl-C while
         # the report is written stops at once.
         if reproduction.any_results():
-            path, _ = write_report(run_dir, miniature, command=command)
+            path, _ = write_report(run_dir, miniature, args.report_dir, command=command)
             print(f"a report of the finished steps: {path}")
         if isinstance(interruption, Interrupted):
             raise
         raise Interrupted(f"interrupted; the finished steps are kept: run the same command again to continue "
                           f"(--run-dir {run_dir})") from None
-    path, text = write_report(run_dir, miniature, command=command)
+    path, text = write_report(run_dir, miniature, args.report_dir, command=command)
+    print(text)
+    print(f"report: {path}")
+    return 0
+
+
+def _report_only(args):
+    """The report of the run in ``--run-dir``, its sizes read from the folder."""
+    from ..errors import UsageError
+    from ..reproduction import DEFAULT, QUICK, write_report
+    from ..reproduction.runner import read_miniature
+
+    if args.run_dir is None:
+        raise UsageError("--report-only needs the --run-dir of the run to report")
+    if args.quick or args.data is not None:
+        raise UsageError("--report-only reads the sizes and the data from the run folder: leave out "
+                         f"{'--quick' if args.quick else '--data'}")
+    miniature = read_miniature(args.run_dir, args.seeds)
+    preset = miniature.preset
+    command = "minivgg reproduce" + (" --quick" if preset == "quick" else "") + \
+        (f" --seeds {miniature.seeds}" if preset is None or miniature.seeds != (QUICK if preset == "quick"
+                                                                                  else DEFAULT).seeds else "") + \
+        ("" if preset is not None else " (sizes of their own: see the table)")
+    path, text = write_report(args.run_dir, miniature, args.report_dir, command=command)
     print(text)
     print(f"report: {path}")
     return 0

@@ -66,11 +66,13 @@ _SEED_DATA = {}
 
 
 def load_seed_data(miniature, seed):
-    """``SeedData`` of ``seed``, read once per process."""
+    """``SeedData`` of ``seed``, read once per process (every seed's is kept: the runner takes each step for
+    every seed in turn, and a seed's subsets are a few megabytes)."""
     key = (miniature.data, miniature.frame, miniature.train_per_class, miniature.test_per_class,
            miniature.multi_crop_per_class, seed)
     if key not in _SEED_DATA:
-        _SEED_DATA.clear()  # one seed at a time: the runner goes seed by seed
+        if any(other[:-1] != key[:-1] for other in _SEED_DATA):
+            _SEED_DATA.clear()  # another run's sizes (the tests run several): only one run's data is kept
         _SEED_DATA[key] = SeedData(miniature, seed)
     return _SEED_DATA[key]
 

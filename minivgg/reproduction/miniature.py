@@ -101,14 +101,42 @@ class Miniature:
                   if key not in ("seeds", "notes")}
         return fields
 
+    @classmethod
+    def from_dict(cls, fields, seeds):
+        """The ``Miniature`` that ``to_dict`` wrote, with ``seeds`` seeds. ValueError naming the field when one
+        is unknown or missing (a run folder of another version of the reproduction)."""
+        names = {name for name in cls.__dataclass_fields__ if name not in ("seeds", "notes")}
+        if not isinstance(fields, dict):
+            raise ValueError(f"expected the sizes as a JSON object, got {type(fields).__name__}")
+        unknown, missing = sorted(set(fields) - names), sorted(names - set(fields))
+        if unknown or missing:
+            raise ValueError("sizes of another version of the reproduction (" + "; ".join(
+                part for part in (f"unknown: {', '.join(unknown)}" if unknown else "",
+                                  f"missing: {', '.join(missing)}" if missing else "") if part) + ")")
+        return cls(**{key: (tuple(value) if isinstance(value, list) else value) for key, value in fields.items()},
+                   seeds=int(seeds))
+
+    @property
+    def preset(self):
+        """"default" or "quick" when these are the sizes of ``DEFAULT`` or ``QUICK`` (any number of seeds),
+        else None."""
+        def sizes(miniature):
+            return dict(miniature.to_dict(), data=None)  # the same sizes of another copy of the data
+
+        for name, preset in (("default", DEFAULT), ("quick", QUICK)):
+            if sizes(preset) == sizes(self):
+                return name
+        return None
+
 
 DEFAULT = Miniature()
 
-# The pipeline end to end in about a minute and a half: every experiment and every section of the report,
-# at a size that shows nothing (a few hundred images, one or two epochs).
-QUICK = Miniature(train_per_class=20, test_per_class=6, multi_crop_per_class=1, epochs=1, stall_epochs=1,
-                  scenes=(100, 20, 20), classifier_epochs=1, localisation_epochs=1, transfer_train_per_class=3,
-                  transfer_test_per_class=3, seeds=2)
+# The pipeline end to end in under two minutes on the idle machine: every step and every section of the report,
+# at a size that shows nothing (ten images per class, one epoch), with two seeds so that every comparison is
+# paired and given an interval.
+QUICK = Miniature(train_per_class=10, test_per_class=3, multi_crop_per_class=1, epochs=1, stall_epochs=1,
+                  scenes=(40, 10, 10), classifier_epochs=1, localisation_epochs=1, transfer_train_per_class=2,
+                  transfer_test_per_class=2, seeds=2)
 
 # What the miniature changes besides the sizes, and why; the report prints these.
 DEPARTURES = (

@@ -7,16 +7,17 @@
     RUN/timings.json              wall and CPU seconds of each step
     RUN/report/README.md, RUN/report/figures/   the report (``report.py``)
 
-Seeds run one after another, each through every step, so an interrupted run already has every comparison at
-its first seeds. A step whose results file exists is skipped; a training step that was interrupted resumes
-from its checkpoint; an evaluation that was interrupted is redone (its files are written atomically, at its
-end).
+Each step runs for every seed before the next step starts (A for seeds 0, 1, 2, then A-LRN, ...), so a run
+stopped part-way already has the first tables' comparisons at every seed, paired and given verdicts, rather
+than every comparison at one seed, which can be given none. A step whose results file exists is skipped; a
+training step that was interrupted resumes from its checkpoint; an evaluation that was interrupted is redone
+(its files are written atomically, at its end).
 """
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import RunFolderError
 from ..files import atomic_write
@@ -26,7 +27,7 @@ from .experiments import DEEP_NETS, NETS
 from .miniature import Miniature
 
 __all__ = ["Step", "steps", "Reproduction", "MINIATURE_FILE", "TIMINGS_FILE", "REPORT_FOLDER", "read_results",
-           "Interrupted"]
+           "read_miniature", "Interrupted"]
 
 MINIATURE_FILE, TIMINGS_FILE, REPORT_FOLDER = "miniature.json", "timings.json", "report"
 
@@ -76,6 +77,32 @@ def _evaluations(miniature, spec):
     return [("dense", scale) for scale in dense] + [("single-crop", q)]
 
 
+def read_miniature(run_dir, seeds=None):
+    """The ``Miniature`` of the reproduction in ``run_dir`` (its ``miniature.json``), with ``seeds`` seeds, or
+    as many as the folder has begun (``seed-<k>`` folders) and at least the seeds of its preset (``DEFAULT``'s
+    or ``QUICK``'s, when the sizes are theirs). ``RunFolderError`` when the folder holds no reproduction or its
+    sizes are unreadable."""
+    path = os.path.join(run_dir, MINIATURE_FILE)
+    if not os.path.isfile(path):
+        raise RunFolderError(f"{run_dir} holds no reproduction (no {MINIATURE_FILE}): give the --run-dir of a "
+                             f"run of minivgg reproduce")
+    try:
+        with open(path) as handle:
+            fields = json.load(handle)
+        miniature = Miniature.from_dict(fields, seeds or 1)
+        if seeds is None:
+            from .miniature import DEFAULT, QUICK
+
+            begun = [int(name.split("-", 1)[1]) for name in os.listdir(run_dir)
+                     if name.startswith("seed-") and name.split("-", 1)[1].isdigit()]
+            preset = {"default": DEFAULT.seeds, "quick": QUICK.seeds}.get(miniature.preset, 1)
+            miniature = miniature.with_seeds(max([preset] + [k + 1 for k in begun]))
+        return miniature
+    except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise RunFolderError(f"{path} is unreadable ({error}): give the --run-dir of a run of this version of "
+                             f"minivgg reproduce") from None
+
+
 def _step_file(name):
     return name.replace("/", "_") + ".json"
 
@@ -109,10 +136,10 @@ class Reproduction:
     run_dir : the run folder (created; a folder of another run, or of other sizes, is refused)
     miniature : ``Miniature``
     progress : show a tqdm bar per step
-    out : where the one line per finished step goes
+    out : where the one line per finished step goes (None: standard output at the time of the line)
     """
 
-    def __init__(self, run_dir, miniature, progress=True, out=sys.stdout):
+    def __init__(self, run_dir, miniature, progress=True, out=None):
         if not isinstance(miniature, Miniature):
             raise TypeError(f"Reproduction: expected a Miniature, got {type(miniature).__name__}")
         self.run_dir, self.miniature, self.progress, self.out = os.fspath(run_dir), miniature, progress, out
@@ -167,6 +194,36 @@ class Reproduction:
         return [seed for seed in range(self.miniature.seeds)
                 if all(self.is_done(seed, step) for step in steps(self.miniature))]
 
+    def missing(self):
+        """The ``(seed, step)`` pairs not done yet, in the order they would run."""
+        return [(seed, step) for step in steps(self.miniature) for seed in range(self.miniature.seeds)
+                if not self.is_done(seed, step)]
+
+    def remaining_cpu_seconds(self):
+        """An estimate of the CPU seconds the missing steps need: each the mean of the same step's CPU time in
+        the seeds that did it. ``(seconds, steps estimated, steps missing)``: a step no seed has done yet is
+        not counted in the estimate."""
+        by_step = {}
+        for key, value in self.timings().items():
+            by_step.setdefault(key.split("/", 1)[1], []).append(value["cpu_seconds"])
+        missing = self.missing()
+        known = [sum(by_step[step.name]) / len(by_step[step.name]) for _, step in missing if step.name in by_step]
+        return sum(known), len(known), len(missing)
+
+    def span(self):
+        """``(started, last step finished)`` as UTC datetimes, from the run folder's files (None if no step is
+        done)."""
+        import datetime
+
+        def utc(path):
+            return datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+
+        done = [self.results_path(seed, step) for seed in range(self.miniature.seeds)
+                for step in steps(self.miniature) if self.is_done(seed, step)]
+        if not done:
+            return None
+        return utc(os.path.join(self.run_dir, MINIATURE_FILE)), max(utc(path) for path in done)
+
     def timings(self):
         path = os.path.join(self.run_dir, TIMINGS_FILE)
         if not os.path.exists(path):
@@ -182,8 +239,8 @@ class Reproduction:
 
         self._start_folder()
         ran = []
-        for seed in range(self.miniature.seeds):
-            for step in steps(self.miniature):
+        for step in steps(self.miniature):
+            for seed in range(self.miniature.seeds):
                 if self.is_done(seed, step):
                     continue
                 wall, cpu = time.perf_counter(), time.process_time()
@@ -194,7 +251,8 @@ class Reproduction:
                 _write_json(self.results_path(seed, step), results)
                 self._record_time(seed, step, wall, cpu)
                 ran.append((seed, step))
-                print(f"seed {seed} {step.name}: {wall:.0f} s ({cpu:.0f} s CPU)", file=self.out, flush=True)
+                print(f"seed {seed} {step.name}: {wall:.0f} s ({cpu:.0f} s CPU)", file=self.out or sys.stdout,
+                      flush=True)
         return ran
 
     def _record_time(self, seed, step, wall, cpu):
@@ -280,10 +338,12 @@ class Reproduction:
     def _scenes(self, seed):
         from .localisation import scenes_run
 
-        if getattr(self, "_scenes_of", (None,))[0] != seed:
+        if not hasattr(self, "_scenes_of"):
+            self._scenes_of = {}  # every seed's: Appendix A's steps take each seed in turn
+        if seed not in self._scenes_of:
             # The classifier to fine-tune starts as the seed's net A (trained on Fashion-MNIST).
-            self._scenes_of = (seed, scenes_run(self.miniature, seed, load_net(self.net_dir(seed, "A"))))
-        return self._scenes_of[1]
+            self._scenes_of[seed] = scenes_run(self.miniature, seed, load_net(self.net_dir(seed, "A")))
+        return self._scenes_of[seed]
 
     def _localisation_classifier(self, seed, step, bar):
         from .localisation import train_classifier
@@ -327,5 +387,6 @@ class Reproduction:
         first = next(spec for spec in NETS if spec.name == TRANSFER_NETS[0])
         # The random net: the first net's architecture and preprocessing, weights as initialised (seeded apart
         # from the trained net's own start).
-        random_net = build_net(self.miniature, first, load_seed_data(self.miniature, seed), seed + 10_000).eval()
+        random_net = build_net(self.miniature, replace(first, init_from=None), load_seed_data(self.miniature, seed),
+                               seed + 10_000).eval()
         return transfer_results(self.miniature, nets, random_net, seed, bar)

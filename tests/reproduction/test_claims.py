@@ -81,3 +81,58 @@ def test_a_not_worse_claim_against_chance():
     learning = [{"n": 40.0}, {"n": 45.0}, {"n": 38.0}]
     assert ClaimResult(_claim(favoured="chance", other="n", kind="not worse", margin=5.0), learning).verdict == \
         "not reproduced"
+
+
+def _result(key, favoured, other, extra=None):
+    """A ClaimResult of claim ``key`` of ``CLAIMS`` whose sides are the given values seed by seed."""
+    claim = next(c for c in CLAIMS if c.key == key)
+    per_seed = [dict({claim.favoured: f, claim.other: o}, **(extra or {})) for f, o in zip(favoured, other)]
+    return ClaimResult(claim, per_seed), per_seed
+
+
+def test_a_reproduced_claim_needs_no_explanation():
+    from minivgg.reproduction import DEFAULT
+    from minivgg.reproduction.explanations import explain
+
+    result, per_seed = _result("depth-e-a", [20.0, 21.0, 20.5], [25.0, 26.5, 25.2])
+    assert result.verdict == "reproduced" and explain(result, per_seed, DEFAULT) is None
+
+
+def test_an_inconclusive_depth_claim_is_explained_by_the_noise_and_by_how_the_nets_fit():
+    from minivgg.reproduction import DEFAULT
+    from minivgg.reproduction.explanations import explain
+
+    # E tests like A within the noise and fits its training crops worse: under-trained.
+    fits = {"E/train-error": 30.0, "A/train-error": 20.0, "E/val-error": 31.0, "A/val-error": 25.0}
+    result, per_seed = _result("depth-e-a", [25.0, 21.0, 24.0], [24.0, 23.0, 23.5], fits)
+    assert result.verdict == "inconclusive"
+    text = explain(result, per_seed, DEFAULT)
+    assert "Within the noise" in text and "under-trained" in text and "30.0% against 20.0%" in text
+    half = (result.interval.high - result.interval.low) / 2
+    assert f"± {half:.2f} points" in text
+    assert "cannot resolve a difference of the paper's size" in text and "2.3" in text  # the paper's 27.3 vs 29.6
+    # The same gains with E fitting better: the explanation says so instead.
+    fits.update({"E/train-error": 10.0})
+    result, per_seed = _result("depth-e-a", [25.0, 21.0, 24.0], [24.0, 23.0, 23.5], fits)
+    assert "fits its training crops better" in explain(result, per_seed, DEFAULT)
+
+
+def test_a_claim_that_does_not_reproduce_says_the_other_side_is_better():
+    from minivgg.reproduction import DEFAULT
+    from minivgg.reproduction.explanations import explain
+
+    result, per_seed = _result("test-scale-fixed", [30.0, 31.0, 30.5], [25.0, 26.0, 25.4],
+                               {"D/dense/64": 40.0, "D/dense/128": 25.0})
+    assert result.verdict == "not reproduced"
+    text = explain(result, per_seed, DEFAULT)
+    assert "better beyond the noise" in text and "Q = 64: 40.0 ± 0.0%" in text and "Q = 128: 25.0 ± 0.0%" in text
+
+
+def test_the_nets_a_claim_side_is_measured_on():
+    from minivgg.reproduction.explanations import nets_of
+
+    assert nets_of("D/dense/96") == ["D"]
+    assert nets_of("best-of/D-jittered/dense/64|D-jittered/dense/128") == ["D-jittered"]
+    assert nets_of("table5/E-jittered/multi-crop") == ["E-jittered"]
+    assert nets_of("fusion/D-jittered+E-jittered/dense") == ["D-jittered", "E-jittered"]
+    assert nets_of("chance") == [] and nets_of(90.0) == [] and nets_of("transfer/raw-pixels") == []

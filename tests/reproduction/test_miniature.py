@@ -63,3 +63,28 @@ def test_each_seed_trains_each_net_once_before_a_step_uses_it():
             assert names.index(f"evaluate/{spec.name}") > train
     assert names.index("fusion") > max(names.index(f"table5/{net}") for net in ("D-jittered", "E-jittered"))
     assert names.index("transfer") > names.index("train/E-jittered")
+
+
+@pytest.mark.parametrize("miniature", [DEFAULT, QUICK])
+def test_the_sizes_read_back_from_their_json_are_the_same(miniature):
+    import json
+
+    from minivgg.reproduction import Miniature
+
+    fields = json.loads(json.dumps(miniature.to_dict()))
+    assert Miniature.from_dict(fields, miniature.seeds) == miniature
+    assert Miniature.from_dict(fields, 7).seeds == 7
+    assert Miniature.from_dict(dict(fields, data="elsewhere"), 1).preset == ("default" if miniature is DEFAULT
+                                                                            else "quick")
+    assert Miniature.from_dict(dict(fields, epochs=miniature.epochs + 1), 1).preset is None
+
+
+def test_sizes_of_another_version_are_refused_naming_the_field():
+    from minivgg.reproduction import Miniature
+
+    fields = DEFAULT.to_dict()
+    with pytest.raises(ValueError, match="unknown: colour"):
+        Miniature.from_dict(dict(fields, colour=1), 1)
+    del fields["crop"]
+    with pytest.raises(ValueError, match="missing: crop"):
+        Miniature.from_dict(fields, 1)
