@@ -129,9 +129,10 @@ def _run_lines(run, miniature, command, wall, cpu):
         lines += [f"**PARTIAL REPORT: {count} of {miniature.seeds * len(steps(miniature))} steps are not done "
                   f"yet.** The claims below are measured over the seeds that have both of their sides; a claim "
                   f"with no such seed is *not measured*. Missing: {listed}.", "",
-                  f"The missing steps need about {estimate / 60:.0f} CPU min by the steps already done "
-                  + (f"({count - estimated} of them have no finished counterpart and are not counted)"
-                     if estimated < count else "(each estimated from the same step of another seed)")
+                  f"The missing steps need about {estimate / 60:.0f} CPU min by the steps already done (each from "
+                  f"the same step of another seed, or a net's from net A's by their multiply-adds"
+                  + (f"; {count - estimated} steps with no such measurement are not counted" if estimated < count
+                     else "") + ")"
                   + "; the NumPy backend uses up to two cores. Running the same command again continues.", ""]
     return lines
 

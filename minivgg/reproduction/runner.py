@@ -201,14 +201,40 @@ class Reproduction:
 
     def remaining_cpu_seconds(self):
         """An estimate of the CPU seconds the missing steps need: each the mean of the same step's CPU time in
-        the seeds that did it. ``(seconds, steps estimated, steps missing)``: a step no seed has done yet is
-        not counted in the estimate."""
+        the seeds that did it; a net's training or evaluation that no seed has done yet, net A's scaled by the
+        nets' multiply-adds (and by the epochs, or by the pixels of the test scales). ``(seconds, steps
+        estimated, steps missing)``: other steps no seed has done are not counted."""
         by_step = {}
         for key, value in self.timings().items():
             by_step.setdefault(key.split("/", 1)[1], []).append(value["cpu_seconds"])
+        mean = {name: sum(values) / len(values) for name, values in by_step.items()}
         missing = self.missing()
-        known = [sum(by_step[step.name]) / len(by_step[step.name]) for _, step in missing if step.name in by_step]
+        known = []
+        for _, step in missing:
+            if step.name in mean:
+                known.append(mean[step.name])
+            elif step.kind in ("train", "evaluate") and f"{step.kind}/A" in mean:
+                known.append(mean[f"{step.kind}/A"] * self._relative_cost(step))
         return sum(known), len(known), len(missing)
+
+    def _relative_cost(self, step):
+        """The CPU time of ``step`` (a net's training or evaluation) over net A's same step, by multiply-adds."""
+        from ..models import layer_specs
+        from ..summary import summarise, totals
+
+        m = self.miniature
+        spec, net_a = next(s for s in NETS if s.name == step.net), next(s for s in NETS if s.name == "A")
+
+        def multiply_adds(config):
+            specs = layer_specs(config, num_classes=10, input_size=m.crop, width_multiplier=m.width_multiplier,
+                                fc_width=m.fc_width)
+            return totals(summarise(specs, m.crop))[1]
+
+        def work(net):
+            if step.kind == "train":
+                return m.stall_epochs if net.stall else m.epochs
+            return sum((q / m.crop) ** 2 if method == "dense" else 1 for method, q in _evaluations(m, net))
+        return multiply_adds(spec.config) / multiply_adds(net_a.config) * work(spec) / work(net_a)
 
     def span(self):
         """``(started, last step finished)`` as UTC datetimes, from the run folder's files (None if no step is

@@ -138,6 +138,23 @@ def test_the_report_of_an_unfinished_run_is_marked_partial_and_names_what_is_mis
     assert report.startswith("# The paper's findings in miniature (partial)")
     assert "PARTIAL REPORT: 2 of" in report and "evaluate/E (seed 0); transfer (seed 1)" in report
     assert "CPU min" in report
+    # The estimate of what is left: each missing step as long as the same step took in the seeds timed.
+    from minivgg.reproduction import read_miniature
+
+    timings = json.load(open(os.path.join(copy, "timings.json")))
+
+    def mean(step):
+        return sum(timings[f"seed-{seed}/{step}"]["cpu_seconds"] for seed in (0, 1)) / 2
+    run = Reproduction(copy, read_miniature(copy), progress=False)
+    assert run.remaining_cpu_seconds() == (pytest.approx(mean("evaluate/E") + mean("transfer")), 2, 2)
+    # With no seed's measurement of a net, net A's, scaled by the multiply-adds and the test scales' pixels.
+    os.remove(os.path.join(copy, "seed-1", "results", "evaluate_E.json"))
+    del timings["seed-0/evaluate/E"], timings["seed-1/evaluate/E"]
+    with open(os.path.join(copy, "timings.json"), "w") as handle:
+        json.dump(timings, handle)
+    seconds, estimated, missing = run.remaining_cpu_seconds()
+    assert (estimated, missing) == (3, 3)
+    assert seconds - mean("transfer") == pytest.approx(2 * mean("evaluate/A") * 6.29, rel=0.01)
     # A claim on E is measured over the one seed that has both sides.
     row = next(line for line in report.splitlines() if line.startswith("| depth-e-a |"))
     assert len(re.findall(r"[+-]\d+\.\d\d", row)) == 1, row
