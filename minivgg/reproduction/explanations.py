@@ -63,17 +63,25 @@ def _noise(result):
     paper = PAPER_GAINS.get(result.claim.key)
     paper_text = f"; the paper's whole difference is {paper:g} points" if paper is not None else ""
     if not interval.defined:
-        return f"One seed only: no interval (gain {interval.mean:+.2f} points{paper_text})."
+        return f"One seed only: no interval (gain {_signed(interval.mean)} points{paper_text})."
     half = (interval.high - interval.low) / 2
-    spread = f"the {result.seeds} seeds' gains run from {gains.min():+.2f} to {gains.max():+.2f} points"
+    if not np.any(gains):
+        return (f"The two sides are equal in every one of the {result.seeds} seeds: nothing to tell apart at this "
+                f"size{paper_text}.")
+    spread = f"the {result.seeds} seeds' gains run from {_signed(gains.min())} to {_signed(gains.max())} points"
     if result.verdict == "not reproduced":
-        return (f"The other side is better beyond the noise: mean gain {interval.mean:+.2f} ± {half:.2f} points; "
+        return (f"The other side is better beyond the noise: mean gain {_signed(interval.mean)} ± {half:.2f} points; "
                 f"{spread}{paper_text}.")
     resolvable = ""
-    if paper is not None and half > abs(paper):
+    if result.claim.kind == "not worse":
+        if half > result.claim.margin:
+            resolvable = (f"; the interval's half-width ({half:.2f}) exceeds the {result.claim.margin:g}-point margin "
+                          f"a claim of no gain allows, so {result.seeds} seeds at this noise cannot show that the "
+                          f"loss is under it")
+    elif paper is not None and half > abs(paper):
         resolvable = (f", so {result.seeds} seeds at this noise cannot resolve a difference of the paper's size "
                       f"({half:.2f} > {abs(paper):g})")
-    return f"Within the noise: mean gain {interval.mean:+.2f} ± {half:.2f} points; {spread}{paper_text}{resolvable}."
+    return f"Within the noise: mean gain {_signed(interval.mean)} ± {half:.2f} points; {spread}{paper_text}{resolvable}."
 
 
 def _fit(per_seed, favoured_nets, other_nets, miniature, verdict=None):
@@ -149,7 +157,8 @@ def explain(result, per_seed, miniature):
         rows = [f"{name}: " + ", ".join(_value(per_seed, f"{name}/val@{e}") for e in epochs)
                 + f" (training loss {_value(per_seed, f'{name}/train-loss', 3, '')})"
                 for name in ("D-N(0,0.01)", "D-from-A", "D-Glorot")]
-        parts.append(f"Validation error after each of the first {miniature.stall_epochs} epochs: " + "; ".join(rows)
+        parts.append(f"Validation error after each of the first {_count(miniature.stall_epochs, 'epoch')}: "
+                     + "; ".join(rows)
                      + ".")
     elif key.startswith(("pcr-scr", "fine-tune-all", "dense-localisation")):
         parts.append(f"The scenes' classifier: {_value(per_seed, 'localisation/classifier/top-1')} top-1 and "

@@ -171,7 +171,7 @@ def _context(title, per_seed, miniature):
                          f"{_seed_values(per_seed, f'{spec.name}/val-error')} | "
                          f"{_seed_values(per_seed, f'{spec.name}/epochs', 0)} |")
     elif title.startswith("Sect. 3.1"):
-        lines += [f"Validation top-1 error (%) after each of the first {miniature.stall_epochs} epochs (chance: "
+        lines += [f"Validation top-1 error (%) after each of the first {miniature.stall_epochs} epoch(s) (chance: "
                   f"{100 * (1 - 1 / CLASSES):.0f}%); training loss at the end (ln 10 = 2.303 is the loss of "
                   f"uniform guessing).", "",
                   "| net | " + " | ".join(f"epoch {e}" for e in range(1, miniature.stall_epochs + 1))
