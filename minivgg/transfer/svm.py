@@ -23,14 +23,12 @@ __all__ = ["C_GRID", "check_features", "choose_C", "MultiClassSVM", "MultiLabelS
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
-def _linear_svc(C=1.0, dual=False):
+def _linear_svc(C=1.0):
     from sklearn.svm import LinearSVC
 
-    # With more images than dimensions the primal solver (trust-region Newton) converges in a few iterations at
-    # every C of the grid on unit-norm descriptors, where the dual one needs thousands at large C. With fewer
-    # images than dimensions (raw pixels, a few images per class) the dual problem is the small one: on 300
-    # images of 12288 pixels the dual solver is 4-14 times faster and reaches the same weights.
-    return LinearSVC(C=C, dual=dual, max_iter=10000)
+    # The primal solver (trust-region Newton) converges in a few iterations at every C of the grid on unit-norm
+    # descriptors; the dual one needs thousands at large C.
+    return LinearSVC(C=C, dual=False, max_iter=10000)
 
 
 def check_features(features, count, caller):
@@ -59,7 +57,6 @@ def choose_C(features, targets, scoring, C_grid=C_GRID, folds=5, seed=0):
     """
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    dual = np.shape(features)[0] < np.shape(features)[1]
     grid = [float(c) for c in C_grid]
     if not grid or min(grid) <= 0:
         raise ValueError(f"choose_C: C_grid must hold positive numbers, got {C_grid!r}")
@@ -70,8 +67,8 @@ def choose_C(features, targets, scoring, C_grid=C_GRID, folds=5, seed=0):
         if len(grid) > 1:
             warnings.warn(f"choose_C: a class has {smallest} training image(s), too few to cross-validate C; "
                           f"using C = {C:g}, the middle of the grid", RuntimeWarning, stacklevel=3)
-        return _linear_svc(C, dual).fit(features, targets), C
-    search = GridSearchCV(_linear_svc(dual=dual), {"C": grid}, scoring=scoring, refit=True,
+        return _linear_svc(C).fit(features, targets), C
+    search = GridSearchCV(_linear_svc(), {"C": grid}, scoring=scoring, refit=True,
                           cv=StratifiedKFold(k, shuffle=True, random_state=int(seed)))
     search.fit(features, targets)
     return search.best_estimator_, float(search.best_params_["C"])
