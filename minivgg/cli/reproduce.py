@@ -46,6 +46,11 @@ def run(args):
 
     from ..reproduction import DEFAULT, QUICK, Interrupted, Reproduction, write_report
 
+    if args.report_dir is not None and os.path.lexists(args.report_dir) and not os.path.isdir(args.report_dir):
+        # Checked before anything runs: a run of an hour must not end unable to write its report.
+        from ..errors import UsageError
+
+        raise UsageError(f"--report-dir {args.report_dir} is a file, not a folder: choose another --report-dir")
     if args.report_only:
         return _report_only(args)
     miniature = QUICK if args.quick else DEFAULT

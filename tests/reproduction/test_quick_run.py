@@ -201,6 +201,10 @@ def test_a_folder_of_other_sizes_or_of_another_run_is_refused(quick_run, tmp_pat
     afile.write_text("")
     assert main(["reproduce", "--quick", "--data", data, "--run-dir", str(afile)]) == 1
     assert "is a file" in capsys.readouterr().err
+    # A --report-dir that cannot take the report is refused before anything runs.
+    fresh = tmp_path / "fresh"
+    assert main(["reproduce", "--quick", "--data", data, "--run-dir", str(fresh), "--report-dir", str(afile)]) == 1
+    assert "--report-dir" in capsys.readouterr().err and not fresh.exists()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x"])
