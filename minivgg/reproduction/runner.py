@@ -8,8 +8,8 @@
     RUN/report/README.md, RUN/report/figures/   the report (``report.py``)
 
 Each step runs for every seed before the next step starts (A for seeds 0, 1, 2, then A-LRN, ...), so a run
-stopped part-way already has the first tables' comparisons at every seed, paired and given verdicts, rather
-than every comparison at one seed, which can be given none. A step whose results file exists is skipped; a
+stopped part-way already has its first comparisons at every seed, paired and given verdicts, rather than every
+comparison at one seed, which can be given none (``steps`` gives the order). A step whose results file exists is skipped; a
 training step that was interrupted resumes from its checkpoint; an evaluation that was interrupted is redone
 (its files are written atomically, at its end).
 """
@@ -47,24 +47,37 @@ class Step:
     total: int = 1
 
 
-def steps(miniature):
-    """Every step of one seed, in the order they run (a step only needs steps before it)."""
-    out = []
-    for spec in NETS:
-        epochs = miniature.stall_epochs if spec.stall else miniature.epochs
-        out.append(Step(f"train/{spec.name}", "train", spec.name, epochs))
-        if not spec.stall:
-            out.append(Step(f"evaluate/{spec.name}", "evaluate", spec.name, len(_evaluations(miniature, spec))))
-    out += [Step(f"table5/{net}", "table5", net, 2 * len(miniature.test_scales)) for net in DEEP_NETS]
-    out.append(Step("fusion", "fusion"))
-    from .localisation import CLASSIFIER, LOCALISATION_NETS
+# The nets trained before the rest: A, and A-LRN, which is as cheap. The steps that need only net A (Appendix A,
+# Sect. 3.1's short runs) come next, so a run stopped part-way has measured most of the paper's sections before
+# the deeper nets of Table 3 take the larger part of the time.
+FIRST_NETS = ("A", "A-LRN")
 
+
+def steps(miniature):
+    """Every step of one seed, in the order they run (a step only needs steps before it): nets A and A-LRN,
+    Appendix A (from net A), Sect. 3.1's short runs, the other nets of Tables 3 and 4, Table 5, Table 6 and
+    Appendix B."""
+    from .localisation import CLASSIFIER, LOCALISATION_NETS
+    from .transfer import TRANSFER_NETS
+
+    def net_steps(specs):
+        out = []
+        for spec in specs:
+            epochs = miniature.stall_epochs if spec.stall else miniature.epochs
+            out.append(Step(f"train/{spec.name}", "train", spec.name, epochs))
+            if not spec.stall:
+                out.append(Step(f"evaluate/{spec.name}", "evaluate", spec.name, len(_evaluations(miniature, spec))))
+        return out
+
+    out = net_steps([spec for spec in NETS if spec.name in FIRST_NETS])
     out.append(Step(f"localisation/{CLASSIFIER}", "localisation-classifier", CLASSIFIER, miniature.classifier_epochs))
     out += [Step(f"localisation/{name}", "localisation-net", name, miniature.localisation_epochs)
             for name, _, _ in LOCALISATION_NETS]
     out.append(Step("localisation/evaluate", "localisation-evaluate"))
-    from .transfer import TRANSFER_NETS
-
+    out += net_steps([spec for spec in NETS if spec.stall])
+    out += net_steps([spec for spec in NETS if spec.name not in FIRST_NETS and not spec.stall])
+    out += [Step(f"table5/{net}", "table5", net, 2 * len(miniature.test_scales)) for net in DEEP_NETS]
+    out.append(Step("fusion", "fusion"))
     out.append(Step("transfer", "transfer", total=len(TRANSFER_NETS) + 2))
     return out
 

@@ -88,3 +88,31 @@ def test_sizes_of_another_version_are_refused_naming_the_field():
     del fields["crop"]
     with pytest.raises(ValueError, match="missing: crop"):
         Miniature.from_dict(fields, 1)
+
+
+def test_every_step_comes_after_the_steps_it_needs():
+    from minivgg.reproduction.localisation import LOCALISATION_NETS
+    from minivgg.reproduction.transfer import TRANSFER_NETS
+
+    names = [step.name for step in steps(DEFAULT)]
+    assert len(names) == len(set(names))
+
+    def before(first, then):
+        assert names.index(first) < names.index(then), (first, then)
+    for spec in NETS:
+        if spec.init_from:
+            before(f"train/{spec.init_from}", f"train/{spec.name}")
+        if not spec.stall:
+            before(f"train/{spec.name}", f"evaluate/{spec.name}")
+    before("train/A", "localisation/classifier")
+    for name, _, _ in LOCALISATION_NETS:
+        before("localisation/classifier", f"localisation/{name}")
+        before(f"localisation/{name}", "localisation/evaluate")
+    for net in ("D-jittered", "E-jittered"):
+        before(f"evaluate/{net}", f"table5/{net}")  # Table 5 and fusion read the posteriors evaluate wrote
+        before(f"table5/{net}", "fusion")
+    for net in TRANSFER_NETS:
+        before(f"train/{net}", "transfer")
+    # What needs only net A runs before the deeper nets, so a stopped run has measured it.
+    before("localisation/evaluate", "train/B")
+    before("train/D-Glorot", "train/B")
