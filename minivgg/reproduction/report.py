@@ -361,7 +361,9 @@ def build_report(run_dir, miniature, figures_folder=None, command="minivgg repro
     for r in claim_results:
         cells = [f"{g + 0.0:+.2f}".replace("-0.00", "+0.00") for g in r.gains] + ["-"] * (miniature.seeds - r.seeds)
         lines.append(f"| {r.claim.key} | " + " | ".join(cells) + " |")
-    lines += ["", "## What it cost", "", *timing_lines, ""]
+    lines += ["", "## What it cost", "", *timing_lines, "",
+              "Summed over every seed's steps. A step that was interrupted and resumed counts only its time after "
+              "the last resumption (its checkpoint keeps the work, not the clock).", ""]
     if figures_folder:
         _figures(figures_folder, claim_results, per_seed, miniature)
     return "\n".join(lines) + "\n"
