@@ -166,6 +166,10 @@ def explain(result, per_seed, miniature):
                      f"nothing: whole image {_value(per_seed, 'localisation/baseline/whole-image box')}, mean-sized "
                      f"centre box {_value(per_seed, 'localisation/baseline/centre box')}. "
                      + _granularity(miniature.scenes[2], "test scenes"))
+        if key == "pcr-scr":
+            parts.append(f"Each class's box of PCR learns from about {miniature.scenes[0] // CLASSES} training "
+                         f"scenes, SCR's one box from all {miniature.scenes[0]}: the paper's ILSVRC gives each of "
+                         f"its classes' boxes hundreds of images.")
         if key == "dense-localisation":
             parts.append("Protocol 2 must also guess the class (here from the classifier's top 5), and a 64-pixel "
                          "net's dense windows at Q = 96 are 2 x 2, 32 pixels apart, where the paper's 224-pixel "
