@@ -130,6 +130,24 @@ def _granularity(images, noun="test images"):
     return f"On {images} {noun} one of them is {100 / images:.2f} points."
 
 
+def random_layers_gain(miniature, width_multiplier, config="D", paper_std=0.01):
+    """``(fan_ins, factor)``: the fan-ins of the conv layers of ``config`` that keep their N(0, ``paper_std``^2) weights when
+    the first four conv layers (on net A's rows of Table 1) and the FC layers are copied from A (Sect. 3.1), and
+    by what factor those layers together scale the standard deviation of the signal at initialisation: each
+    multiplies its variance by fan-in x std^2 / 2 (the ReLU keeps half), fan-in = input channels x 3 x 3."""
+    from ..layers import Conv2d
+    from ..models import layer_specs
+
+    def convs(name):
+        return [spec for spec in layer_specs(name, num_classes=CLASSES, input_size=miniature.crop,
+                                             width_multiplier=width_multiplier, fc_width=miniature.fc_width)
+                if spec.layer_class is Conv2d]
+    copied = {spec.table_row for spec in convs("A")[:4]}
+    random = [spec for spec in convs(config) if spec.table_row not in copied]
+    variance = float(np.prod([spec.arguments["in_channels"] * 9 * paper_std ** 2 / 2 for spec in random]))
+    return [spec.arguments["in_channels"] * 9 for spec in random], variance ** 0.5
+
+
 def explain(result, per_seed, miniature):
     """A paragraph saying why ``result`` (a ``report.ClaimResult``) is not reproduced or inconclusive, from the
     measurements in ``per_seed`` (one results dict per seed); None for a reproduced or unmeasured claim."""
@@ -157,6 +175,15 @@ def explain(result, per_seed, miniature):
         rows = [f"{name}: " + ", ".join(_value(per_seed, f"{name}/val@{e}") for e in epochs)
                 + f" (training loss {_value(per_seed, f'{name}/train-loss', 3, '')})"
                 for name in ("D-N(0,0.01)", "D-from-A", "D-Glorot")]
+        if key in ("stall", "pre-initialisation"):
+            fan_ins, factor = random_layers_gain(miniature, miniature.width_multiplier)
+            _, paper_factor = random_layers_gain(miniature, 1.0)
+            parts.append(f"Between and after A's copied layers, {len(fan_ins)} conv layers of D keep their N(0, "
+                         f"0.01^2) weights; at initialisation they scale the signal's standard deviation by about "
+                         f"{factor:.0e} in all at this width (fan-ins {min(fan_ins)} to {max(fan_ins)}), against "
+                         f"{paper_factor:.0e} at the "
+                         f"paper's width, so the copied FC layers receive almost nothing and the loss stays at "
+                         f"ln 10 = 2.303, that of uniform guessing.")
         parts.append(f"Validation error after each of the first {_count(miniature.stall_epochs, 'epoch')}: "
                      + "; ".join(rows)
                      + ".")

@@ -136,3 +136,15 @@ def test_the_nets_a_claim_side_is_measured_on():
     assert nets_of("table5/E-jittered/multi-crop") == ["E-jittered"]
     assert nets_of("fusion/D-jittered+E-jittered/dense") == ["D-jittered", "E-jittered"]
     assert nets_of("chance") == [] and nets_of(90.0) == [] and nets_of("transfer/raw-pixels") == []
+
+
+def test_the_random_layers_of_a_pre_initialised_d_shrink_the_signal_by_their_fan_ins():
+    from minivgg.reproduction import DEFAULT
+    from minivgg.reproduction.explanations import random_layers_gain
+
+    # D keeps 9 random conv layers: conv1_2, conv2_2, conv3_3 and blocks 4 and 5 (A's rows are copied).
+    fan_ins, factor = random_layers_gain(DEFAULT, 1.0)
+    assert fan_ins == [64 * 9, 128 * 9, 256 * 9, 256 * 9] + [512 * 9] * 5
+    assert factor == pytest.approx(np.sqrt(np.prod([f * 1e-4 / 2 for f in fan_ins])))
+    small, small_factor = random_layers_gain(DEFAULT, 0.125)
+    assert small == [f // 8 for f in fan_ins] and small_factor == pytest.approx(factor / 8 ** 4.5)
