@@ -36,7 +36,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "run_guarded", "interrupted", "DE
            "INTERRUPTED_EXIT_CODE"]
 
 COMMANDS = ("convert", "download", "evaluate", "export", "features", "info", "localise", "plot", "predict",
-            "train", "transfer")
+            "reproduce", "train", "transfer")
 
 DEBUG_VARIABLE = "MINIVGG_DEBUG"
 USER_ERRORS = (MinivggError, ValueError, OSError, ImportError)
