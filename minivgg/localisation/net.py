@@ -16,6 +16,8 @@ import json
 
 import numpy as np
 
+from ..weights.record import json_object
+
 __all__ = ["REGRESSIONS", "FINE_TUNING", "LocalisationNet", "localisation_net", "save_localisation_net",
            "load_localisation_net", "METADATA_KEY"]
 
@@ -198,12 +200,7 @@ def _parse_record(text, path):
     naming the file and the field."""
     from ..limits import MAX_CLASSES
 
-    try:
-        record = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"{path}: unreadable localisation record ({error})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: the localisation record must be a JSON object, got {type(record).__name__}")
+    record = json_object(text, path, "the localisation record")
     unknown = sorted(set(record) - {"regression", "num_classes", "class_names", "fine_tune", "box_encoding"})
     if unknown:
         raise ValueError(f"{path}: the localisation record has unknown fields {unknown}")

@@ -33,7 +33,7 @@ import json
 import os
 
 from ..errors import RunFolderError, UsageError, WriteError
-from ..files import MARK_KEY, MARK_VALUE, marked, remove_stale_temporaries, require_regular_file, write_json
+from ..files import marked, remove_stale_temporaries, require_regular_file, write_json, written_by_minivgg
 from .settings import CHANGEABLE_ON_RESUME
 
 __all__ = ["ARGUMENTS_FILE", "CHECKPOINT", "LOG", "FINAL_WEIGHTS", "MARKER", "LOCK", "NOT_SAVED",
@@ -150,15 +150,7 @@ def remove_stale_temporaries_in(folders):
 
 def is_marked(run_dir):
     """Whether ``run_dir`` holds minivgg's mark (``MARKER``, a JSON file minivgg wrote): a folder minivgg owns."""
-    path = os.path.join(run_dir, MARKER)
-    try:
-        if os.path.getsize(path) > 4096 or not os.path.isfile(path):
-            return False
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and record.get(MARK_KEY) == MARK_VALUE
+    return written_by_minivgg(os.path.join(run_dir, MARKER), "json")
 
 
 def mark_run_folder(run_dir):

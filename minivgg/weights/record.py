@@ -14,12 +14,24 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["TrainingRecord", "MAX_SCALE", "METADATA_KEY"]
+__all__ = ["TrainingRecord", "MAX_SCALE", "METADATA_KEY", "json_object"]
 
 METADATA_KEY = "training"  # the header key the record is stored under
 # The largest training scale S a record may name: 16 times the paper's largest (512), far beyond any real run,
 # and small enough that the test scales derived from it cannot ask for an image of absurd size.
 MAX_SCALE = 8192
+
+
+def json_object(text, source, what):
+    """The JSON object ``text`` (a record in a file's header), or ValueError naming ``source`` and ``what`` it is
+    when it is not valid JSON, nests without end, or is not an object."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{source}: {what} in its header is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: {what} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,7 @@ class TrainingRecord:
     @classmethod
     def from_json(cls, text, source):
         """Parse and check the header's record; ValueError naming ``source`` and the field for anything else."""
-        try:
-            fields = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as error:
-            raise ValueError(f"{source}: the training record in its header is not valid JSON ({error})") from None
-        if not isinstance(fields, dict):
-            raise ValueError(f"{source}: the training record must be a JSON object, got {type(fields).__name__}")
+        fields = json_object(text, source, "the training record")
         if "scale" in fields and "train_scale" not in fields:  # localisation nets of earlier versions
             fields["train_scale"] = fields.pop("scale")
         unknown = sorted(set(fields) - set(cls.__dataclass_fields__))

@@ -241,7 +241,7 @@ def test_a_hand_edited_localisation_record_names_the_file(tmp_path):
     for record, message in [('{"regression": "SCR", "num_classes": "3"}', "num_classes must be a whole number"),
                             ('{"regression": "XYZ", "num_classes": 3}', "regression must be one of"),
                             ('{"regression": "SCR", "num_classes": 3, "class_names": 7}', "class_names must be null"),
-                            ("[[[[", "unreadable localisation record")]:
+                            ("[[[[", "the localisation record in its header is not valid JSON")]:
         save_localisation_net(localisation_net(classifier, "SCR", "all", seed=1), path, metadata={})
         from safetensors import safe_open
         from safetensors.numpy import load_file, save_file
