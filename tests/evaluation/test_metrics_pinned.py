@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minivgg.evaluation.metrics import top_k_error
-from minivgg.evaluation.posteriors import error_table, fuse, load_posteriors, save_posteriors
+from minivgg.evaluation.posteriors import error_table, format_table, fuse, load_posteriors, save_posteriors
 
 
 def test_an_error_rate_of_no_images_is_refused_by_name():
@@ -59,3 +59,41 @@ def test_error_table_gives_each_rows_errors_in_percent():
         error_table([dict(row, labels=np.array([0, 1, 3, 2]))])
     with pytest.raises(ValueError, match="4 posteriors but 3 labels"):
         error_table([dict(row, labels=np.array([0, 1, 2]))])
+
+
+def test_posteriors_files_keep_float64_and_int64_and_may_have_no_labels(tmp_path):
+    path = tmp_path / "p.npz"
+    save_posteriors(path, np.array([[0.25, 0.75]], np.float32), np.array([1], np.int32))
+    loaded, labels, _ = load_posteriors(path)
+    assert loaded.dtype == np.float64 and labels.dtype == np.int64
+    save_posteriors(path, np.array([[0.25, 0.75]]))
+    assert load_posteriors(path)[1] is None
+
+
+def test_a_posteriors_file_holding_pickled_objects_is_refused(tmp_path):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, posteriors=np.array([{"a": 1}], dtype=object), metadata=np.array("{}"))
+    with pytest.raises(ValueError, match="pickled.npz is not a readable posteriors file"):
+        load_posteriors(path)
+
+
+def test_error_table_top5_is_the_top_5_error_in_percent_with_many_classes():
+    # 7 classes: each image's true class ranks 6th, so top-5 misses every one (and top-6 would hit)
+    posteriors = np.tile(np.array([0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.05]), (4, 1))
+    (entry,) = error_table([{"posteriors": posteriors, "labels": np.full(4, 5)}])
+    assert entry["top1_error"] == 100.0 and entry["top5_error"] == 100.0
+    (entry,) = error_table([{"posteriors": posteriors, "labels": np.array([5, 5, 4, 4])}])
+    assert entry["top5_error"] == 50.0
+
+
+def test_the_error_table_is_printed_in_the_papers_columns():
+    table = [{"configuration": "D", "train_S": "256-512", "test_Q": "256,384,512", "method": "dense",
+              "top1_error": 24.8, "top5_error": 7.5},
+             {"top1_error": 100.0, "top5_error": 0.04}]   # columns a row lacks are left blank
+    header = ("ConvNet config.     train (S)         test (Q)            method top-1 err top-5 err")
+    assert format_table(table).splitlines() == [
+        header,
+        "-" * len(header),
+        "D                     256-512      256,384,512             dense     24.8%      7.5%",
+        "                                                                    100.0%      0.0%",
+    ]
