@@ -111,6 +111,30 @@ def _fit(per_seed, favoured_nets, other_nets, miniature, verdict=None):
     return text
 
 
+def _crops(per_seed, nets, miniature):
+    """Dense against centre-crop error at Sect. 4.1's Q for each net: the framed items make the dense map's
+    windows see the item's corners and its black border, which one seed's net may read badly."""
+    q = miniature.single_test_scale
+    rows, unstable = [], []
+    for name in nets:
+        dense = [r[f"{name}/dense/{q}"] for r in per_seed if f"{name}/dense/{q}" in r]
+        crop = [r[f"{name}/single-crop/{q}"] for r in per_seed if f"{name}/single-crop/{q}" in r]
+        if not dense or not crop:
+            continue
+        rows.append(f"{name} dense {_value(per_seed, f'{name}/dense/{q}')}, centre crop "
+                    f"{_value(per_seed, f'{name}/single-crop/{q}')}")
+        if len(dense) > 1 and np.std(dense) > 2 * np.std(crop) + 1:
+            unstable.append(f"{name} (dense worst seed {max(dense):.1f}% against its centre crop "
+                            f"{crop[int(np.argmax(dense))]:.1f}%)")
+    if not rows:
+        return ""
+    text = f"At Q = {q}: " + "; ".join(rows) + "."
+    if unstable:
+        text += (" The dense error varies across seeds far more than the centre crop's for " + ", ".join(unstable)
+                 + ": its 2 x 2 windows each see a corner of the framed item and its black border.")
+    return text
+
+
 def _scales(per_seed, nets, miniature):
     scales = miniature.test_scales
     rows = []
@@ -159,6 +183,8 @@ def explain(result, per_seed, miniature):
     favoured_nets, other_nets = nets_of(claim.favoured), nets_of(claim.other)
     if key.startswith(("lrn", "depth-", "jitter-", "shallow")):
         parts.append(_fit(per_seed, favoured_nets, other_nets, miniature, result.verdict))
+        if not key.startswith("shallow"):  # the shallow-net claim is on the centre crop already
+            parts.append(_crops(per_seed, list(dict.fromkeys(favoured_nets + other_nets)), miniature))
         parts.append(_granularity(CLASSES * miniature.test_per_class))
     elif key.startswith(("test-scale-", "multi-scale-")):
         parts.append(_scales(per_seed, favoured_nets, miniature))

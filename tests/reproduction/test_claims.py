@@ -148,3 +148,15 @@ def test_the_random_layers_of_a_pre_initialised_d_shrink_the_signal_by_their_fan
     assert factor == pytest.approx(np.sqrt(np.prod([f * 1e-4 / 2 for f in fan_ins])))
     small, small_factor = random_layers_gain(DEFAULT, 0.125)
     assert small == [f // 8 for f in fan_ins] and small_factor == pytest.approx(factor / 8 ** 4.5)
+
+
+def test_a_depth_claim_sets_the_dense_error_beside_the_centre_crop_s():
+    from minivgg.reproduction import DEFAULT
+    from minivgg.reproduction.explanations import explain
+
+    crops = [{"C/single-crop/96": 25.0, "D/single-crop/96": c} for c in (24.0, 26.0, 25.0)]
+    result, per_seed = _result("depth-d-c", [25.0, 70.0, 26.0], [28.0, 29.0, 27.5])
+    per_seed = [dict(r, **c) for r, c in zip(per_seed, crops)]
+    text = explain(result, per_seed, DEFAULT)
+    assert "D dense 40.3 ± 25.7%, centre crop 25.0 ± 1.0%" in text
+    assert "D (dense worst seed 70.0% against its centre crop 26.0%)" in text and "C (dense" not in text
