@@ -266,11 +266,12 @@ def check_gradient(exercise, backward, forward, cases, hints=(), h=1e-5, rtol=1e
                                      f"{len(cases)} cases")
 
 
-def both(first, second):
-    """The first verdict that did not pass, else one that says both passed (a comparison, then a gradient
-    check)."""
+def both(first, then):
+    """The first verdict if it did not pass; else ``then()``'s (run only then: a gradient check after a
+    comparison) if it did not; else one that says both passed."""
     if not first.passed:
         return first
+    second = then()
     if not second.passed:
         return second
     return Verdict(first.exercise, PASSED, f"{first.summary}; and it {second.summary}")
