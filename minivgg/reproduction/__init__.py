@@ -10,16 +10,18 @@ evaluated on real data with several seeds, each claim given a verdict from a pai
     statistics.py      paired t-intervals over seeds, and the verdicts
     runner.py          every step of every seed, once, resumable, in a run folder
     report.py          the Markdown report and its figures (partial while steps are missing)
+    published.py       the report's measurements as ``results.json``, and ``load_results`` to read them back
     explanations.py    why a claim did not reproduce: the run's measurements that bear on it
 
 ``minivgg reproduce`` runs it: ``Reproduction(run_dir, DEFAULT).run()``, then ``write_report``.
 """
 from .experiments import CLAIMS, NETS, Claim, NetSpec
 from .miniature import DEFAULT, DEPARTURES, QUICK, Miniature
+from .published import PublishedResults, committed_results, load_results
 from .report import build_report, evaluate_claims, write_report
 from .runner import Interrupted, Reproduction, read_miniature, read_results, steps
 from .statistics import Interval, mean_interval, paired_interval, verdict
 
 __all__ = ["CLAIMS", "NETS", "Claim", "NetSpec", "DEFAULT", "DEPARTURES", "QUICK", "Miniature", "build_report",
-           "evaluate_claims", "write_report", "Interrupted", "Reproduction", "read_miniature", "read_results", "steps",
-           "Interval", "mean_interval", "paired_interval", "verdict"]
+           "evaluate_claims", "write_report", "PublishedResults", "load_results", "committed_results", "Interrupted", "Reproduction",
+           "read_miniature", "read_results", "steps", "Interval", "mean_interval", "paired_interval", "verdict"]

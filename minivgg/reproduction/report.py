@@ -370,13 +370,20 @@ def build_report(run_dir, miniature, figures_folder=None, command="minivgg repro
 
 
 def write_report(run_dir, miniature, folder=None, command="minivgg reproduce"):
-    """Write ``README.md`` and its figures into ``folder`` (default ``RUN/report``); returns (path, text)."""
+    """Write ``README.md``, its figures and ``results.json`` (``published.py``: the same measurements for
+    code to read) into ``folder`` (default ``RUN/report``); returns (path of README.md, its text)."""
     from ..files import atomic_write
+    from .published import results_document, write_results
+    from .runner import Reproduction, read_results
 
     folder = folder or os.path.join(run_dir, "report")
     figures = os.path.join(folder, "figures")
     os.makedirs(figures, exist_ok=True)
     text = build_report(run_dir, miniature, figures, command)
+    run = Reproduction(run_dir, miniature, progress=False)
+    per_seed = [read_results(run_dir, seed) for seed in range(miniature.seeds)]
+    write_results(folder, results_document(evaluate_claims(per_seed), per_seed, miniature,
+                                           complete=not run.missing(), span=run.span()))
     path = os.path.join(folder, REPORT_FILE)
 
     def write(temporary):

@@ -106,6 +106,21 @@ def test_the_report_of_a_finished_run_is_not_marked_partial_and_explains_what_di
     assert not_reproduced and len(explained) == len(not_reproduced)
 
 
+def test_the_results_file_holds_the_report_s_verdicts_and_every_seed_s_measurements(quick_run):
+    from minivgg.reproduction import load_results, read_results
+
+    run_dir, _, _, _ = quick_run
+    results = load_results(os.path.join(run_dir, "report", "results.json"))
+    report = open(os.path.join(run_dir, "report", "README.md")).read()
+    assert results.complete and results.seeds == QUICK.seeds
+    for claim in CLAIMS:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {claim.statement} ({claim.section})"))
+        assert f"**{results.claim(claim.key).verdict}**" in row
+    measured = read_results(run_dir, 1)
+    for key in ("A/dense/96", "D-jittered/dense/64,96,128", "transfer/raw-pixels"):
+        assert results.measurement(key)[1] == measured[key]
+
+
 def test_report_only_writes_the_report_of_the_folder_elsewhere_and_runs_nothing(quick_run, tmp_path):
     run_dir, _, _, _ = quick_run
     before = {path: os.path.getmtime(path) for path in _files(run_dir) if "report" not in path}
@@ -116,6 +131,8 @@ def test_report_only_writes_the_report_of_the_folder_elsewhere_and_runs_nothing(
     assert report in output and "Run by `minivgg reproduce --quick`" in report  # the sizes read from the folder
     for figure in FIGURES:
         assert (folder / "figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((folder / "results.json").read_text())["claims"] == \
+        json.load(open(os.path.join(run_dir, "report", "results.json")))["claims"]
     with open(os.path.join(run_dir, "report", "README.md")) as handle:
         ran = handle.read()
     # The same claims, measurements and verdicts as the report the run wrote.
