@@ -1,6 +1,6 @@
 """``minivgg reproduce``: the paper's findings in miniature, trained, evaluated and reported in one command.
 
-    minivgg reproduce                      # the default run (about 90 minutes on two CPU cores): runs/reproduction
+    minivgg reproduce                      # the default run (about 130 CPU minutes, 2.5 h on two cores): runs/reproduction
     minivgg reproduce --quick              # the pipeline end to end in a couple of minutes; shows nothing
     minivgg reproduce --seeds 5 --run-dir R   # more seeds; the same folder continues (and adds seeds)
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .datasets import ArrayDataset
 
-__all__ = ["load_digits", "render_digits", "DIGIT_CLASSES", "SPLIT_FRACTIONS"]
+__all__ = ["load_digits", "render_digits", "render_white_on_black", "DIGIT_CLASSES", "SPLIT_FRACTIONS"]
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 SPLIT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -21,6 +21,16 @@ MARGIN = 1
 # Background channels in [0, 0.35], stroke channels in [0.6, 1] of 255: every channel keeps a contrast of
 # at least 0.25 between stroke and background.
 BACKGROUND_RANGE, STROKE_RANGE = (0.0, 0.35), (0.6, 1.0)
+
+
+def _glyph_masks(glyphs, image_size):
+    """(N, image_size, image_size, 1) float masks in [0, 1]: the glyphs scaled to [0, 1], padded by ``MARGIN``
+    and upscaled with Pillow's bicubic filter (clipped)."""
+    glyphs = np.asarray(glyphs, dtype=np.float32) / 16.0
+    padded = np.pad(glyphs, ((0, 0), (MARGIN, MARGIN), (MARGIN, MARGIN)))
+    masks = np.stack([np.asarray(Image.fromarray(glyph, mode="F").resize((image_size, image_size), Image.BICUBIC))
+                      for glyph in padded])
+    return np.clip(masks, 0.0, 1.0)[..., None]
 
 
 def render_digits(glyphs, image_size, rng):
@@ -37,14 +47,17 @@ def render_digits(glyphs, image_size, rng):
     (N, image_size, image_size, 3) uint8: ``background * (1 - m) + stroke * m``, where m is the glyph
     scaled to [0, 1], padded by ``MARGIN`` and upscaled with Pillow's bicubic filter (clipped to [0, 1]).
     """
-    glyphs = np.asarray(glyphs, dtype=np.float32) / 16.0
-    padded = np.pad(glyphs, ((0, 0), (MARGIN, MARGIN), (MARGIN, MARGIN)))
-    masks = np.stack([np.asarray(Image.fromarray(glyph, mode="F").resize((image_size, image_size), Image.BICUBIC))
-                      for glyph in padded])
-    masks = np.clip(masks, 0.0, 1.0)[..., None]
+    masks = _glyph_masks(glyphs, image_size)
     background = rng.uniform(*BACKGROUND_RANGE, size=(len(glyphs), 1, 1, 3)) * 255
     stroke = rng.uniform(*STROKE_RANGE, size=(len(glyphs), 1, 1, 3)) * 255
     return np.rint(background * (1 - masks) + stroke * masks).astype(np.uint8)
+
+
+def render_white_on_black(glyphs, image_size):
+    """The glyphs as Fashion-MNIST draws its items: a white shape on black, the three channels equal;
+    (N, image_size, image_size, 3) uint8, ``255 * m`` with m as in ``render_digits``."""
+    masks = _glyph_masks(glyphs, image_size)
+    return np.repeat(np.rint(255 * masks).astype(np.uint8), 3, axis=-1)
 
 
 def load_digits(image_size=32, seed=0):

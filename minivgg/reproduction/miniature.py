@@ -150,4 +150,8 @@ DEPARTURES = (
     "fine-tuned from an S = 384 net: both sides of the comparison get the same budget.",
     "The learning rate is divided by 10 when the validation error has not improved for `patience` epochs, "
     "as in the paper, but the runs are only `epochs` long, so it rarely is.",
+    "Appendix B's digits are drawn white on black, as Fashion-MNIST's items are (the paper carries features "
+    "from photographs to photographs). Drawn in the embedded default's random colours, which the nets never "
+    "saw, they gave E-jittered's features 53.3 ± 3.8% mean class recall against 81.1 ± 2.2% white on black "
+    "(3 seeds; raw pixels 92.4% and 93.9%).",
 )

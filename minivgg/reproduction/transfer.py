@@ -1,7 +1,7 @@
 """Appendix B in miniature: nets trained on Fashion-MNIST as fixed feature extractors for another dataset.
 
-The target dataset is scikit-learn's handwritten digits (1797 images, 10 classes), rendered at the nets'
-crop side, split as Caltech-101 is (Appendix B: 30 training images per class, up to 50 test images per class,
+The target dataset is scikit-learn's handwritten digits (1797 images, 10 classes), drawn white on black as
+Fashion-MNIST's items are, at the nets' crop side, split as Caltech-101 is (Appendix B: 30 training images per class, up to 50 test images per class,
 a seeded split per seed). Every representation goes to the same linear SVM (one-vs-rest, C chosen by
 cross-validation on the training images) and is scored by mean class recall on the test images:
 
@@ -25,15 +25,23 @@ BATCH = 32  # images per forward pass
 
 
 def digits_split(miniature, seed):
-    """``(train_images, train_labels, test_images, test_labels)``: all 1797 digits rendered at the crop side,
-    ``transfer_train_per_class`` of each class for training and up to ``transfer_test_per_class`` of the rest
-    for testing."""
-    from ..data import load_digits
+    """``(train_images, train_labels, test_images, test_labels)``: all 1797 digits drawn white on black at the
+    crop side, ``transfer_train_per_class`` of each class for training and up to ``transfer_test_per_class`` of
+    the rest for testing (a seeded split).
+
+    White on black, as Fashion-MNIST draws its items: the paper carries features from photographs to
+    photographs. The digits of ``load_digits`` have a random stroke and background colour per image, which the
+    nets never saw: in the full run (3 seeds) E-jittered's stacked fc7 gave a linear SVM 53.3 +- 3.8% mean class
+    recall on the coloured digits and 81.1 +- 2.2% on the same digits white on black.
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from ..data.digits import render_white_on_black
     from ..transfer import class_split
 
-    splits = load_digits(image_size=miniature.crop, seed=seed)
-    images = np.concatenate([splits[name].images for name in ("train", "val", "test")])
-    labels = np.concatenate([np.asarray(splits[name].labels) for name in ("train", "val", "test")])
+    digits = sklearn_digits()
+    images = render_white_on_black(digits.images, miniature.crop)
+    labels = digits.target.astype(np.int64)
     train, test = class_split(labels, miniature.transfer_train_per_class, miniature.transfer_test_per_class,
                               seed=seed)
     return images[train], labels[train], images[test], labels[test]

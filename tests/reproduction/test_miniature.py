@@ -52,6 +52,30 @@ def test_rgb_images_are_framed_too():
     assert out.images.sum() == 7 * 32 * 30 * 3
 
 
+def test_appendix_b_s_digits_are_white_on_black_like_the_items_the_nets_learnt_from():
+    from minivgg.data.digits import render_digits, render_white_on_black
+    from minivgg.reproduction.transfer import digits_split
+
+    train, train_labels, test, test_labels = digits_split(DEFAULT, seed=1)
+    assert train.shape == (300, 64, 64, 3) and train.dtype == np.uint8 and test.shape == (300, 64, 64, 3)
+    assert np.bincount(train_labels).tolist() == [30] * 10 and np.bincount(test_labels).tolist() == [30] * 10
+    for images in (train, test):
+        assert (images[..., 0] == images[..., 1]).all() and (images[..., 1] == images[..., 2]).all()  # grey
+        assert (images[:, :4, :4] == 0).all() and images.max() > 250  # a black border, white strokes
+    # The same shape as the coloured rendering, whose every channel is background + (stroke - background) * m:
+    # a straight-line fit of each coloured channel on the white image leaves only the two roundings.
+    glyphs = np.random.default_rng(0).integers(0, 17, size=(3, 8, 8))
+    white = render_white_on_black(glyphs, 40)[..., 0].astype(float).reshape(3, -1)
+    coloured = render_digits(glyphs, 40, np.random.default_rng(1)).astype(float).reshape(3, -1, 3)
+    for image in range(3):
+        design = np.stack([np.ones_like(white[image]), white[image]], axis=1)
+        for channel in range(3):
+            fit, *_ = np.linalg.lstsq(design, coloured[image, :, channel], rcond=None)
+            assert np.abs(design @ fit - coloured[image, :, channel]).max() < 1.0
+    other = digits_split(DEFAULT, seed=2)
+    assert not np.array_equal(other[1], train_labels) or not np.array_equal(other[0], train)  # seeded apart
+
+
 def test_each_seed_trains_each_net_once_before_a_step_uses_it():
     names = [step.name for step in steps(DEFAULT)]
     assert len(names) == len(set(names))
