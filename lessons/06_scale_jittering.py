@@ -147,7 +147,69 @@ assert min(fixed[0], jittered[0]) < min(fixed[1:].min(), jittered[1:].min())
 # and see mostly padding, and the map's average is dominated by them. Which net is better changes from one Q
 # to the next, and this is one run of each (one seed, no spread measured): nothing here compares fixed with
 # jittered S. The reproduction (`minivgg reproduce`) makes that comparison on real data, over seeds, with test
-# scales at which the dense windows see the image.
+# scales at which the dense windows see the image; its results follow.
+#
+# ## What the full reproduction measured
+#
+# `minivgg reproduce` trains nets D and E at an eighth of the width on Fashion-MNIST, 64×64 crops, twice each:
+# with S fixed at 96, and with S jittered in [64, 128] (the paper's [256, 512] scaled to the crop). It tests each
+# at Q = 64, 96 and 128, which put the dense windows inside the image (96 is both Sect. 4.1's Q = S and
+# (S_min + S_max) / 2), with three seeds. Its full run's measurements are committed with the repository
+# (`docs/reproduction/results.json`); this cell reads them and trains nothing.
+
+# %%
+from minivgg.reproduction import committed_results
+from minivgg.reproduction.statistics import paired_interval
+
+published = committed_results()
+print(published.describe(["jitter-d", "jitter-e", "test-scale-fixed", "test-scale-jittered", "multi-scale-D",
+                          "multi-scale-E", "multi-scale-D-jittered", "multi-scale-E-jittered"]))
+test_scales = published.miniature["test_scales"]
+figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+for axis, net in zip(axes, ("D", "E")):
+    for name, label in ((net, "S = 96"), (f"{net}-jittered", "S in [64, 128]")):
+        errors = np.array([published.measurement(f"{name}/dense/{q}") for q in test_scales])  # (scales, seeds)
+        line, = axis.plot(test_scales, errors.mean(axis=1), "o-", label=label)
+        axis.plot(np.repeat(test_scales, errors.shape[1]), errors.ravel(), ".", color=line.get_color())
+    axis.set_title(f"net {net}: dense top-1 error, 3 seeds (dots)")
+    axis.set_xlabel("test scale Q")
+    axis.set_xticks(test_scales)
+    axis.legend()
+axes[0].set_ylabel("test top-1 error (%)")
+plt.show()
+# How much jittering gains away from S = 96: the same paired interval as the report's, at Q = 64.
+away = {net: paired_interval(published.measurement(f"{net}-jittered/dense/64"),
+                             published.measurement(f"{net}/dense/64")) for net in ("D", "E")}
+for net, interval in away.items():
+    print(f"net {net} at Q = 64: jittered S gains {interval.mean:+.1f} points over S = 96, 95% interval "
+          f"[{interval.low:+.1f}, {interval.high:+.1f}]")
+verdicts = {key: published.claim(key).verdict for key in ("jitter-d", "jitter-e", "test-scale-fixed",
+                                                          "test-scale-jittered", "multi-scale-D", "multi-scale-E",
+                                                          "multi-scale-D-jittered", "multi-scale-E-jittered")}
+assert published.complete
+assert verdicts == {"jitter-d": "inconclusive", "jitter-e": "inconclusive", "test-scale-fixed": "inconclusive",
+                    "test-scale-jittered": "inconclusive", "multi-scale-D": "not reproduced",
+                    "multi-scale-E": "not reproduced", "multi-scale-D-jittered": "inconclusive",
+                    "multi-scale-E-jittered": "inconclusive"}
+assert all(interval.low > 10 and interval.mean > 30 for interval in away.values())
+assert all(published.measurement(f"{name}/dense/128").mean() > published.measurement(f"{name}/dense/96").mean()
+           for name in ("D", "E", "D-jittered", "E-jittered"))
+fixed_at_96 = published.measurement("D/dense/96")
+assert fixed_at_96.max() > 60 and np.sort(fixed_at_96)[1] < 30  # one seed of D thrown off at Q = 96
+
+# %% [markdown]
+# At the single test scale Q = 96 the paper's finding, jittered S better than fixed S (Table 3), is
+# inconclusive for both nets. One seed of the fixed-S D errs on 70% of the test images at Q = 96 where the other
+# two err on about 25%, and with three seeds that one seed makes the interval span tens of points. Testing at
+# three scales helps neither fixed-S net: both are worse at Q = 64, 96, 128 together than at Q = 96 alone,
+# beyond the noise (not reproduced). They were trained at S = 96 only, and Q = 64 and 128 lie a third away from
+# it, where the paper's S ± 32 lie an eighth away from S = 256. For the jittered nets, several scales are
+# inconclusive.
+#
+# What the run does show beyond the noise is the robustness the paper attributes to jittering. At Q = 64, a third
+# below the fixed nets' S, the jittered nets' error is lower by more than 30 points on average, with 95% intervals
+# well above zero for D and for E (the printed lines). At Q = 128 all four nets err more than at 96, since most
+# dense windows of the framed item then see its black border (the report's explanation).
 #
 # ## Paper to code
 #

@@ -140,3 +140,20 @@ def test_the_committed_results_are_found_from_the_package_or_refused_with_a_reas
     docs.mkdir(parents=True)
     (docs / "results.json").write_text(open(written[0]).read())
     assert committed_results().claim("depth-d-c").verdict == "reproduced"
+
+
+def test_the_committed_results_are_the_full_run_the_committed_report_shows():
+    from minivgg.reproduction import DEFAULT, committed_results
+
+    results = committed_results()
+    assert results.complete and results.seeds == DEFAULT.seeds
+    assert results.claim_keys == tuple(c.key for c in CLAIMS)
+    assert results.verdict_counts()["not measured"] == 0
+    report = open(os.path.join(os.path.dirname(results.path), "README.md"), encoding="utf-8").read()
+    counts = results.verdict_counts()
+    assert (f"**{counts['reproduced']} claims reproduced, {counts['not reproduced']} not reproduced, "
+            f"{counts['inconclusive']} inconclusive**") in report
+    for key in results.claim_keys:  # each claim's row in the report carries the verdict the file holds
+        claim = results.claim(key)
+        row = next(line for line in report.splitlines() if line.startswith(f"| {claim.statement} ({claim.section})"))
+        assert f"**{claim.verdict}**" in row
