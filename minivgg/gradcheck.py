@@ -26,9 +26,13 @@ __all__ = ["numerical_gradient", "relative_error", "check_layer", "check_model",
 def relative_error(analytic, numeric):
     """``||a - n|| / max(||a|| + ||n||, 1e-300)``: 0 when equal, 1 when unrelated; scale-free.
 
-    A norm-wise ratio, so entries that are nearly zero in both do not inflate it.
+    A norm-wise ratio, so entries that are nearly zero in both do not inflate it. A gradient with a NaN or an
+    infinity in it (or none at all: ``None``) gets ``inf``, so that ``error < tolerance`` fails: NaN would pass
+    ``max`` and fail every comparison silently.
     """
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    if not (np.all(np.isfinite(analytic)) and np.all(np.isfinite(numeric))):
+        return float("inf")
     return float(np.linalg.norm(analytic - numeric) / max(np.linalg.norm(analytic) + np.linalg.norm(numeric),
                                                           1e-300))
 

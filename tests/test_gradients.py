@@ -21,8 +21,8 @@ def cpu_backend(request):
 
 
 def assert_all_small(errors):
-    worst = max(errors, key=errors.get)
-    assert errors[worst] < TOLERANCE, f"relative error of d/d{worst} is {errors[worst]:.2e}: {errors}"
+    failing = {name: error for name, error in errors.items() if not error < TOLERANCE}  # NaN fails too
+    assert not failing, f"relative errors above {TOLERANCE:g}: {failing} (all: {errors})"
 
 
 @pytest.mark.parametrize("in_c, out_c, k, stride, padding, shape", [
