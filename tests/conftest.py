@@ -29,13 +29,21 @@ def _load_backends_beside_a_mutated_copy():
         return
 
     class BackendsAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        given = {}  # alias -> the module it was given
+
         def find_spec(self, fullname, path=None, target=None):
             if fullname == "minivgg.backends" or fullname.startswith("minivgg.backends."):
                 return importlib.util.spec_from_loader(fullname, self, is_package=True)
             return None
 
         def create_module(self, spec):
-            return importlib.import_module(spec.name[len("minivgg."):])
+            target = spec.name[len("minivgg."):]
+            if target in sys.modules and sys.modules[target] is self.given.get(spec.name):
+                # The alias was dropped to import the module afresh (the GPU stand-ins' fixture does): so is it.
+                for name in [name for name in sys.modules if name == target or name.startswith(target + ".")]:
+                    del sys.modules[name]
+            self.given[spec.name] = importlib.import_module(target)
+            return self.given[spec.name]
 
         def exec_module(self, module):
             pass  # already executed under its own name
