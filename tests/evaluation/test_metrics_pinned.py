@@ -97,3 +97,36 @@ def test_the_error_table_is_printed_in_the_papers_columns():
         "D                     256-512      256,384,512             dense     24.8%      7.5%",
         "                                                                    100.0%      0.0%",
     ]
+
+
+@pytest.mark.parametrize("arrays, what", [
+    ({"posteriors": np.full((2, 3, 1), 1 / 3)}, "posteriors of three axes"),
+    ({"posteriors": np.ones((2, 3), dtype=np.int64)}, "integer posteriors"),
+    ({"metadata": np.array("[1, 2]")}, "metadata that is a list"),
+    ({"labels": np.array([0, 1, 2])}, "three labels for two images"),
+    ({"labels": np.array([0.0, 1.0])}, "labels that are not integers"),
+])
+def test_a_readable_file_that_is_not_minivgg_s_posteriors_is_refused_naming_it(tmp_path, arrays, what):
+    fields = {"posteriors": np.full((2, 3), 1 / 3), "metadata": np.array("{}"), "labels": np.array([0, 1])}
+    fields.update(arrays)
+    path = tmp_path / "odd.npz"
+    np.savez(path, **fields)
+    with pytest.raises(ValueError, match=r"odd.npz is not a posteriors file of minivgg's: \(images, classes\) "
+                                         r"posteriors, one integer label per image"):
+        load_posteriors(path)
+    fields.update({"posteriors": np.full((2, 3), 1 / 3), "metadata": np.array("{}"), "labels": np.array([0, 1])})
+    np.savez(path, **fields)
+    assert load_posteriors(path)[0].shape == (2, 3)  # the same file, made right, loads: only `what` was wrong
+
+
+def test_saved_posteriors_are_marked_as_minivgg_s_and_a_path_that_is_no_file_is_named(tmp_path):
+    from minivgg.errors import NotAFileError
+    from minivgg.files import written_by_minivgg
+
+    path = tmp_path / "p.npz"
+    save_posteriors(path, np.full((1, 2), 0.5))
+    assert written_by_minivgg(path, "npz")  # so that a later run may overwrite it, and only it
+    with pytest.raises(FileNotFoundError, match="no posteriors file at .*absent.npz"):
+        load_posteriors(tmp_path / "absent.npz")
+    with pytest.raises(NotAFileError, match="posteriors file .*folder"):
+        load_posteriors(tmp_path)
