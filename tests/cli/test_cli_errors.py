@@ -86,6 +86,10 @@ def test_ctrl_c_in_any_command_is_one_line_and_130(capsys, monkeypatch):
 def _python(code, *arguments, **kwargs):
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
     environment.pop("MINIVGG_DEBUG", None)
+    if os.name == "posix":
+        # A shell starts a background job with SIGINT ignored, and a child inherits that: Python would then
+        # install no KeyboardInterrupt handler. The child starts with Ctrl-C's default, as in a terminal.
+        kwargs.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.Popen([sys.executable, "-c", code, *map(str, arguments)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=environment, **kwargs)
 
