@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from ..errors import DataFileError
-from .statistics import VERDICTS, mean_and_std
+from .statistics import VERDICTS, format_mean_std
 
 __all__ = ["RESULTS_FILE", "FORMAT", "VERSION", "COMMITTED", "results_document", "write_results", "load_results",
            "committed_results", "PublishedClaim", "PublishedResults"]
@@ -95,10 +95,7 @@ class PublishedClaim:
     def describe(self):
         """One line: the claim, both sides as mean +- std, the gain's interval and the verdict."""
         def side(name, values):
-            if len(values) == 0:
-                return f"{name}: -"
-            mean, std = mean_and_std(values)
-            return f"{name}: {mean:.1f}" + ("" if math.isnan(std) else f" ± {std:.1f}")
+            return f"{name}: {format_mean_std(values)}"
         gain = "-" if math.isnan(self.mean_gain) else (
             f"{self.mean_gain:+.2f}" + ("" if math.isnan(self.low) else f" [{self.low:+.2f}, {self.high:+.2f}]"))
         return (f"{self.statement} ({self.section}; paper: {self.paper})\n"

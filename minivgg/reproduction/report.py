@@ -7,7 +7,6 @@ scale, the localisation classifier's own errors), the sizes of the miniature, th
 what each step cost.
 """
 import datetime
-import math
 import os
 import platform
 
@@ -16,7 +15,7 @@ import numpy as np
 from .experiments import CLAIMS, NETS, SECTIONS, TABLE_3_NETS, claims_of
 from .explanations import explain
 from .miniature import DEPARTURES
-from .statistics import CONFIDENCE, mean_and_std, mean_interval, verdict
+from .statistics import format_mean_std, mean_interval, verdict
 
 __all__ = ["ClaimResult", "evaluate_claims", "resolve", "build_report", "write_report", "REPORT_FILE",
            "FIGURES", "machine_description"]
@@ -71,13 +70,6 @@ class ClaimResult:
 def evaluate_claims(per_seed, claims=CLAIMS):
     """``ClaimResult`` of each claim over ``per_seed`` (one results dict per seed)."""
     return [ClaimResult(claim, per_seed) for claim in claims]
-
-
-def _mean_std(values, digits=1):
-    if len(values) == 0:
-        return "-"
-    mean, std = mean_and_std(values)
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _interval(result):
@@ -144,14 +136,14 @@ def _claims_table(results):
         c = r.claim
         margin = f" (margin {c.margin:g})" if c.kind == "not worse" else ""
         lines.append(f"| {c.statement} ({c.section}) | {c.paper} | `{_side_name(c.favoured)}` "
-                     f"{_mean_std(r.favoured)} | `{_side_name(c.other)}` {_mean_std(r.other)} | {_interval(r)} "
+                     f"{format_mean_std(r.favoured)} | `{_side_name(c.other)}` {format_mean_std(r.other)} | {_interval(r)} "
                      f"| {r.agreeing}/{r.seeds} | **{r.verdict}**{margin} |")
     return lines
 
 
 def _seed_values(per_seed, key, digits=1):
     values = [r[key] for r in per_seed if key in r]
-    return _mean_std(values, digits) if values else "-"
+    return format_mean_std(values, digits) if values else "-"
 
 
 def _context(title, per_seed, miniature):
@@ -290,14 +282,20 @@ def _miniature_lines(miniature):
             f"| seeds | 1 run per net | {m.seeds} |"]
 
 
-def build_report(run_dir, miniature, figures_folder=None, command="minivgg reproduce"):
-    """The report's Markdown text; ``figures_folder``: where the figures are written (None: no figures)."""
+def _measured(run_dir, miniature):
+    """``(run, per_seed, claim_results)``: the run folder, each seed's results and the claims measured on them."""
     from .runner import Reproduction, read_results
 
     run = Reproduction(run_dir, miniature, progress=False)
     per_seed = [read_results(run_dir, seed) for seed in range(miniature.seeds)]
+    return run, per_seed, evaluate_claims(per_seed)
+
+
+def build_report(run_dir, miniature, figures_folder=None, command="minivgg reproduce", measured=None):
+    """The report's Markdown text; ``figures_folder``: where the figures are written (None: no figures);
+    ``measured``: ``_measured(run_dir, miniature)`` when the caller has it already."""
+    run, per_seed, claim_results = measured or _measured(run_dir, miniature)
     timing_lines, wall, cpu = _timing_lines(run.timings(), miniature.seeds)
-    claim_results = evaluate_claims(per_seed)
     counts = {name: sum(r.verdict == name for r in claim_results)
               for name in ("reproduced", "not reproduced", "inconclusive", "not measured")}
     lines = [
@@ -374,16 +372,15 @@ def write_report(run_dir, miniature, folder=None, command="minivgg reproduce"):
     code to read) into ``folder`` (default ``RUN/report``); returns (path of README.md, its text)."""
     from ..files import atomic_write
     from .published import results_document, write_results
-    from .runner import Reproduction, read_results
 
     folder = folder or os.path.join(run_dir, "report")
     figures = os.path.join(folder, "figures")
     os.makedirs(figures, exist_ok=True)
-    text = build_report(run_dir, miniature, figures, command)
-    run = Reproduction(run_dir, miniature, progress=False)
-    per_seed = [read_results(run_dir, seed) for seed in range(miniature.seeds)]
-    write_results(folder, results_document(evaluate_claims(per_seed), per_seed, miniature,
-                                           complete=not run.missing(), span=run.span()))
+    measured = _measured(run_dir, miniature)
+    text = build_report(run_dir, miniature, figures, command, measured)
+    run, per_seed, claim_results = measured
+    write_results(folder, results_document(claim_results, per_seed, miniature, complete=not run.missing(),
+                                           span=run.span()))
     path = os.path.join(folder, REPORT_FILE)
 
     def write(temporary):

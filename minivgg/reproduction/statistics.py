@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CONFIDENCE", "VERDICTS", "KINDS", "Interval", "mean_interval", "paired_interval", "verdict", "mean_and_std"]
+__all__ = ["CONFIDENCE", "VERDICTS", "KINDS", "Interval", "mean_interval", "paired_interval", "verdict", "mean_and_std",
+           "format_mean_std"]
 
 CONFIDENCE = 0.95
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
@@ -119,3 +120,12 @@ def mean_and_std(values):
     """``(mean, std)`` of ``values``, the std with ``ddof=1`` (NaN for one value)."""
     array = _values(values, "mean_and_std")
     return float(array.mean()), (float(array.std(ddof=1)) if array.size > 1 else math.nan)
+
+
+def format_mean_std(values, digits=1):
+    """``"27.2 ± 3.3"``: the mean and std of ``values`` as the report prints them; the mean alone for one
+    value, ``"-"`` for none."""
+    if len(values) == 0:
+        return "-"
+    mean, std = mean_and_std(values)
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
