@@ -1,20 +1,22 @@
 """``minivgg reproduce``: the paper's findings in miniature, trained, evaluated and reported in one command.
 
-    minivgg reproduce                      # the default run (about 130 CPU minutes, 2.5 h on two cores): runs/reproduction
+    minivgg reproduce                      # the default run (84 min on two cores): runs/reproduction
+    minivgg reproduce --jobs 1             # every step in this process, one after another (the same results)
     minivgg reproduce --quick              # the pipeline end to end in a couple of minutes; shows nothing
     minivgg reproduce --seeds 5 --run-dir R   # more seeds; the same folder continues (and adds seeds)
 
     minivgg reproduce --report-only --run-dir R --report-dir docs/reproduction
                                            # the report of the run in R (finished or not), nothing run
 
-Ctrl-C stops it (a training step first finishes its SGD step and writes a checkpoint); running the same
-command again continues where it stopped: finished steps are not redone. The report (Markdown and figures) is
-written to ``RUN/report/`` (or ``--report-dir``) and printed; a run with steps still missing gives a report
-marked partial, which lists them.
+The steps run in worker processes, one a CPU core and at most one a seed, each seed's steps in their order
+(``minivgg.reproduction.workers``). Ctrl-C stops it (every training step first finishes its SGD step and writes
+a checkpoint); running the same command again continues where it stopped: finished steps are not redone. The
+report (Markdown and figures) is written to ``RUN/report/`` (or ``--report-dir``) and printed; a run with steps
+still missing gives a report marked partial, which lists them.
 """
 import os
 
-from .options import positive_int
+from .options import at_most, positive_int
 
 DEFAULT_RUN_DIRS = {False: os.path.join("runs", "reproduction"), True: os.path.join("runs", "reproduction-quick")}
 
@@ -37,6 +39,10 @@ def register(subparsers):
                         "and seeds are read from the folder; --seeds counts fewer or more)")
     parser.add_argument("--report-dir", default=None,
                         help="where the report (README.md and figures/) is written (default RUN/report)")
+    parser.add_argument("--jobs", type=at_most(positive_int, 1024, "worker processes"), default=None,
+                        help="steps run at once, each in a worker process, the seeds side by side (default: one a CPU "
+                        "core this process may use, at most one a seed, on the CPU backends; 1: everything in this "
+                        "process)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -44,14 +50,16 @@ def register(subparsers):
 def run(args):
     from dataclasses import replace
 
+    from ..errors import UsageError
     from ..reproduction import DEFAULT, QUICK, Interrupted, Reproduction, write_report
+    from ..reproduction.workers import default_jobs
 
     if args.report_dir is not None and os.path.lexists(args.report_dir) and not os.path.isdir(args.report_dir):
         # Checked before anything runs: a run of an hour must not end unable to write its report.
-        from ..errors import UsageError
-
         raise UsageError(f"--report-dir {args.report_dir} is a file, not a folder: choose another --report-dir")
     if args.report_only:
+        if args.jobs is not None:
+            raise UsageError("--report-only runs nothing: leave out --jobs")
         return _report_only(args)
     miniature = QUICK if args.quick else DEFAULT
     if args.seeds is not None:
@@ -63,8 +71,9 @@ def run(args):
     command = "minivgg reproduce" + (" --quick" if args.quick else "") + \
         (f" --seeds {args.seeds}" if args.seeds is not None else "") + \
         (f" --data {args.data}" if args.data is not None else "")
+    jobs = args.jobs if args.jobs is not None else default_jobs(miniature.seeds)
     try:
-        reproduction.run()
+        reproduction.run(jobs=jobs)
     except KeyboardInterrupt as interruption:
         # What is finished is reported (the claims over the seeds that have both sides); a second Ctrl-C while
         # the report is written stops at once.

@@ -106,10 +106,19 @@ def _run_lines(run, miniature, command, wall, cpu):
     span = run.span()
     when = (f"The steps ran from {span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M} UTC" if span else
             "No step has finished")
+    elapsed = run.elapsed()
+    if elapsed is None:  # a folder from before sessions were kept: the steps ran one after another
+        took = f"Wall time of the steps: {wall / 60:.0f} min; their CPU time: {cpu / 60:.0f} min"
+    else:
+        seconds, sessions, jobs = elapsed
+        workers = "/".join(map(str, jobs))
+        took = (f"Wall time of the run: {seconds / 60:.0f} min"
+                + (f" in {sessions} sessions" if sessions > 1 else "")
+                + (f", {workers} steps at a time in worker processes" if jobs != [1] else ", one step at a time")
+                + f"; the steps' own wall times add up to {wall / 60:.0f} min, their CPU time to {cpu / 60:.0f} min")
     lines = [f"Run by `{command}`; report written on {datetime.date.today().isoformat()}. {when}, on "
-             f"{machine_description()}; {_versions()}. Wall time of the steps: {wall / 60:.0f} min; their CPU "
-             f"time: {cpu / 60:.0f} min (both of the NumPy backend's threads; on a machine shared with other "
-             f"work the CPU time is the better measure of the cost).", ""]
+             f"{machine_description()}; {_versions()}. {took} (on a machine shared with other work the CPU time "
+             f"is the better measure of the cost).", ""]
     missing = run.missing()
     if missing:
         estimate, estimated, count = run.remaining_cpu_seconds()
@@ -247,7 +256,7 @@ def _timing_lines(timings, seeds):
         lines.append(f"| {kind} | {count} | {wall / 60:.1f} min | {cpu / 60:.1f} min |")
     wall = sum(v[0] for v in by_kind.values())
     cpu = sum(v[1] for v in by_kind.values())
-    lines.append(f"| **all** | {sum(v[2] for v in by_kind.values())} | **{wall / 60:.1f} min** | {cpu / 60:.1f} min |")
+    lines.append(f"| **all** | {sum(v[2] for v in by_kind.values())} | {wall / 60:.1f} min | {cpu / 60:.1f} min |")
     return lines, wall, cpu
 
 
@@ -360,8 +369,9 @@ def build_report(run_dir, miniature, figures_folder=None, command="minivgg repro
         cells = [f"{g + 0.0:+.2f}".replace("-0.00", "+0.00") for g in r.gains] + ["-"] * (miniature.seeds - r.seeds)
         lines.append(f"| {r.claim.key} | " + " | ".join(cells) + " |")
     lines += ["", "## What it cost", "", *timing_lines, "",
-              "Summed over every seed's steps. A step that was interrupted and resumed counts only its time after "
-              "the last resumption (its checkpoint keeps the work, not the clock).", ""]
+              "Summed over every seed's steps, so with several steps at a time in worker processes the wall "
+              "times add up to more than the run's (given at the top). A step that was interrupted and resumed "
+              "counts only its time after the last resumption (its checkpoint keeps the work, not the clock).", ""]
     if figures_folder:
         _figures(figures_folder, claim_results, per_seed, miniature)
     return "\n".join(lines) + "\n"

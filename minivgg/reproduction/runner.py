@@ -5,11 +5,13 @@
     RUN/seed-<k>/results/<step>.json    what each step measured (written last: the step is done)
     RUN/seed-<k>/posteriors/<net>.npz   test posteriors kept for fusion (Table 6)
     RUN/timings.json              wall and CPU seconds of each step
+    RUN/sessions.json             when each call of ``run`` started and ended, with how many worker processes
     RUN/report/README.md, RUN/report/figures/   the report (``report.py``)
 
 Each step runs for every seed before the next step starts (A for seeds 0, 1, 2, then A-LRN, ...), so a run
 stopped part-way already has its first comparisons at every seed, paired and given verdicts, rather than every
-comparison at one seed, which can be given none (``steps`` gives the order). A step whose results file exists is skipped; a
+comparison at one seed, which can be given none (``steps`` gives the order). With several worker processes
+(``run(jobs=...)``, ``workers.py``) each seed's steps keep that order and the seeds run side by side. A step whose results file exists is skipped; a
 training step that was interrupted resumes from its checkpoint; an evaluation that was interrupted is redone
 (its files are written atomically, at its end).
 """
@@ -29,7 +31,7 @@ from .miniature import Miniature
 __all__ = ["Step", "steps", "Reproduction", "MINIATURE_FILE", "TIMINGS_FILE", "REPORT_FOLDER", "read_results",
            "read_miniature", "Interrupted"]
 
-MINIATURE_FILE, TIMINGS_FILE, REPORT_FOLDER = "miniature.json", "timings.json", "report"
+MINIATURE_FILE, TIMINGS_FILE, SESSIONS_FILE, REPORT_FOLDER = "miniature.json", "timings.json", "sessions.json", "report"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -114,6 +116,12 @@ def read_miniature(run_dir, seeds=None):
     except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise RunFolderError(f"{path} is unreadable ({error}): give the --run-dir of a run of this version of "
                              f"minivgg reproduce") from None
+
+
+def _now():
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _step_file(name):
@@ -271,35 +279,98 @@ class Reproduction:
             return json.load(handle)
 
     # -- running -------------------------------------------------------------------------------------------------
-    def run(self):
+    def run(self, jobs=1):
         """Run every step of every seed that is not done; returns the list of ``(seed, step)`` run now.
-        Ctrl-C stops with ``Interrupted`` or ``KeyboardInterrupt``; running again continues."""
+
+        ``jobs``: how many steps run at once, each in a worker process of its own (``workers.py``); 1 runs them
+        in this process. Ctrl-C stops with ``Interrupted`` or ``KeyboardInterrupt``; running again continues."""
         from tqdm.auto import tqdm
 
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise ValueError(f"Reproduction.run: jobs must be a positive integer, got {jobs!r}")
         self._start_folder()
-        ran = []
-        for step in steps(self.miniature):
-            for seed in range(self.miniature.seeds):
-                if self.is_done(seed, step):
-                    continue
-                wall, cpu = time.perf_counter(), time.process_time()
-                with tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not self.progress,
-                          leave=False, file=sys.stderr) as bar:
-                    results = self._run_step(seed, step, bar)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                _write_json(self.results_path(seed, step), results)
-                self._record_time(seed, step, wall, cpu)
-                ran.append((seed, step))
-                print(f"seed {seed} {step.name}: {wall:.0f} s ({cpu:.0f} s CPU)", file=self.out or sys.stdout,
-                      flush=True)
-        return ran
+        if not self.missing():
+            return []  # nothing to do: no session is recorded
+        session = self._start_session(jobs)
+        try:
+            if jobs > 1:
+                from .workers import run_in_workers
 
-    def _record_time(self, seed, step, wall, cpu):
+                return run_in_workers(self, jobs)
+            ran = []
+            for step in steps(self.miniature):
+                for seed in range(self.miniature.seeds):
+                    if self.is_done(seed, step):
+                        continue
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    with tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not self.progress,
+                              leave=False, file=sys.stderr) as bar:
+                        results = self.run_step(seed, step, bar)
+                    self.record(seed, step, results, time.perf_counter() - wall, time.process_time() - cpu)
+                    ran.append((seed, step))
+            return ran
+        finally:
+            self._end_session(session)
+
+    def record(self, seed, step, results, wall, cpu):
+        """Write a finished step's results (which marks it done) and its wall and CPU seconds, and say so."""
+        _write_json(self.results_path(seed, step), results)
         timings = self.timings()
         timings[f"seed-{seed}/{step.name}"] = {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2)}
         _write_json(os.path.join(self.run_dir, TIMINGS_FILE), timings)
+        print(f"seed {seed} {step.name}: {wall:.0f} s ({cpu:.0f} s CPU)", file=self.out or sys.stdout, flush=True)
 
-    def _run_step(self, seed, step, bar):
+    # Each call of ``run`` is a session: its start, end and workers are kept, so that the report can give the
+    # run's own wall time (the steps' wall times add up to more when several run at once).
+    def sessions(self):
+        """Every session of the run folder: ``[{"started", "ended", "jobs", "steps"}]`` (times as UTC ISO
+        strings; ``ended`` None while one runs or when it was killed)."""
+        path = os.path.join(self.run_dir, SESSIONS_FILE)
+        if not os.path.exists(path):
+            return []
+        with open(path) as handle:
+            return json.load(handle)
+
+    def elapsed(self):
+        """``(wall seconds, sessions, worker counts)`` of the sessions that ran steps: each from its start to its
+        end, or to the last step it finished when it was killed. None for a folder without sessions (written
+        before they were kept)."""
+        import datetime
+
+        sessions = [entry for entry in self.sessions() if entry.get("steps", 1)]
+        if not sessions:
+            return None
+        finished = [os.path.getmtime(self.results_path(seed, step)) for seed in range(self.miniature.seeds)
+                    for step in steps(self.miniature) if self.is_done(seed, step)]
+        seconds = 0.0
+        for entry in sessions:
+            started = datetime.datetime.fromisoformat(entry["started"]).timestamp()
+            if entry["ended"] is not None:
+                ended = datetime.datetime.fromisoformat(entry["ended"]).timestamp()
+            else:
+                ended = max([t for t in finished if t >= started], default=started)
+            seconds += max(0.0, ended - started)
+        return seconds, len(sessions), sorted({entry["jobs"] for entry in sessions})
+
+    def _start_session(self, jobs):
+        sessions = self.sessions()
+        sessions.append({"started": _now(), "ended": None, "jobs": jobs, "steps": 0,
+                         "done_before": self._done_count()})
+        _write_json(os.path.join(self.run_dir, SESSIONS_FILE), sessions)
+        return len(sessions) - 1
+
+    def _end_session(self, index):
+        sessions = self.sessions()
+        entry = sessions[index]
+        entry["ended"] = _now()
+        entry["steps"] = self._done_count() - entry.pop("done_before")
+        _write_json(os.path.join(self.run_dir, SESSIONS_FILE), sessions)
+
+    def _done_count(self):
+        return sum(self.is_done(seed, step) for seed in range(self.miniature.seeds) for step in steps(self.miniature))
+
+    def run_step(self, seed, step, bar):
+        """Run one step of one seed and return its results (nothing is written to ``results/``)."""
         return getattr(self, "_" + step.kind.replace("-", "_"))(seed, step, bar)
 
     # -- Sect. 3 and 4: classification ---------------------------------------------------------------------------

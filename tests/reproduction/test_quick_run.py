@@ -43,7 +43,8 @@ def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduction")
     data = write_fake_fashion_mnist(str(root / "data"))
     run_dir = str(root / "run")
-    code, output = _main(["reproduce", "--quick", "--quiet", "--data", data, "--run-dir", run_dir])
+    # Two worker processes, whatever the machine's cores: the parallel path is the one a user's run takes.
+    code, output = _main(["reproduce", "--quick", "--quiet", "--jobs", "2", "--data", data, "--run-dir", run_dir])
     return run_dir, data, code, output
 
 
@@ -224,12 +225,118 @@ def test_a_folder_of_other_sizes_or_of_another_run_is_refused(quick_run, tmp_pat
     assert "--report-dir" in capsys.readouterr().err and not fresh.exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "x"])
-def test_bad_seeds_are_refused_at_parse_time(value, capsys):
+@pytest.mark.parametrize("option", ["--seeds", "--jobs"])
+@pytest.mark.parametrize("value", ["0", "-1", "x", "2.5", "100000"])
+def test_bad_seeds_and_jobs_are_refused_at_parse_time(option, value, capsys):
+    if option == "--seeds" and value == "100000":
+        return  # 100,000 seeds is a (long) run, not a mistake
     with pytest.raises(SystemExit) as stop:
-        main(["reproduce", "--seeds", value])
+        main(["reproduce", option, value])
     assert stop.value.code == 2
-    assert "--seeds" in capsys.readouterr().err
+    assert option in capsys.readouterr().err
+
+
+def test_report_only_refuses_jobs(quick_run, capsys):
+    assert main(["reproduce", "--report-only", "--jobs", "2", "--run-dir", quick_run[0]]) == 1
+    assert "leave out --jobs" in capsys.readouterr().err
+
+
+# --- several worker processes (workers.py) -----------------------------------------------------------------------
+def _all_results(run_dir, seeds=QUICK.seeds):
+    from minivgg.reproduction import read_results
+
+    return [read_results(run_dir, seed) for seed in range(seeds)]
+
+
+def test_worker_processes_give_exactly_the_results_of_one_process(quick_run, tmp_path):
+    run_dir, data, _, _ = quick_run
+    one = str(tmp_path / "one")
+    code, _ = _main(["reproduce", "--quick", "--quiet", "--jobs", "1", "--data", data, "--run-dir", one])
+    assert code == 0
+    parallel, single = _all_results(run_dir), _all_results(one)
+    assert all(len(results) > 50 for results in parallel)
+    assert parallel == single  # every measurement of every step, to the last bit
+    # Each run says how it ran: its sessions, and the report's wall time of the run.
+    for folder, jobs, words in ((run_dir, 2, "2 steps at a time in worker processes"), (one, 1, "one step at a time")):
+        sessions = json.load(open(os.path.join(folder, "sessions.json")))
+        assert [(entry["jobs"], entry["steps"]) for entry in sessions[:1]] == [(jobs, QUICK.seeds * len(steps(QUICK)))]
+        assert sessions[0]["ended"] >= sessions[0]["started"]
+        report = open(os.path.join(folder, "report", "README.md")).read()
+        assert re.search(r"Wall time of the run: \d+ min, " + words + r"; the steps' own wall times add up to", report)
+
+
+def test_a_run_folder_without_sessions_reports_the_steps_wall_time(quick_run, tmp_path):
+    import shutil
+
+    copy = str(tmp_path / "run")
+    shutil.copytree(quick_run[0], copy)
+    os.remove(os.path.join(copy, "sessions.json"))
+    code, output = _main(["reproduce", "--report-only", "--run-dir", copy])
+    assert code == 0 and "Wall time of the steps: " in output and "Wall time of the run" not in output
+
+
+def _processes_mentioning(text):
+    """The pids whose command line contains ``text`` (Linux's /proc)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as handle:
+                    if text.encode() in handle.read():
+                        pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes in /proc (Linux)")
+def test_ctrl_c_stops_every_worker_and_the_same_command_finishes_the_run_exactly(quick_run, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir, data, _, _ = quick_run
+    folder = str(tmp_path / "run")
+    command = [sys.executable, "-m", "minivgg", "reproduce", "--quick", "--quiet", "--jobs", "2", "--data", data,
+               "--run-dir", folder]
+    # A shell starts a background job with SIGINT ignored; the command must get it as a terminal gives it.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = [os.path.join(folder, f"seed-{seed}", "results", "train_A.json") for seed in range(QUICK.seeds)]
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(path) for path in first) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_processes_mentioning(folder)) == 3  # the command and its two workers
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again to continue" in err
+    assert _processes_mentioning(folder) == []  # no worker is left behind
+    done = sum(len(results) for results in _all_results(folder))
+    assert 0 < done < sum(len(results) for results in _all_results(run_dir))
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert _all_results(folder) == _all_results(run_dir)
+
+
+def test_a_step_that_fails_in_a_worker_is_named_and_the_other_workers_steps_are_kept(quick_run, tmp_path, capsys):
+    import shutil
+
+    run_dir, data, _, _ = quick_run
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    for seed in range(QUICK.seeds):
+        os.remove(os.path.join(copy, f"seed-{seed}", "results", "evaluate_A.json"))
+    weights = os.path.join(copy, "seed-1", "nets", "A", "model.safetensors")
+    with open(weights, "wb") as handle:
+        handle.write(b"not a weights file")
+    assert main(["reproduce", "--quick", "--quiet", "--jobs", "2", "--data", data, "--run-dir", copy]) == 1
+    err = capsys.readouterr().err
+    assert "seed 1 evaluate/A" in err and "model.safetensors" in err and "Traceback" not in err
+    # The other seed's step, run beside it, is written; the failed one is not.
+    assert os.path.exists(os.path.join(copy, "seed-0", "results", "evaluate_A.json"))
+    assert not os.path.exists(os.path.join(copy, "seed-1", "results", "evaluate_A.json"))
 
 
 def test_an_interrupted_training_step_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
@@ -291,3 +398,62 @@ def test_the_quick_run_on_the_real_fashion_mnist(tmp_path):
     code, output = _main(["reproduce", "--quick", "--quiet", "--seeds", "1", "--run-dir", str(tmp_path / "run")])
     assert code == 0
     assert re.search(r"\d+ claims? reproduced", output)
+
+
+def test_the_default_is_a_step_a_core_and_a_seed_on_the_cpu_and_one_step_on_a_gpu(monkeypatch):
+    from minivgg.reproduction import workers
+
+    monkeypatch.setattr(workers, "available_cores", lambda: 2)
+    assert (workers.default_jobs(3), workers.default_jobs(1)) == (2, 1)
+    monkeypatch.setattr(workers, "available_cores", lambda: 16)
+    assert workers.default_jobs(3) == 3
+
+    class OnTheGpu:
+        name = "cupy"
+    monkeypatch.setattr("minivgg.backend.get_backend", lambda: OnTheGpu)
+    assert workers.default_jobs(3) == 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="workers are stopped with SIGUSR1 (POSIX)")
+def test_ctrl_c_stops_the_workers_training_at_their_next_step_each_with_a_checkpoint(tmp_path):
+    # Net A trained for 500 epochs in two workers (a patience that never ends the schedule early): Ctrl-C (to the command alone, as workers are in process groups
+    # of their own) must reach their training loops, which stop after the SGD step, long before the end.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from minivgg.training.checkpoint import read_checkpoint_state
+    from minivgg.training.run_folder import CHECKPOINT, FINAL_WEIGHTS
+
+    data = write_fake_fashion_mnist(str(tmp_path / "data"))
+    folder = str(tmp_path / "run")
+    script = (
+        "import sys\n"
+        "from dataclasses import replace\n"
+        "from minivgg.reproduction import QUICK, Interrupted, Reproduction\n"
+        f"miniature = replace(QUICK, data={data!r}, epochs=500, patience=1000)\n"  # no early end of the schedule
+        "try:\n"
+        f"    Reproduction({folder!r}, miniature, progress=False).run(jobs=2)\n"
+        "except Interrupted as stop:\n"
+        "    print(stop)\n"
+        "    sys.exit(130)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    checkpoints = [os.path.join(folder, f"seed-{seed}", "nets", "A", CHECKPOINT) for seed in range(QUICK.seeds)]
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(path) for path in checkpoints) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(os.path.exists(path) for path in checkpoints), "the workers never wrote a first checkpoint"
+    process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=60)  # 500 epochs would take many minutes
+    finally:
+        for pid in _processes_mentioning(folder):  # a worker that did not stop must not outlive the test
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 130, err
+    assert "checkpoint" in out
+    for path in checkpoints:
+        assert read_checkpoint_state(path)["position"]["epoch"] < 500
+        assert not os.path.exists(os.path.join(os.path.dirname(path), FINAL_WEIGHTS))
+    assert _processes_mentioning(folder) == []
