@@ -52,6 +52,18 @@ def _executor_and_blas():
     return _pool, _blas
 
 
+def _forget_pool_in_a_forked_child():
+    """A process forked from one whose pool has run holds the pool object but none of its threads: a piece
+    handed to it would wait forever. The child makes its own pool, and its own lock (one held by another thread
+    at the fork would never be released), on first use."""
+    global _pool, _blas, _blas_modules, _lock
+    _pool, _blas, _blas_modules, _lock = None, None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_a_forked_child)
+
+
 def one_blas_thread(op):
     """Decorator: ``op`` runs with BLAS held to one thread (restored afterwards); its products run on all
     cores through ``run_pieces`` instead."""

@@ -1,6 +1,8 @@
 """The NumPy backend's convolution engine (fast_conv.py): its internal routes give the same numbers: the batch unfolded in few large chunks
 or in many one-row ones, the data gradient as a convolution (stride 1) or by col2im (stride 2,
 wide padding), and the backward that skips the data gradient of a network's first layer."""
+import os
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,32 @@ def test_the_engines_fc_layer_computes_the_references_numbers(rng, monkeypatch):
     dout = rng.standard_normal(out.shape)
     for got, want in zip(fast_linear.linear_backward(dout, cache), linear.linear_backward(dout, expected_cache)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks a process (POSIX)")
+def test_a_process_forked_after_the_pool_ran_runs_pieces_of_its_own(monkeypatch):
+    # A forked child inherits the pool object but none of its threads: without a pool of its own, a piece handed
+    # over waits forever (mutmut and multiprocessing's "fork" start both fork such a process).
+    import select
+    import signal
+    from minivgg.backends.numpy import parallel
+    monkeypatch.setattr(parallel, "WORKERS", 2)  # a pool thread even on one core
+    assert parallel.run_pieces(lambda piece: piece * piece, range(6)) == [0, 1, 4, 9, 16, 25]
+    assert parallel._pool is not None
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: run pieces, say what they gave, and leave without pytest's clean-up
+        try:
+            os.write(writing, repr(parallel.run_pieces(lambda piece: piece + 1, range(6))).encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    try:
+        ready, _, _ = select.select([reading], [], [], 30)
+        answer = os.read(reading, 1000).decode() if ready else None
+    finally:
+        if not ready:
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(reading)
+    assert answer == "[1, 2, 3, 4, 5, 6]", "the forked child's pieces never ran"
