@@ -1,0 +1,155 @@
+"""``posteriors`` pinned where mutation testing found it loose: every method is what it says at a scale above
+the crop, each option reaches every half of "multi-crop+dense", and the bars, batches, modes and messages are
+the ones asked for. Each test failed on the mutant it was written against (benchmarks/RESULTS.md).
+
+The net's inputs are 0-255 minus the mean, with Glorot weights, so its posteriors differ between images, crops
+and flips by far more than the tolerances used here (checked in each test where it matters).
+"""
+import importlib
+
+import numpy as np
+import pytest
+
+import minivgg
+from minivgg.backend import get_backend
+from minivgg.data.transforms import centre_crop, rescale_smallest_side
+from minivgg.evaluation.dense import forward_in_batches
+from minivgg.evaluation.posteriors import multi_crop_offsets, posteriors
+from minivgg.evaluation.shape_buckets import crop_to_bucket, shape_step
+
+posteriors_module = importlib.import_module("minivgg.evaluation.posteriors")  # the package re-exports the function
+
+
+@pytest.fixture(scope="module")
+def model():
+    net = minivgg.vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, weight_init="glorot",
+                      seed=1)
+    net.preprocessing = minivgg.preprocessing.paper_mean_rgb((120.0, 110.0, 100.0))
+    return net.eval()  # no dropout in the posteriors computed by hand
+
+
+@pytest.fixture
+def images(rng):
+    # Wider or taller than square, so that the crops, the buckets and the mirror all see something else.
+    return [rng.integers(0, 256, size=shape, dtype=np.uint8) for shape in [(40, 52, 3), (48, 36, 3), (40, 40, 3)]]
+
+
+def _distinct(a, b, by=1e-3):
+    return np.max(np.abs(a - b)) > by
+
+
+def _softmax_of(model, crops):
+    assert not model.training
+    return forward_in_batches(model, model.preprocessing, crops, pool=get_backend().softmax)
+
+
+def test_multi_crop_and_dense_is_the_mean_of_the_two_with_the_flip_and_the_buckets(model, images):
+    both = posteriors(model, images, "multi-crop+dense", scales=(40,), flip=True, shape_buckets=True)
+    multi = posteriors(model, images, "multi-crop", scales=(40,), flip=True)
+    dense = posteriors(model, images, "dense", scales=(40,), flip=True, shape_buckets=True)
+    np.testing.assert_allclose(both, (multi + dense) / 2, rtol=1e-9)
+    # Each option changes the answer, so a half that lost it would be seen.
+    assert _distinct(multi, dense)
+    assert _distinct(multi, posteriors(model, images, "multi-crop", scales=(40,), flip=False))
+    assert _distinct(dense, posteriors(model, images, "dense", scales=(40,), flip=True))  # buckets off
+
+
+def test_dense_with_shape_buckets_is_dense_on_each_image_s_bucket_crop(model, images):
+    rescaled = [rescale_smallest_side(image, 40) for image in images]
+    cropped = [np.ascontiguousarray(crop_to_bucket(image, shape_step(32))) for image in rescaled]
+    assert cropped[0].shape == (40, 50, 3)  # 52 lowered to 40 plus a multiple of 5 (32 / 224 of 32, rounded)
+    expected = posteriors(model, cropped, "dense", scales=(40,), flip=True)
+    np.testing.assert_allclose(posteriors(model, images, "dense", scales=(40,), flip=True, shape_buckets=True),
+                               expected, rtol=1e-9)
+
+
+def test_single_crop_above_the_crop_size_is_the_centre_crop_and_its_mirror(model, images):
+    views = [rescale_smallest_side(image, 40) for image in images]
+    plain = _softmax_of(model, [np.ascontiguousarray(centre_crop(view, 32)) for view in views])
+    mirrored = _softmax_of(model, [np.ascontiguousarray(centre_crop(view[:, ::-1], 32)) for view in views])
+    assert _distinct(plain, mirrored)
+    np.testing.assert_allclose(posteriors(model, images, "single-crop", scales=(40,), flip=True),
+                               (plain + mirrored) / 2, rtol=1e-9)
+    np.testing.assert_allclose(posteriors(model, images, "single-crop", scales=(40,), flip=False), plain, rtol=1e-9)
+
+
+def test_multi_crop_above_the_crop_size_is_the_mean_of_the_grid_s_crops_and_their_mirrors(model, images):
+    expected = []
+    for image in images:
+        view = rescale_smallest_side(image, 40)
+        per_flip = []
+        for seen in (view, view[:, ::-1]):
+            crops = [np.ascontiguousarray(seen[top:top + 32, left:left + 32])
+                     for top, left in multi_crop_offsets(seen.shape[0], seen.shape[1], 32)]
+            per_flip.append(_softmax_of(model, crops).mean(axis=0))  # each crop's posteriors, averaged
+        expected.append(np.mean(per_flip, axis=0))
+    got = posteriors(model, images, "multi-crop", scales=(40,), flip=True)
+    np.testing.assert_allclose(got, np.array(expected), rtol=1e-9)
+    assert _distinct(got, posteriors(model, images, "single-crop", scales=(40,), flip=True))
+
+
+@pytest.mark.parametrize("method", ["single-crop", "dense", "multi-crop", "multi-crop+dense"])
+def test_the_batch_size_reaches_every_forward_pass(model, images, monkeypatch, method):
+    sizes = []
+
+    def recording(function):
+        def wrapper(*args, **kwargs):
+            sizes.append(kwargs["batch_size"] if "batch_size" in kwargs else args[3 if function is forward else 5])
+            return function(*args, **kwargs)
+        return wrapper
+
+    forward, dense = posteriors_module.forward_in_batches, posteriors_module.dense_outputs
+    monkeypatch.setattr(posteriors_module, "forward_in_batches", recording(forward))
+    monkeypatch.setattr(posteriors_module, "dense_outputs", recording(dense))
+    posteriors(model, images, method, scales=(40,), flip=False, batch_size=3)
+    assert sizes and set(sizes) == {3}
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_batches_of_one_or_two_images_give_the_same_posteriors(model, images, batch_size):
+    np.testing.assert_allclose(posteriors(model, images, "dense", scales=(40,), batch_size=batch_size),
+                               posteriors(model, images, "dense", scales=(40,)), rtol=1e-9)
+
+
+def test_a_single_scale_may_be_given_as_a_number(model, images):
+    np.testing.assert_array_equal(posteriors(model, images, "dense", scales=40),
+                                  posteriors(model, images, "dense", scales=(40,)))
+
+
+def test_the_model_s_training_mode_is_given_back(model, images):
+    try:
+        for mode in (True, False):
+            model.train(mode)
+            posteriors(model, images[:1], "dense", scales=(32,))
+            assert model.training is mode
+    finally:
+        model.eval()
+
+
+def test_progress_shows_a_bar_over_the_scales_for_each_half(model, images, capsys):
+    posteriors(model, images[:1], "multi-crop+dense", scales=(32, 40), progress=True)
+    err = capsys.readouterr().err
+    for method in ("multi-crop", "dense"):
+        assert f"{method} evaluation: 100%" in err and "2/2" in err
+    assert "scale/s" in err or "s/scale" in err
+    posteriors(model, images[:1], "dense", scales=(32,), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_an_image_that_is_not_one_is_named_by_its_place(model, images):
+    with pytest.raises(TypeError, match="image 2 is a float"):
+        posteriors(model, images[:2] + [3.5], "dense", scales=(40,))
+
+
+def test_non_finite_scores_are_named_with_the_preprocessing_that_overflowed():
+    from minivgg.errors import NonFiniteOutputError
+
+    net = minivgg.vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, seed=1)
+    net.preprocessing = minivgg.preprocessing.paper_mean_rgb((120.0, 110.0, 100.0))
+    _, layer, key = next(iter(net.named_parameters()))
+    layer.params[key][...] = np.nan
+    image = np.full((32, 32, 3), 100, np.uint8)
+    with pytest.raises(NonFiniteOutputError) as error:
+        posteriors(net, [image], "single-crop", scales=(32,))
+    message = str(error.value)
+    assert "the model's scores are NaN or infinite" in message and f"({net.preprocessing})" in message
