@@ -6,6 +6,7 @@ The net's inputs are 0-255 minus the mean, with Glorot weights, so its posterior
 and flips by far more than the tolerances used here (checked in each test where it matters).
 """
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -153,3 +154,37 @@ def test_non_finite_scores_are_named_with_the_preprocessing_that_overflowed():
         posteriors(net, [image], "single-crop", scales=(32,))
     message = str(error.value)
     assert "the model's scores are NaN or infinite" in message and f"({net.preprocessing})" in message
+
+
+# --- the dense loop (dense.py) and the finite-output check ---------------------------------------------------------
+def test_a_float64_net_computes_in_float64_from_the_preprocessed_pixels(images):
+    from minivgg.evaluation.dense import dense_outputs
+
+    net = minivgg.vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, weight_init="glorot",
+                      seed=1, dtype=np.float64).eval()
+    square = [image[:32, :32] for image in images]
+    x = net.preprocessing.apply(np.stack(square)).astype(np.float64)
+    expected = net.forward(x)
+    got = forward_in_batches(net, net.preprocessing, square, batch_size=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    maps = dense_outputs(net.to_fully_convolutional(), net.preprocessing, square, pool=None)
+    assert isinstance(maps, list) and [m.shape for m in maps] == [(5, 1, 1)] * 3  # pool=None: each map whole
+    np.testing.assert_allclose(np.stack(maps)[:, :, 0, 0], expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+def test_no_images_is_refused_by_name(model):
+    with pytest.raises(ValueError, match=r"^forward_in_batches: no images \(a batch of 0\)$"):
+        forward_in_batches(model, model.preprocessing, [])
+
+
+def test_the_finite_check_names_at_most_five_images_and_passes_nothing_through():
+    from minivgg.errors import NonFiniteOutputError
+    from minivgg.evaluation.posteriors import check_finite_outputs
+
+    empty = np.zeros((0, 5))
+    assert check_finite_outputs(empty, "scores", np.float32, "p") is not None
+    for bad, listed in ((5, "image 0, 1, 2, 3, 4)"), (7, "image 0, 1, 2, 3, 4 ...)")):
+        outputs = np.ones((9, 2, 3))
+        outputs[:bad, 1, 2] = np.inf
+        with pytest.raises(NonFiniteOutputError, match=re.escape(f"for {bad} of 9 images ({listed}")):
+            check_finite_outputs(outputs, "scores", np.float32, "p")

@@ -126,3 +126,14 @@ def test_spatial_mean_leaves_one_vector_an_image_as_it_is():
     vectors = np.arange(6.0).reshape(2, 3)
     assert spatial_mean(vectors) is vectors
     np.testing.assert_array_equal(spatial_mean(np.arange(24.0).reshape(1, 2, 3, 4)), [[5.5, 17.5]])
+
+
+def test_a_box_from_the_image_s_edge_keeps_its_first_row_and_column_and_an_empty_box_is_refused():
+    from minivgg.transfer.extraction import crop_box
+
+    image = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    np.testing.assert_array_equal(crop_box(image, (0, 0, 10, 8)), image[:8, :10])
+    np.testing.assert_array_equal(crop_box(image, (-5, -5, 40, 40)), image)  # clipped to the image
+    for empty in ((5, 2, 5, 9), (5, 2, 9, 2)):
+        with pytest.raises(ValueError, match="holds no pixel of the 20x30 image"):
+            crop_box(image, empty)
