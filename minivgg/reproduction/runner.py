@@ -11,9 +11,9 @@
 Each step runs for every seed before the next step starts (A for seeds 0, 1, 2, then A-LRN, ...), so a run
 stopped part-way already has its first comparisons at every seed, paired and given verdicts, rather than every
 comparison at one seed, which can be given none (``steps`` gives the order). With several worker processes
-(``run(jobs=...)``, ``workers.py``) each seed's steps keep that order and the seeds run side by side. A step whose results file exists is skipped; a
-training step that was interrupted resumes from its checkpoint; an evaluation that was interrupted is redone
-(its files are written atomically, at its end).
+(``run(jobs=...)``, ``workers.py``) each seed's steps keep that order and the seeds run side by side. A step
+whose results file exists is skipped; a training step that was interrupted resumes from its checkpoint; an
+evaluation that was interrupted is redone (its files are written atomically, at its end).
 """
 import json
 import os
@@ -328,8 +328,16 @@ class Reproduction:
         path = os.path.join(self.run_dir, SESSIONS_FILE)
         if not os.path.exists(path):
             return []
-        with open(path) as handle:
-            return json.load(handle)
+        try:
+            with open(path) as handle:
+                sessions = json.load(handle)
+            if not isinstance(sessions, list) or not all(
+                    isinstance(entry, dict) and {"started", "ended", "jobs"} <= set(entry) for entry in sessions):
+                raise ValueError("expected a list of sessions, each with started, ended and jobs")
+            return sessions
+        except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+            raise RunFolderError(f"{path} is unreadable ({error}): delete it (the report then gives the steps' "
+                                 f"own wall times) or choose another --run-dir") from None
 
     def elapsed(self):
         """``(wall seconds, sessions, worker counts)`` of the sessions that ran steps: each from its start to its
@@ -337,7 +345,8 @@ class Reproduction:
         before they were kept)."""
         import datetime
 
-        sessions = [entry for entry in self.sessions() if entry.get("steps", 1)]
+        # A session that was killed has no end, and its steps were never counted: it counts to its last step.
+        sessions = [entry for entry in self.sessions() if entry["ended"] is None or entry.get("steps", 1)]
         if not sessions:
             return None
         finished = [os.path.getmtime(self.results_path(seed, step)) for seed in range(self.miniature.seeds)

@@ -457,3 +457,27 @@ def test_ctrl_c_stops_the_workers_training_at_their_next_step_each_with_a_checkp
         assert read_checkpoint_state(path)["position"]["epoch"] < 500
         assert not os.path.exists(os.path.join(os.path.dirname(path), FINAL_WEIGHTS))
     assert _processes_mentioning(folder) == []
+
+
+def test_a_killed_session_counts_to_its_last_step_and_a_broken_sessions_file_is_named(quick_run, tmp_path, capsys):
+    import datetime
+    import shutil
+
+    copy = str(tmp_path / "run")
+    shutil.copytree(quick_run[0], copy)
+    path = os.path.join(copy, "sessions.json")
+    sessions = json.load(open(path))
+    last = max(os.path.getmtime(os.path.join(top, name)) for top, _, names in os.walk(os.path.join(copy, "seed-0"))
+               for name in names if top.endswith("results"))
+    started = datetime.datetime.fromtimestamp(last - 600, datetime.timezone.utc).isoformat(timespec="seconds")
+    sessions[0].update(started=started, ended=None, steps=0)  # as a session killed (kill -9) would leave it
+    json.dump(sessions, open(path, "w"))
+    from minivgg.reproduction import read_miniature
+
+    seconds, count, jobs = Reproduction(copy, read_miniature(copy), progress=False).elapsed()
+    assert count == 1 and jobs == [2] and 600 <= seconds <= 600 + 120
+    with open(path, "w") as handle:
+        handle.write("[{not json")
+    assert main(["reproduce", "--report-only", "--run-dir", copy]) == 1
+    err = capsys.readouterr().err
+    assert "sessions.json is unreadable" in err and "Traceback" not in err
