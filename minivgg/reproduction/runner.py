@@ -27,15 +27,12 @@ from .classification import (WEIGHTS_FILE, build_net, classification_posteriors,
                              load_seed_data, save_arrays, top1_error, train_net)
 from .experiments import DEEP_NETS, NETS
 from .miniature import Miniature
+from .workers import Interrupted, run_in_workers
 
 __all__ = ["Step", "steps", "Reproduction", "MINIATURE_FILE", "TIMINGS_FILE", "REPORT_FOLDER", "read_results",
            "read_miniature", "Interrupted"]
 
 MINIATURE_FILE, TIMINGS_FILE, SESSIONS_FILE, REPORT_FOLDER = "miniature.json", "timings.json", "sessions.json", "report"
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a training step: the step's checkpoint is written; running again continues it."""
 
 
 @dataclass(frozen=True)
@@ -294,8 +291,6 @@ class Reproduction:
         session = self._start_session(jobs)
         try:
             if jobs > 1:
-                from .workers import run_in_workers
-
                 return run_in_workers(self, jobs)
             ran = []
             for step in steps(self.miniature):

@@ -12,9 +12,8 @@ with the step's results and its CPU seconds, or the error that stopped it. Each 
 its own, so the terminal's Ctrl-C reaches the parent alone, which then asks every busy worker to stop as Ctrl-C
 would (SIGUSR1: a training step finishes its SGD step and writes its checkpoint) and waits for them.
 
-    python -m minivgg.reproduction.workers RUN_DIR --seeds N --slot K [--progress] [--backend NAME]
+A worker is ``python -m minivgg.reproduction.worker_process`` (``worker_process.py``).
 """
-import argparse
 import json
 import os
 import selectors
@@ -22,15 +21,17 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 from ..errors import MinivggError
 
-__all__ = ["run_in_workers", "available_cores", "default_jobs", "WorkerFailed"]
+__all__ = ["run_in_workers", "available_cores", "default_jobs", "WorkerFailed", "Interrupted"]
 
 # Variables that set the BLAS and OpenMP thread pools; a worker gets cores / workers threads unless they are set.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-_USER_ERRORS = (MinivggError, ValueError, OSError, ImportError, MemoryError)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a training step: the step's checkpoint is written; running again continues it."""
 
 
 class WorkerFailed(MinivggError, RuntimeError):
@@ -68,7 +69,7 @@ class _Worker:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(minivgg.__file__)))
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
         self.answers, answer_end = os.pipe()
-        command = [sys.executable, "-m", __name__, os.path.abspath(reproduction.run_dir),
+        command = [sys.executable, "-m", f"{__package__}.worker_process", os.path.abspath(reproduction.run_dir),
                    "--seeds", str(reproduction.miniature.seeds), "--slot", str(slot),
                    "--answers", str(answer_end), "--backend", get_backend().name]
         if reproduction.progress:
@@ -114,8 +115,6 @@ def run_in_workers(reproduction, jobs):
     ``(seed, step)`` pairs run, in the order they finished. Ctrl-C stops every worker as it would stop the
     single process (``Interrupted``); a step that fails stops the run once the other workers' steps are done
     (``WorkerFailed``, or the worker's own error when it is one of minivgg's)."""
-    from .runner import Interrupted
-
     pending = reproduction.missing()
     jobs = max(1, min(jobs, len({seed for seed, _ in pending})))
     threads = max(1, available_cores() // jobs)
@@ -173,8 +172,6 @@ def _hand_out(reproduction, pending, workers, selector, jobs, threads):
 
 def _take_answer(reproduction, worker, answer, ran):
     """Write a finished step's results and time; the error to raise when the step failed (None if it did not)."""
-    from .runner import Interrupted
-
     seed, step, started = worker.task
     worker.task = None
     if answer is None:
@@ -204,57 +201,3 @@ def _stop_all(reproduction, workers, ran):
     except KeyboardInterrupt:
         for worker in busy:
             worker.close(kill=True)
-
-
-# -- a worker -----------------------------------------------------------------------------------------------------
-def _stop_requested(signum, frame):
-    raise KeyboardInterrupt
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minivgg.reproduction.workers")
-    parser.add_argument("run_dir")
-    parser.add_argument("--seeds", type=int, required=True)
-    parser.add_argument("--slot", type=int, default=0)
-    parser.add_argument("--answers", type=int, required=True, help="the file descriptor the answers go to")
-    parser.add_argument("--backend", default="numpy")
-    parser.add_argument("--progress", action="store_true")
-    args = parser.parse_args(argv)
-    # SIGUSR1 is the parent's Ctrl-C: a training step takes it over (it finishes its SGD step and writes its
-    # checkpoint); anywhere else it stops the step at once (an evaluation is redone, its files written at its end).
-    signal.signal(signal.SIGUSR1, _stop_requested)
-    answers = os.fdopen(args.answers, "w")
-    from tqdm.auto import tqdm
-
-    from ..backend import set_backend
-    from .runner import Reproduction, read_miniature, steps
-
-    set_backend(args.backend)
-    reproduction = Reproduction(args.run_dir, read_miniature(args.run_dir, args.seeds), progress=args.progress,
-                                out=sys.stderr)
-    by_name = {step.name: step for step in steps(reproduction.miniature)}
-    for line in sys.stdin:
-        task = json.loads(line)
-        seed, step = task["seed"], by_name[task["step"]]
-        cpu = time.process_time()
-        try:
-            with tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not args.progress, leave=False,
-                      position=args.slot, file=sys.stderr) as bar:
-                results = reproduction.run_step(seed, step, bar)
-            answer = {"results": results, "cpu_seconds": time.process_time() - cpu}
-        except KeyboardInterrupt as interruption:
-            answer = {"interrupted": True, "message": str(interruption) or f"interrupted during seed {seed} "
-                      f"{step.name}: run the same command again to continue"}
-        except _USER_ERRORS as error:
-            answer = {"message": str(error) or type(error).__name__, "user_error": True}
-        except Exception as error:  # a bug: the parent shows its traceback
-            answer = {"message": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-        if "results" not in answer:
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
