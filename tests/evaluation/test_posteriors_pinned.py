@@ -188,3 +188,25 @@ def test_the_finite_check_names_at_most_five_images_and_passes_nothing_through()
         outputs[:bad, 1, 2] = np.inf
         with pytest.raises(NonFiniteOutputError, match=re.escape(f"for {bad} of 9 images ({listed}")):
             check_finite_outputs(outputs, "scores", np.float32, "p")
+
+
+@pytest.mark.parametrize("dtype, scale, batch_size", [(np.float32, 48, 5), (np.float64, None, 1)])
+def test_the_dense_memory_check_asks_for_one_batch_of_the_largest_rescaled_image(monkeypatch, dtype, scale,
+                                                                                 batch_size):
+    import minivgg.limits
+    from minivgg.data.transforms import rescaled_size
+    from minivgg.evaluation.dense import dense_outputs
+    from minivgg.summary import evaluation_memory
+
+    net = minivgg.vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, weight_init="glorot",
+                      seed=1, dtype=dtype).eval().to_fully_convolutional()
+    asked = []
+    monkeypatch.setattr(minivgg.limits, "check_memory", lambda needed, what: asked.append((needed, what)))
+    images = [np.zeros((40, 52, 3), np.uint8), np.zeros((36, 36, 3), np.uint8), np.zeros((40, 52, 3), np.uint8)]
+    dense_outputs(net, minivgg.preprocessing.paper_mean_rgb((1.0, 2.0, 3.0)), images, scale, batch_size=batch_size)
+    height, width = rescaled_size(40, 52, scale) if scale else (40, 52)  # the largest: two images of it
+    batch = min(batch_size, 2)
+    itemsize = np.dtype(dtype).itemsize
+    needed = evaluation_memory(net.layers, height, width, batch, itemsize) + 4 * 3 * height * width * batch
+    assert asked == [(needed, f"dense evaluation of {batch} image{'s' if batch > 1 else ''} rescaled to "
+                              f"{width}x{height} pixels")]
