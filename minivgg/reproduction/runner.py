@@ -281,8 +281,6 @@ class Reproduction:
 
         ``jobs``: how many steps run at once, each in a worker process of its own (``workers.py``); 1 runs them
         in this process. Ctrl-C stops with ``Interrupted`` or ``KeyboardInterrupt``; running again continues."""
-        from tqdm.auto import tqdm
-
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise ValueError(f"Reproduction.run: jobs must be a positive integer, got {jobs!r}")
         self._start_folder()
@@ -298,8 +296,7 @@ class Reproduction:
                     if self.is_done(seed, step):
                         continue
                     wall, cpu = time.perf_counter(), time.process_time()
-                    with tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not self.progress,
-                              leave=False, file=sys.stderr) as bar:
+                    with self.step_bar(seed, step) as bar:
                         results = self.run_step(seed, step, bar)
                     self.record(seed, step, results, time.perf_counter() - wall, time.process_time() - cpu)
                     ran.append((seed, step))
@@ -372,6 +369,13 @@ class Reproduction:
 
     def _done_count(self):
         return sum(self.is_done(seed, step) for seed in range(self.miniature.seeds) for step in steps(self.miniature))
+
+    def step_bar(self, seed, step, position=None):
+        """The tqdm bar of one step (``position``: its line when several processes show bars at once)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not self.progress, leave=False,
+                    position=position, file=sys.stderr)
 
     def run_step(self, seed, step, bar):
         """Run one step of one seed and return its results (nothing is written to ``results/``)."""

@@ -33,8 +33,6 @@ def main(argv=None):
     # checkpoint); anywhere else it stops the step at once (an evaluation is redone, its files written at its end).
     signal.signal(signal.SIGUSR1, _stop_requested)
     answers = os.fdopen(args.answers, "w")
-    from tqdm.auto import tqdm
-
     from ..backend import set_backend
     from .runner import Reproduction, read_miniature, steps
 
@@ -47,8 +45,7 @@ def main(argv=None):
         seed, step = task["seed"], by_name[task["step"]]
         cpu = time.process_time()
         try:
-            with tqdm(total=step.total, desc=f"seed {seed} {step.name}", disable=not args.progress, leave=False,
-                      position=args.slot, file=sys.stderr) as bar:
+            with reproduction.step_bar(seed, step, position=args.slot) as bar:
                 results = reproduction.run_step(seed, step, bar)
             answer = {"results": results, "cpu_seconds": time.process_time() - cpu}
         except KeyboardInterrupt as interruption:
