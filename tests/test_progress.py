@@ -1,6 +1,11 @@
-"""Progress bars: the text bar outside Jupyter and in a kernel without ipywidgets, with no warning either way."""
+"""Progress bars: the text bar outside Jupyter and in a kernel without ipywidgets, with no warning either way, and
+a forked child's bar."""
 import importlib
+import os
+import signal
 import sys
+import threading
+import time
 import types
 import warnings
 
@@ -52,3 +57,44 @@ def test_a_kernel_with_ipywidgets_gets_the_widget(monkeypatch):
     import tqdm.notebook
 
     assert bar_class() is tqdm.notebook.tqdm
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_child_forked_while_a_thread_holds_the_bars_lock_can_show_a_bar():
+    """tqdm's monitor thread takes the bars' lock every 10 s; a fork at that moment copied it held, and the child's
+    first bar waited forever (mutation testing's forked test runs hung so). Nor may the child's bar leave the
+    parent's lock taken."""
+    list(progress_bar(range(2), disable=False))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with tqdm.std.tqdm.get_lock():
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:  # the child: a bar, then out without running the parent's cleanup
+        try:
+            list(progress_bar(range(3), desc="child", disable=False))
+        finally:
+            os._exit(0)
+    release.set()  # the parent's holder lets go; the process lock it held is shared with the child
+    holder.join()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's bar waited 30 s for the lock its parent's thread held at the fork")
+    assert os.waitstatus_to_exitcode(status) == 0
+    process_lock = tqdm.std.TqdmDefaultWriteLock.mp_lock  # shared with the child: it must have been left free
+    assert process_lock.acquire(timeout=10), "the child kept the parent's process lock: the next bar would wait"
+    process_lock.release()
+    list(progress_bar(range(2), disable=False))

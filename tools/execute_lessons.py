@@ -5,7 +5,8 @@ running (on a code host, or opened in Jupyter). Their cells come from the jupyte
 the reviewed source. This tool runs each lesson from its source in a fresh kernel and an empty working folder,
 and writes the notebook with its outputs, the same bytes from run to run on one machine: cell ids derived
 from the cells' content, no timings, the Python version left out of the metadata, each cell's streams
-merged, the kernel's hash seed fixed (the lessons seed their own generators).
+merged, the kernel's hash seed and OpenBLAS's kernels fixed (``kernel_environment``; the lessons seed their
+own generators).
 
 An output with noise in it is refused, naming the cell (``output_noise``): a traceback, anything on stderr (a
 warning, a progress bar), a progress widget, a folder of this machine.
@@ -40,7 +41,8 @@ import sys
 import tempfile
 
 __all__ = ["RELATIVE_TOLERANCE", "SMALL", "SMALL_FACTOR", "NOISE_FLOOR", "IMAGE_SIZE_TOLERANCE", "REGENERATE",
-           "lesson_sources", "lesson_notebook", "stored_executed_notebook", "execute_lesson", "output_noise",
+           "lesson_sources", "lesson_notebook", "stored_executed_notebook", "execute_lesson", "kernel_environment",
+           "output_noise",
            "compare_outputs", "find_lessons", "main"]
 
 RELATIVE_TOLERANCE = 1e-3  # a decimal's drift between machines (BLAS kernels, core counts) that is not a change
@@ -194,10 +196,7 @@ def execute_lesson(source, folder, timeout=600, working_folder=None, kernel_name
 
     notebook = lesson_notebook(source)
     destination = os.path.join(os.fspath(folder), os.path.splitext(os.path.basename(source))[0] + ".ipynb")
-    environment = dict(os.environ, PYTHONHASHSEED="0")  # sets and dicts of strings print in one order
-    environment.pop("MPLBACKEND", None)  # figures go to the notebook (the kernel's inline backend)
-    if shutil.which("nvidia-smi") is None:  # no GPU: Numba's kernels run in its CUDA simulator, as in the tests
-        environment.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    environment = kernel_environment(os.environ)
     repository = os.path.dirname(os.path.dirname(os.path.abspath(source)))
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as sockets:
         working = os.path.abspath(os.fspath(working_folder or scratch))
@@ -218,6 +217,42 @@ def execute_lesson(source, folder, timeout=600, working_folder=None, kernel_name
     notebook.metadata.get("language_info", {}).pop("version", None)  # the Python of this machine
     _write_notebook(notebook, destination)
     return destination
+
+
+def kernel_environment(environ, cpu_flags=None):
+    """The environment a lesson's kernel runs in: ``environ`` with the settings that make its outputs the same
+    from run to run and from machine to machine (``NUMBA_ENABLE_CUDASIM`` and ``OPENBLAS_CORETYPE`` already set
+    in ``environ`` are kept). ``cpu_flags``: the CPU's feature flags (default: ``/proc/cpuinfo``'s, if any).
+
+    - ``PYTHONHASHSEED=0``: sets and dicts of strings print in one order;
+    - no ``MPLBACKEND``: figures go to the notebook (the kernel's inline backend);
+    - ``NUMBA_ENABLE_CUDASIM=1`` without a GPU: Numba's kernels run in its CUDA simulator, as in the tests;
+    - ``OPENBLAS_CORETYPE=Haswell`` on a CPU with AVX2 and FMA (what Haswell's kernels use): OpenBLAS otherwise
+      picks its matrix kernels by the CPU, and its AVX-512 kernels round differently from its AVX2 ones. The
+      lessons' nets trained on one CPU then differed from those trained on another after a few epochs (lesson
+      07, one seed: 1.39% against 1.67% top-1 error), and the stored outputs were current on one kind of
+      machine only.
+    """
+    flags = _cpu_flags() if cpu_flags is None else set(cpu_flags)
+    environment = dict(environ, PYTHONHASHSEED="0")
+    environment.pop("MPLBACKEND", None)
+    if shutil.which("nvidia-smi") is None:
+        environment.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    if {"avx2", "fma"} <= flags:
+        environment.setdefault("OPENBLAS_CORETYPE", "Haswell")
+    return environment
+
+
+def _cpu_flags():
+    """The feature flags of this machine's CPU from ``/proc/cpuinfo`` (Linux); none where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
 
 
 def _kernel_manager(kernel_name, sockets):

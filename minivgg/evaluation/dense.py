@@ -16,11 +16,11 @@ __all__ = ["group_by_size", "forward_in_batches", "dense_outputs", "centre_crops
 
 
 def group_by_size(images):
-    """Indices of the images grouped by (height, width), in order of first appearance: one batch shape per group
-    keeps throughput high."""
+    """Indices of the images grouped by shape, in order of first appearance: one batch shape per group keeps
+    throughput high."""
     groups = {}
     for i, image in enumerate(images):
-        groups.setdefault(image.shape[:2], []).append(i)
+        groups.setdefault(image.shape, []).append(i)
     return list(groups.values())
 
 
@@ -38,7 +38,7 @@ def forward_in_batches(net, preprocessing, images, batch_size=32, pool=None):
     net computes in float64)."""
     if not images:
         raise ValueError("forward_in_batches: no images (a batch of 0)")
-    dtype = getattr(net, "dtype", None)
+    dtype = net.dtype  # None for a layer without parameters: the preprocessed pixels as they are
     net = fuse_conv_relu(net)
     pixels = ((np.stack(images[start:start + batch_size]), None, None) for start in range(0, len(images), batch_size))
     out = []
@@ -55,7 +55,8 @@ def dense_outputs(net, preprocessing, images, scale=None, flip=False, batch_size
 
     Parameters
     ----------
-    net : a net mapping (N, 3, H, W) to (N, C, h, w) maps of any size (``VGG.to_fully_convolutional()``)
+    net : a net mapping (N, 3, H, W) to (N, C, h, w) maps of any size (``VGG.to_fully_convolutional()``), or
+        one layer
     preprocessing : the model's ``Preprocessing``
     images : list of (H, W, 3) uint8 RGB images of any sizes
     scale : Q, the smallest side each image is rescaled to (None: the images as they are)
@@ -82,24 +83,32 @@ def dense_outputs(net, preprocessing, images, scale=None, flip=False, batch_size
 
 
 def _check_dense_memory(net, images, scale, batch_size):
-    """TooLargeError before anything is rescaled or run when one batch of the largest rescaled image would not fit
-    in memory (``summary.evaluation_memory``): a wide image at a large Q costs its area in every layer."""
+    """TooLargeError before anything is rescaled or run when one batch of the rescaled images would not fit in
+    memory (``summary.evaluation_memory``): a wide image at a large Q costs its area in every layer. The batch
+    checked is the one that needs the most: the largest size is not always it, as a batch holds up to
+    ``batch_size`` images of one size."""
     from ..limits import check_aspect_ratio, check_memory
     from ..summary import evaluation_memory
 
-    sizes = {}
+    counts = {}
     for image in images:
         height, width = image.shape[:2]
         check_aspect_ratio(height, width, f"an image of {width}x{height} pixels")
         size = rescaled_size(height, width, scale) if scale is not None else (height, width)
-        sizes[size] = sizes.get(size, 0) + 1
-    if not sizes:
+        counts[size] = counts.get(size, 0) + 1
+    layers = getattr(net, "layers", [net])  # a Sequential, or one layer
+    itemsize = np.dtype(net.dtype or np.float32).itemsize
+
+    def needed(height, width, batch):  # the activations, and the float32 pixels preprocessed on the device
+        return evaluation_memory(layers, height, width, batch, itemsize) + 4 * 3 * height * width * batch
+
+    batches = [(needed(height, width, min(batch_size, count)), min(batch_size, count), height, width)
+               for (height, width), count in counts.items()]
+    if not batches:
         return
-    itemsize = np.dtype(getattr(net, "dtype", None) or np.float32).itemsize
-    (height, width), count = max(sizes.items(), key=lambda item: item[0][0] * item[0][1])
-    batch = min(batch_size, count)
-    check_memory(evaluation_memory(getattr(net, "layers", [net]), height, width, batch, itemsize) + 4 * 3 * height * width * batch,
-                 f"dense evaluation of {batch} image{'s' if batch > 1 else ''} rescaled to {width}x{height} pixels")
+    most, batch, height, width = max(batches)  # the most bytes (of equal needs, any one)
+    check_memory(most, f"dense evaluation of {batch} image{'s' if batch > 1 else ''} rescaled to {width}x{height} "
+                       f"pixels")
 
 
 def centre_crops(images, scale, crop, flip=False):

@@ -53,8 +53,8 @@ def multi_crop_offsets(height, width, crop):
     return [(top, left) for top in tops for left in lefts]
 
 
-def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_size=None, batch_size=32,
-               progress=False, shape_buckets=False):
+def posteriors(model, images, method="dense", scales=(384,), flip=True, batch_size=32, progress=False,
+               shape_buckets=False):
     """Soft-max class posteriors of ``images`` under ``model``.
 
     Parameters
@@ -63,9 +63,9 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
         ``to_fully_convolutional()``
     images : sequence of RGB images of any sizes, (H, W, 3) uint8 arrays or PIL images
     method : one of ``METHODS``
-    scales : test scales Q (smallest image side after isotropic rescaling), each >= ``crop_size``
+    scales : test scales Q (smallest image side after isotropic rescaling), each at least the crop: the
+        model's input size (224), the only crop its FC layers take
     flip : also average over the horizontally flipped images
-    crop_size : crop side, default the model's input size (224)
     batch_size : images (or crops) per forward pass
     shape_buckets : dense only: crop each rescaled image's long side to Q plus a multiple of the net's stride
         (at most 31 px at 224; ``shape_buckets.py``), so a GPU builds graphs for a few shapes instead of one set
@@ -79,7 +79,7 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
 
     if method not in METHODS:
         raise ValueError(f"unknown evaluation method {method!r}; choose one of {METHODS}")
-    crop = int(model.input_size if crop_size is None else crop_size)
+    crop = int(model.input_size)
     scales = tuple(scales if np.ndim(scales) else (scales,))
     if not all(isinstance(q, (int, np.integer)) and not isinstance(q, bool) for q in scales):
         raise ValueError(f"test scales must be whole numbers of pixels, got {scales}")
@@ -90,8 +90,8 @@ def posteriors(model, images, method="dense", scales=(384,), flip=True, crop_siz
         raise ValueError(f"test scales {scales} must all be at least the crop size {crop} (Q >= crop)")
     images = [as_rgb_array(image, i) for i, image in enumerate(images)]
     if method == "multi-crop+dense":
-        return 0.5 * (posteriors(model, images, "multi-crop", scales, flip, crop, batch_size, progress)
-                      + posteriors(model, images, "dense", scales, flip, crop, batch_size, progress, shape_buckets))
+        return 0.5 * (posteriors(model, images, "multi-crop", scales, flip, batch_size, progress)
+                      + posteriors(model, images, "dense", scales, flip, batch_size, progress, shape_buckets))
     was_training = model.training
     model.eval()
     net = model.to_fully_convolutional().eval() if method == "dense" else model
@@ -133,7 +133,7 @@ def check_finite_outputs(outputs, what, dtype, preprocessing):
     from ..errors import NonFiniteOutputError
 
     outputs = np.asarray(outputs)
-    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1) if len(outputs) else np.zeros(0, bool)
+    bad = ~np.isfinite(outputs).all(axis=tuple(range(1, outputs.ndim)))  # per image; none for no images
     if bad.any():
         images = np.flatnonzero(bad)
         raise NonFiniteOutputError(
@@ -202,8 +202,10 @@ def load_posteriors(path):
             posteriors_array, metadata = data["posteriors"], json.loads(str(data["metadata"]))
     except (OSError, KeyError, ValueError, RecursionError) as error:
         raise ValueError(f"{path} is not a readable posteriors file: {error}") from error
-    if posteriors_array.ndim != 2 or posteriors_array.dtype.kind != "f" or not isinstance(metadata, dict) or (
-            labels is not None and (labels.shape != posteriors_array.shape[:1] or labels.dtype.kind not in "iu")):
+    labels_fit = labels is None or (labels.shape == posteriors_array.shape[:1]
+                                    and np.issubdtype(labels.dtype, np.integer))
+    if (posteriors_array.ndim != 2 or posteriors_array.dtype.kind != "f" or not isinstance(metadata, dict)
+            or not labels_fit):
         raise ValueError(f"{path} is not a posteriors file of minivgg's: (images, classes) posteriors, one integer "
                          f"label per image and a metadata object expected")
     return posteriors_array, labels, metadata
@@ -218,7 +220,7 @@ def error_table(rows):
         probabilities, labels = row["posteriors"], np.asarray(row["labels"])
         if probabilities.shape[0] != labels.shape[0]:
             raise ValueError(f"{probabilities.shape[0]} posteriors but {labels.shape[0]} labels")
-        if labels.max(initial=-1) >= probabilities.shape[1]:
+        if labels.size and labels.max() >= probabilities.shape[1]:  # no labels: top_k_error names it
             raise ValueError(f"labels reach class {labels.max()} but the model has {probabilities.shape[1]} classes")
         entry = {k: v for k, v in row.items() if k not in ("posteriors", "labels")}
         entry["top1_error"] = 100 * top_k_error(probabilities, labels, 1)

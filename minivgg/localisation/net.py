@@ -75,6 +75,11 @@ class LocalisationNet:
         return self.model.preprocessing
 
     @property
+    def dtype(self):
+        """The dtype the model computes in (its inputs are cast to it for evaluation)."""
+        return self.model.dtype
+
+    @property
     def layers(self):
         """All the model's layers (the checkpoint finds the dropout layers' random state here)."""
         return self.model.layers

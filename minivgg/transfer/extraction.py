@@ -113,8 +113,7 @@ def descriptors_at_scale(net, preprocessing, images, scale, flip=True, batch_siz
         with np.errstate(over="ignore"):  # beyond float32: caught below, as a NaN would be
             pooled = dense_outputs(net, preprocessing, images, scale, flipped, batch_size).astype(np.float32)
         out = pooled if out is None else out + pooled
-    return check_finite_outputs(out / (2 if flip else 1), "descriptors", getattr(net, "dtype", None),
-                                preprocessing)
+    return check_finite_outputs(out / (2 if flip else 1), "descriptors", net.dtype, preprocessing)
 
 
 def _image_descriptors(net, preprocessing, images, settings, batch_size):

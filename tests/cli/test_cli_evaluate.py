@@ -79,6 +79,14 @@ def test_the_same_file_twice_gets_two_names():
     assert posterior_file_names(["d16.safetensors", "e19.safetensors"]) == ["d16.npz", "e19.npz"]
 
 
+def test_files_apart_only_in_their_top_folder_are_named_by_it():
+    from minivgg.evaluation.posteriors import posterior_file_names
+
+    top = os.path.abspath(os.sep)  # the root: every folder of the paths is needed to tell them apart
+    paths = [os.path.join(top, "a", "m.safetensors"), os.path.join(top, "b", "m.safetensors")]
+    assert posterior_file_names(paths) == ["a_m.npz", "b_m.npz"]
+
+
 def test_scales_paper_needs_a_recorded_training_scale(data, tmp_path, capsys):
     path = weight_file(tmp_path / "untrained.safetensors")
     code = main(["evaluate", "--data", str(data), "--weights", str(path), "--scales", "paper"])

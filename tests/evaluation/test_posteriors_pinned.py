@@ -210,3 +210,144 @@ def test_the_dense_memory_check_asks_for_one_batch_of_the_largest_rescaled_image
     needed = evaluation_memory(net.layers, height, width, batch, itemsize) + 4 * 3 * height * width * batch
     assert asked == [(needed, f"dense evaluation of {batch} image{'s' if batch > 1 else ''} rescaled to "
                               f"{width}x{height} pixels")]
+
+
+# --- defaults, messages and the nets the dense loop takes (the fourth round of mutation testing) -------------------
+def _recorded_batches(monkeypatch):
+    """The number of images in each batch fed to a net, appended as the batches are fed."""
+    dense_module = importlib.import_module("minivgg.evaluation.dense")
+    sizes, feed = [], dense_module.device_batches
+
+    def recording(pixels, preprocessing):
+        for x, y in feed(pixels, preprocessing):
+            sizes.append(len(x))
+            yield x, y
+
+    monkeypatch.setattr(dense_module, "device_batches", recording)
+    return sizes
+
+
+def test_the_documented_default_batch_size_of_32_reaches_every_forward_pass(model, monkeypatch):
+    from minivgg.evaluation.dense import dense_outputs
+
+    images = [np.full((32, 32, 3), i, np.uint8) for i in range(33)]
+    sizes = _recorded_batches(monkeypatch)
+    forward_in_batches(model, model.preprocessing, images)
+    dense_outputs(model.to_fully_convolutional(), model.preprocessing, images)
+    posteriors(model, images, "single-crop", scales=(32,), flip=False)
+    assert sizes == [32, 1] * 3
+
+
+def test_an_image_too_small_for_the_grid_is_named_with_its_size():
+    with pytest.raises(ValueError, match=r"^multi-crop: image 20x40 is smaller than the 32x32 crop$"):
+        multi_crop_offsets(20, 40, 32)
+
+
+def test_the_finite_check_marks_a_cut_list_of_six_images_and_checks_one_value_per_image():
+    from minivgg.errors import NonFiniteOutputError
+    from minivgg.evaluation.posteriors import check_finite_outputs
+
+    outputs = np.ones((9, 4))
+    outputs[:6, 3] = np.nan
+    with pytest.raises(NonFiniteOutputError, match=re.escape("for 6 of 9 images (image 0, 1, 2, 3, 4 ...)")):
+        check_finite_outputs(outputs, "scores", np.float32, "p")
+    vector = np.array([1.0, -np.inf, 2.0])  # one value per image
+    with pytest.raises(NonFiniteOutputError, match=re.escape("for 1 of 3 images (image 1)")):
+        check_finite_outputs(vector, "scores", np.float32, "p")
+    np.testing.assert_array_equal(check_finite_outputs(vector[::2], "scores", np.float32, "p"), [1.0, 2.0])
+
+
+def test_the_error_table_takes_one_class_and_refuses_no_images_by_name():
+    from minivgg.evaluation.posteriors import error_table
+
+    [row] = error_table([{"posteriors": np.ones((3, 1)), "labels": [0, 0, 0], "method": "dense"}])
+    assert row == {"method": "dense", "top1_error": 0.0, "top5_error": 0.0}
+    with pytest.raises(ValueError, match="^top_k_error: no images to measure$"):
+        error_table([{"posteriors": np.ones((0, 5)), "labels": np.zeros(0, np.int64)}])
+    with pytest.raises(ValueError, match=r"^labels reach class 5 but the model has 5 classes$"):
+        error_table([{"posteriors": np.ones((2, 5)), "labels": [0, 5]}])
+
+
+class _Recording(minivgg.layers.Layer):
+    """One layer as the whole net: the identity, which notes the dtype of what it was given. With ``dtype`` its
+    parameter's dtype, without one it has no parameters (``dtype`` None)."""
+
+    def __init__(self, dtype=None):
+        super().__init__()
+        if dtype is not None:
+            self.params["W"] = np.zeros(1, dtype)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.dtype)
+        return x
+
+
+@pytest.mark.parametrize("dtype", [None, np.float16, np.float64])
+def test_one_layer_takes_the_pixels_in_its_dtype_and_its_own_memory_is_checked(images, monkeypatch, dtype):
+    import minivgg.limits
+    from minivgg.evaluation.dense import dense_outputs
+    from minivgg.summary import evaluation_memory
+
+    asked = []
+    monkeypatch.setattr(minivgg.limits, "check_memory", lambda needed, what: asked.append((needed, what)))
+    layer, preprocessing = _Recording(dtype), minivgg.preprocessing.paper_mean_rgb((120.0, 110.0, 100.0))
+    means = dense_outputs(layer, preprocessing, images[:2], batch_size=4)
+    preprocessed = [preprocessing.apply(image[None]).astype(dtype or np.float32) for image in images[:2]]
+    np.testing.assert_array_equal(means, [p.mean(axis=(2, 3))[0] for p in preprocessed])
+    assert layer.seen == [np.dtype(dtype or np.float32)] * 2  # None: the float32 pixels as they are
+    itemsize = np.dtype(dtype or np.float32).itemsize
+    assert asked == [(evaluation_memory([layer], 40, 52, 1, itemsize) + 4 * 3 * 40 * 52,
+                      "dense evaluation of 1 image rescaled to 52x40 pixels")]
+
+
+def test_the_memory_check_asks_for_the_batch_that_needs_the_most(monkeypatch):
+    """Three images of 36x36 in one batch need more than one of 40x52, which is the largest; and of two sizes
+    that batch alone, the largest area, which is neither the widest nor the tallest, is asked for."""
+    import minivgg.limits
+    from minivgg.evaluation.dense import dense_outputs
+    from minivgg.summary import evaluation_memory
+
+    net = minivgg.vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, weight_init="glorot",
+                      seed=1).eval().to_fully_convolutional()
+    asked = []
+    monkeypatch.setattr(minivgg.limits, "check_memory", lambda needed, what: asked.append((needed, what)))
+
+    def needed(height, width, batch):
+        return evaluation_memory(net.layers, height, width, batch, 4) + 4 * 3 * height * width * batch
+
+    square, wide = np.zeros((36, 36, 3), np.uint8), np.zeros((40, 52, 3), np.uint8)
+    dense_outputs(net, net.preprocessing, [wide, square, square, square], batch_size=5)
+    assert needed(36, 36, 3) > needed(40, 52, 1)
+    assert asked[-1] == (needed(36, 36, 3), "dense evaluation of 3 images rescaled to 36x36 pixels")
+    tall, wider, largest = (np.zeros(shape, np.uint8) for shape in [(64, 33, 3), (33, 70, 3), (50, 50, 3)])
+    dense_outputs(net, net.preprocessing, [tall, largest, wider], batch_size=5)
+    assert asked[-1] == (needed(50, 50, 1), "dense evaluation of 1 image rescaled to 50x50 pixels")
+
+
+def test_a_panorama_is_refused_by_its_size_before_the_net_runs(model):
+    from minivgg.errors import TooLargeError
+    from minivgg.evaluation.dense import dense_outputs
+
+    with pytest.raises(TooLargeError, match=r"^an image of 680x40 pixels: 680x40 pixels has an aspect ratio of 17:1"):
+        dense_outputs(model.to_fully_convolutional(), model.preprocessing, [np.zeros((40, 680, 3), np.uint8)])
+
+
+def test_images_of_one_size_and_another_depth_go_into_separate_batches():
+    from minivgg.evaluation.dense import group_by_size
+
+    rgb, grey, rgba = np.zeros((4, 4, 3)), np.zeros((4, 4)), np.zeros((4, 4, 4))
+    assert group_by_size([rgb, grey, rgb, rgba, grey]) == [[0, 2], [1, 4], [3]]
+
+
+def test_centre_crops_mirror_the_rescaled_image_when_asked(images):
+    from minivgg.evaluation.dense import centre_crops
+
+    crops, sizes = centre_crops(images, 40, 32)
+    mirrored, mirrored_sizes = centre_crops(images, 40, 32, flip=True)
+    assert sizes == mirrored_sizes == [(40, 52), (53, 40), (40, 40)]
+    for image, crop, mirror in zip(images, crops, mirrored):
+        rescaled = rescale_smallest_side(image, 40)
+        np.testing.assert_array_equal(crop, centre_crop(rescaled, 32))
+        np.testing.assert_array_equal(mirror, centre_crop(rescaled[:, ::-1], 32))
+        assert mirror.flags.c_contiguous and _distinct(mirror.astype(float), crop.astype(float))

@@ -162,3 +162,16 @@ def test_lesson_names_on_the_command_line():
     assert len(lessons.find_lessons([], LESSONS)) == len(NOTEBOOKS)
     with pytest.raises(ValueError, match="no lesson '99'.*the lessons are: 01_"):
         lessons.find_lessons(["99"], LESSONS)
+
+
+def test_the_kernels_environment_fixes_what_would_change_the_outputs(monkeypatch):
+    monkeypatch.setattr(lessons.shutil, "which", lambda name: None)  # no GPU
+    base = {"PATH": "/bin", "PYTHONHASHSEED": "random", "MPLBACKEND": "Agg"}
+    environment = lessons.kernel_environment(base, cpu_flags={"sse2", "avx2", "fma", "avx512f"})
+    assert environment == {"PATH": "/bin", "PYTHONHASHSEED": "0", "NUMBA_ENABLE_CUDASIM": "1",
+                           "OPENBLAS_CORETYPE": "Haswell"}
+    assert "OPENBLAS_CORETYPE" not in lessons.kernel_environment(base, cpu_flags={"sse2", "avx"})  # no AVX2 kernels
+    chosen = dict(base, OPENBLAS_CORETYPE="SkylakeX", NUMBA_ENABLE_CUDASIM="0")
+    environment = lessons.kernel_environment(chosen, cpu_flags={"avx2", "fma"})
+    assert environment["OPENBLAS_CORETYPE"] == "SkylakeX" and environment["NUMBA_ENABLE_CUDASIM"] == "0"
+    assert base["MPLBACKEND"] == "Agg"  # the caller's mapping is left as it was

@@ -137,3 +137,53 @@ def test_a_box_from_the_image_s_edge_keeps_its_first_row_and_column_and_an_empty
     for empty in ((5, 2, 5, 9), (5, 2, 9, 2)):
         with pytest.raises(ValueError, match="holds no pixel of the 20x30 image"):
             crop_box(image, empty)
+
+
+# --- the fourth round of mutation testing -------------------------------------------------------------------------
+def test_descriptors_average_the_mirror_and_take_8_images_a_pass_unless_told(model, monkeypatch):
+    images = [np.random.default_rng(i).integers(0, 256, size=(40, 44, 3), dtype=np.uint8) for i in range(9)]
+    net = model.features_at("fc7", fully_convolutional=True)
+    sizes = []
+
+    def recording(*args, **kwargs):
+        sizes.append(kwargs.get("batch_size", args[5] if len(args) > 5 else None))
+        return dense_outputs(*args, **kwargs)
+
+    monkeypatch.setattr(extraction, "dense_outputs", recording)
+    default = descriptors_at_scale(net, model.preprocessing, images, 40)
+    assert sizes == [8, 8]  # the image and its mirror
+    np.testing.assert_array_equal(default, descriptors_at_scale(net, model.preprocessing, images, 40, flip=True))
+    assert np.abs(default - descriptors_at_scale(net, model.preprocessing, images, 40, flip=False)).max() > 1e-3
+    sizes.clear()
+    extract(model, images, scales=(40,))
+    assert sizes == [8, 8]
+
+
+def test_descriptors_beyond_float32_are_refused_without_a_warning_first():
+    """A float64 net's activations above float32's largest number become infinite in the float32 descriptor: the
+    error names them; NumPy's overflow warning is not shown as well."""
+    import warnings
+
+    from minivgg.errors import NonFiniteOutputError
+
+    net64 = vgg("A", num_classes=5, input_size=32, width_multiplier=0.125, fc_width=16, seed=0,
+                weight_init="glorot-relu", dtype=np.float64).eval()
+    fc7 = net64.features_at("fc7", fully_convolutional=True)
+    layer = [layer for layer in fc7.layers if "W" in layer.params][-1]
+    layer.params["W"] = layer.params["W"] * 1e300
+    image = np.random.default_rng(0).integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    assert np.isfinite(dense_outputs(fc7, net64.preprocessing, [image])).all()  # finite in float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteOutputError, match="descriptors are NaN or infinite for 1 of 1 images"):
+            descriptors_at_scale(fc7, net64.preprocessing, [image], 40)
+
+
+def test_the_settings_as_a_dict_equal_their_json_reading():
+    """A stored record (``minivgg features``' file, the transfer report) read back compares equal to the settings
+    it was written from."""
+    import json
+
+    record = FeatureSettings(scales=(40, 48), aggregation="average").to_dict()
+    assert record == {"layer": "fc7", "scales": [40, 48], "aggregation": "average", "flip": True}
+    assert json.loads(json.dumps(record)) == record
