@@ -3,8 +3,9 @@
 One safetensors file (arrays only, no pickle, nothing executable) holds the parameters (``param/NAME``),
 batch-norm running statistics (``buffer/NAME``) and momentum buffers (``velocity/NAME``); its metadata
 holds, as JSON, the schedule, the position in the data (epoch, step), the dropout layers' seeds (their masks
-are keyed by the step and the sample, so a seed is their whole random state), the history so far and the
-training settings. Nothing in it depends on how many processes wrote it: a checkpoint of N data-parallel
+are keyed by the step and the sample, so a seed is their whole random state), the history so far, the sums of
+the epoch's steps so far (loss, right answers, images: the epoch's training loss and error count them after a
+resume) and the training settings. Nothing in it depends on how many processes wrote it: a checkpoint of N data-parallel
 processes resumes on M.
 It is written to a temporary file and renamed over the old one (``minivgg.files.atomic_write``), so a crash
 mid-write never loses the last good checkpoint.
@@ -243,6 +244,19 @@ def _history(value, source):
     return value
 
 
+def _epoch_totals(value, source):
+    names = ["loss_sum", "correct", "images", "seconds"]
+    value = _mapping(value, "epoch_totals", source, names, names)
+    totals = {"loss_sum": _number(value["loss_sum"], "epoch_totals.loss_sum", source),
+              "correct": _whole(value["correct"], "epoch_totals.correct", source),
+              "images": _whole(value["images"], "epoch_totals.images", source),
+              "seconds": _number(value["seconds"], "epoch_totals.seconds", source, 0)}
+    if totals["correct"] > totals["images"]:
+        raise _field_error(source, "epoch_totals.correct", f"at most epoch_totals.images ({totals['images']})",
+                           totals["correct"])
+    return totals
+
+
 def _dropout(value, source):
     if not isinstance(value, list):
         raise _field_error(source, "dropout", "a list of seeds", value)
@@ -259,10 +273,10 @@ def parse_state(state, source):
     ``source`` and the field for anything else."""
     from ..data.fingerprint import parse_fingerprints
 
-    known = ["format", "settings", "schedule", "position", "history", "dropout", "dataset"]
+    known = ["format", "settings", "schedule", "position", "history", "dropout", "dataset", "epoch_totals"]
     _mapping(state, "state", source, known, ["format", "dropout"])
     parsers = {"settings": _settings, "schedule": _schedule, "position": _position, "history": _history,
-               "dropout": _dropout, "dataset": parse_fingerprints}
+               "dropout": _dropout, "dataset": parse_fingerprints, "epoch_totals": _epoch_totals}
     # A training run writes every field; a checkpoint saved by other code may hold fewer, and a resume
     # refuses one without the training state (``settings.check_resumable``).
     return dict({"format": state["format"]}, **{key: None if state.get(key) is None else parse(state[key], source)

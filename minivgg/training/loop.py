@@ -110,6 +110,11 @@ def train(model, train_loader, val_loader, settings, run_dir, resume=False, prog
         return run.run(stop_after_steps)
 
 
+def _no_steps():
+    """The sums of no SGD steps, an epoch's before its first."""
+    return {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+
+
 class TrainingRun:
     """The state of one run of ``train``: the model, the optimiser and schedule, where the run is, what it has
     written; ``run()`` goes through the epochs."""
@@ -140,6 +145,7 @@ class TrainingRun:
                                         settings.max_lr_reductions)
         self.position = {"epoch": 0, "step": 0, "global_step": 0}
         self.history = []
+        self.epoch_totals = None  # the sums of the epoch's steps before a resume (``restore``)
         self.last_checkpoint = None  # the position of the last checkpoint on disk, once there is one
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT)
         self.device_batch = device_batch
@@ -153,6 +159,8 @@ class TrainingRun:
         self.optimizer.load_state_arrays(velocities)
         self.schedule = ReduceOnPlateau.from_state(dict(state["schedule"], patience=self.settings.patience))
         self.position, self.history = state["position"], state["history"]
+        # Rank 0 carries on the whole run's sums of the epoch's steps so far; the epoch's end adds every rank's.
+        self.epoch_totals = state.get("epoch_totals") if self.is_root else None
         self.last_checkpoint = dict(self.position)
 
     def run(self, stop_after_steps=None):
@@ -190,7 +198,7 @@ class TrainingRun:
         first_batch = position["step"] * self.accumulation
         batches = loader_batches(self.train_loader, position["epoch"], first_batch,
                                  stop_batch=self.steps_per_epoch * self.accumulation)
-        totals = {"loss_sum": 0.0, "correct": 0, "images": 0, "seconds": 0.0}
+        totals, self.epoch_totals = dict(self.epoch_totals or _no_steps()), None
         in_flight = StepsInFlight()
         bar = progress_bar(total=self.steps_per_epoch, initial=position["step"], disable=not self.progress,
                            desc=f"epoch {position['epoch'] + 1} lr {self.schedule.learning_rate:g}", unit="step")
@@ -217,7 +225,7 @@ class TrainingRun:
                                     top1=f"{totals['correct'] / totals['images']:.3f}",
                                     img_s=f"{totals['images'] / totals['seconds']:.0f}")
                 if checkpoint_due:
-                    self.checkpoint()
+                    self.checkpoint(totals)
                 if interrupted:
                     return True, totals
         finally:
@@ -275,11 +283,16 @@ class TrainingRun:
         return stop_now or self.position["epoch"] >= self.settings.max_epochs
 
     # -- the run folder ------------------------------------------------------------------------------------------
-    def checkpoint(self):
+    def checkpoint(self, totals=None):
+        """Write the checkpoint; ``totals``: the sums of the epoch's steps so far, mid-epoch (on every rank)."""
         if self.parallel is not None:
             self.parallel.check_same_parameters(self.model)
+        totals = dict(totals or _no_steps())
+        if self.parallel is not None and self.position["step"]:  # the whole run's sums, as the epoch's end adds
+            loss_sum, correct, images = self.parallel.sum([totals["loss_sum"], totals["correct"], totals["images"]])
+            totals.update(loss_sum=float(loss_sum), correct=int(round(correct)), images=int(round(images)))
         state = {"settings": asdict(self.settings), "schedule": self.schedule.state(), "position": self.position,
-                 "history": self.history, "dataset": self.data_fingerprint}
+                 "history": self.history, "dataset": self.data_fingerprint, "epoch_totals": totals}
         self.write_on_root(lambda: save_checkpoint(self.checkpoint_path, self.model, self.optimizer, state),
                            lambda error: f"training stopped ({self.saved_at(self.position)}): {error}; {self.kept()}")
         self.last_checkpoint = dict(self.position)

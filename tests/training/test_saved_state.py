@@ -184,6 +184,12 @@ def _edit_state(path, edit):
     (lambda s: s.update(dropout=["seed"]), "dropout[0] must be a whole number"),
     (lambda s: s.update(dataset={"train": {"kind": "files"}}), "dataset fingerprint of train must list its classes"),
     (lambda s: s.update(extra=1), "the checkpoint's state has unknown fields ['extra']"),
+    (lambda s: s.update(epoch_totals=[]), "the checkpoint's epoch_totals must be an object"),
+    (lambda s: s["epoch_totals"].pop("images"), "the checkpoint's epoch_totals has unknown fields [] and lacks "
+                                                 "['images']"),
+    (lambda s: s["epoch_totals"].update(loss_sum=float("inf")), "epoch_totals.loss_sum must be a finite number"),
+    (lambda s: s["epoch_totals"].update(correct=5, images=3), "epoch_totals.correct must be at most "
+                                                              "epoch_totals.images (3)"),
 ])
 def test_a_hand_edited_checkpoint_is_refused_naming_the_field(edit, message, finished_run, capsys):
     _edit_state(finished_run / "checkpoint.safetensors", edit)

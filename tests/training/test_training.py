@@ -93,20 +93,28 @@ def run(tmp_path, data, name, **kwargs):
     return net, result
 
 
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, data):
+@pytest.mark.parametrize("stop_after_steps, position", [
+    (4, {"epoch": 1, "step": 1, "global_step": 4}),  # mid-epoch 2 (3 steps an epoch)
+    (3, {"epoch": 0, "step": 3, "global_step": 3}),  # after epoch 1's last step, before its validation
+])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights_and_log(tmp_path, data, stop_after_steps, position):
     reference, done = run(tmp_path, data, "uninterrupted")
     assert done["finished"] and len(done["history"]) == 3
-    net, first = run(tmp_path, data, "interrupted", stop_after_steps=4)  # stops mid-epoch 2 (3 steps/epoch)
+    net, first = run(tmp_path, data, "interrupted", stop_after_steps=stop_after_steps)
     assert not first["finished"]
     _, _, state = load_checkpoint(str(tmp_path / "interrupted" / "checkpoint.safetensors"))
-    assert state["position"] == {"epoch": 1, "step": 1, "global_step": 4}
+    assert state["position"] == position and state["epoch_totals"]["images"] == 16 * position["step"]
     resumed, second = run(tmp_path, data, "interrupted", resume=True)
     assert second["finished"]
     for (name, a, key), (_, b, _) in zip(reference.named_parameters(), resumed.named_parameters()):
         np.testing.assert_array_equal(a.params[key], b.params[key], err_msg=name)
     log = [json.loads(line) for line in open(tmp_path / "interrupted" / "log.jsonl")]
-    assert [entry["epoch"] for entry in log] == [1, 2, 3]
-    assert log[-1]["val_top1_error"] == done["history"][-1]["val_top1_error"]
+
+    def measured(entry):  # every number of an epoch but its speed, a timing
+        return {key: value for key, value in entry.items() if key != "images_per_second"}
+
+    # the interrupted epoch's training loss and error count its steps before the interruption too
+    assert [measured(entry) for entry in log] == [measured(entry) for entry in done["history"]]
 
 
 def test_resume_refuses_changed_settings_and_missing_checkpoint(tmp_path, data):
@@ -184,5 +192,5 @@ def test_an_objective_trains_with_its_own_loss_on_a_backend_that_records_steps(t
         results.append((result["history"], [np.asarray(layer.params[key]) for _, layer, key in net.named_parameters()]))
     (eager_history, eager_params), (history, params) = results
     assert [e["train_loss"] for e in history] == pytest.approx([e["train_loss"] for e in eager_history], rel=1e-6)
-    for a, b in zip(eager_params, params):
-        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    for a, b in zip(eager_params, params):  # float32 rounding of two engines, over two epochs of SGD: about 1e-6
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * np.abs(a).max())
