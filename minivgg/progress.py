@@ -34,7 +34,8 @@ def _new_bar_lock_in_child():
             delattr(cls, "_lock")
 
 
-os.register_at_fork(after_in_child=_new_bar_lock_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX: where a process can fork
+    os.register_at_fork(after_in_child=_new_bar_lock_in_child)
 
 
 def _in_jupyter_kernel():

@@ -42,8 +42,7 @@ import tempfile
 
 __all__ = ["RELATIVE_TOLERANCE", "SMALL", "SMALL_FACTOR", "NOISE_FLOOR", "IMAGE_SIZE_TOLERANCE", "REGENERATE",
            "lesson_sources", "lesson_notebook", "stored_executed_notebook", "execute_lesson", "kernel_environment",
-           "output_noise",
-           "compare_outputs", "find_lessons", "main"]
+           "output_noise", "compare_outputs", "find_lessons", "main"]
 
 RELATIVE_TOLERANCE = 1e-3  # a decimal's drift between machines (BLAS kernels, core counts) that is not a change
 SMALL, SMALL_FACTOR = 1e-4, 10.0  # decimals this small are errors of rounding or truncation: under a factor of 10

@@ -5,8 +5,8 @@ batch-norm running statistics (``buffer/NAME``) and momentum buffers (``velocity
 holds, as JSON, the schedule, the position in the data (epoch, step), the dropout layers' seeds (their masks
 are keyed by the step and the sample, so a seed is their whole random state), the history so far, the sums of
 the epoch's steps so far (loss, right answers, images: the epoch's training loss and error count them after a
-resume) and the training settings. Nothing in it depends on how many processes wrote it: a checkpoint of N data-parallel
-processes resumes on M.
+resume) and the training settings. Nothing in it depends on how many processes wrote it: a checkpoint of N
+data-parallel processes resumes on M.
 It is written to a temporary file and renamed over the old one (``minivgg.files.atomic_write``), so a crash
 mid-write never loses the last good checkpoint.
 
