@@ -45,6 +45,7 @@ import weakref
 import numpy as np
 
 from ..preprocessing import Preprocessing
+from ..threads import available_cores
 from .images import UNREADABLE, BadImageError, skip_record, warn_skipped
 
 __all__ = ["DataLoader", "epoch_order", "sample_generator", "multiprocessing_context", "default_workers",
@@ -83,7 +84,7 @@ def default_workers(arrays_on_host):
     """
     if arrays_on_host:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     processes = next((int(os.environ[name]) for name in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS")
                       if os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0), 1)
     return max(0, min(4, cores // processes - 1))

@@ -23,9 +23,9 @@ import signal
 import subprocess
 import sys
 
-__all__ = ["find_launcher", "launch_command", "launch"]
+from ..threads import with_thread_limits
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+__all__ = ["find_launcher", "launch_command", "launch"]
 
 
 def find_launcher():
@@ -65,10 +65,7 @@ def launch(processes, arguments):
     from ..errors import INTERRUPTED_EXIT_CODE
 
     command = launch_command(processes, arguments)
-    environment = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // processes))
-    for variable in _THREAD_VARIABLES:
-        environment.setdefault(variable, threads)
+    environment = with_thread_limits(os.environ, max(1, (os.cpu_count() or 1) // processes))
     print(f"starting {processes} processes: {' '.join(command)}", flush=True)
     # In a process group of its own, so that Ctrl-C in the terminal reaches this process alone (see below).
     launcher = subprocess.Popen(command, env=environment, start_new_session=True)

@@ -23,11 +23,9 @@ import sys
 import time
 
 from ..errors import MinivggError
+from ..threads import available_cores, with_thread_limits
 
-__all__ = ["run_in_workers", "available_cores", "default_jobs", "WorkerFailed", "Interrupted"]
-
-# Variables that set the BLAS and OpenMP thread pools; a worker gets cores / workers threads unless they are set.
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+__all__ = ["run_in_workers", "default_jobs", "WorkerFailed", "Interrupted"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -36,14 +34,6 @@ class Interrupted(KeyboardInterrupt):
 
 class WorkerFailed(MinivggError, RuntimeError):
     """A step failed in a worker process: the message names the seed, the step and the worker's error."""
-
-
-def available_cores():
-    """The CPU cores this process may run on (its affinity where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def default_jobs(seeds):
@@ -62,9 +52,7 @@ class _Worker:
         import minivgg
         from ..backend import get_backend
 
-        environment = dict(os.environ)
-        for variable in _THREAD_VARIABLES:
-            environment.setdefault(variable, str(threads))
+        environment = with_thread_limits(os.environ, threads)  # cores / workers threads, unless set
         # The worker imports the same minivgg as this process, installed or not.
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(minivgg.__file__)))
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
